@@ -1,0 +1,34 @@
+#pragma once
+// The only view the engine has of a database. The real implementation wraps libpqxx
+// (src/pqxx); tests may supply their own. No third-party types appear here.
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stepwise {
+
+using Field = std::optional<std::string>;  // nullopt is SQL NULL
+using Row = std::vector<Field>;
+using Rows = std::vector<Row>;
+using Params = std::vector<Field>;
+
+// Errors: DbError (the server rejected a statement), ConnectionLost (the connection broke).
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Simple-query protocol: several statements allowed; returns the rows of the last one.
+  virtual Rows execute(std::string_view sql) = 0;
+  // One statement with $1, $2 ... parameters sent separately from the SQL text.
+  virtual Rows query(std::string_view sql, const Params& params) = 0;
+  [[nodiscard]] virtual std::string quote_identifier(std::string_view name) = 0;
+  [[nodiscard]] virtual std::string quote_literal(std::string_view value) = 0;
+  // Asks the server to cancel the running statement. Safe to call from another thread.
+  virtual void cancel() noexcept = 0;
+  [[nodiscard]] virtual int backend_pid() const = 0;
+  // Server notices (e.g. "relation already exists, skipping") go here; default: dropped.
+  virtual void on_notice(std::function<void(std::string_view)> handler) = 0;
+};
+
+}  // namespace stepwise

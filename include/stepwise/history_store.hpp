@@ -1,0 +1,64 @@
+#pragma once
+// The attempt log table: its DDL, reading it, and writing attempts. All log-table SQL lives in
+// history_store.cpp.
+#include <optional>
+#include <string>
+
+#include "stepwise/database.hpp"
+#include "stepwise/errors.hpp"
+#include "stepwise/history.hpp"
+#include "stepwise/plan.hpp"
+#include "stepwise/table_name.hpp"
+
+namespace stepwise {
+
+// Who runs: written into every attempt row.
+struct RunnerIdentity {
+  std::string host;
+  int pid = 0;
+  std::string tool_version;
+};
+
+// Extra SQL run at the start of each transactional step (e.g. SET LOCAL lock_timeout).
+struct StepSettings {
+  std::string transaction_prelude;  // "SET LOCAL ...; SET LOCAL ...;" or empty
+};
+
+class HistoryStore {
+ public:
+  HistoryStore(Connection& conn, TableName table, RunnerIdentity who);
+
+  // Reads every attempt in one round trip. A missing table (or schema) reads as an empty
+  // history with log_table_exists() == false; nothing is created.
+  [[nodiscard]] History read();
+  // Creates the schema and table when missing. Call only under the lock.
+  void ensure_table();
+
+  // Transactional step: "BEGIN; <prelude>; INSERT attempt" in one round trip; returns its id.
+  [[nodiscard]] long long begin_transactional(const Step& step, std::string_view prelude);
+  // "UPDATE attempt (finished); COMMIT" in one round trip.
+  void commit_transactional(long long id, int statements_done);
+
+  // Autocommit rows for no-transaction steps and for recording failures after a rollback.
+  [[nodiscard]] long long insert_running(const Step& step);
+  void set_progress(long long id, int statements_done);
+  void finish(long long id, Outcome outcome, int statements_done, const DbError* error);
+  void insert_finished(const Step& step, Outcome outcome, double seconds, int statements_done,
+                       const DbError* error);
+  // Marks an attempt whose runner is gone (found under the lock).
+  void mark_abandoned(long long id);
+
+  [[nodiscard]] const TableName& table() const noexcept { return table_; }
+  [[nodiscard]] std::string qualified();  // quoted "schema"."table"
+
+ private:
+  std::string insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
+                         std::string_view extra_vals);
+
+  Connection& conn_;
+  TableName table_;
+  RunnerIdentity who_;
+  std::string qualified_;
+};
+
+}  // namespace stepwise

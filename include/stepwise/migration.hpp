@@ -1,0 +1,90 @@
+#pragma once
+// Migration files: the name grammar, header directives, checksums, and the validated set.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stepwise {
+
+using Version = std::int64_t;  // positive; stored as bigint in the log
+
+// Largest accepted migration file: far above any schema change, low enough to keep a run small.
+inline constexpr std::size_t kMaxMigrationBytes = 16u * 1024u * 1024u;
+inline constexpr std::string_view kChecksumAlgorithm = "sha256";
+
+// A file as read from disk or from the embedded table: a base name and its bytes.
+struct MigrationFile {
+  std::string name;   // base name, e.g. "20240101120000_create_users.up.sql"
+  std::string bytes;  // exact file contents
+  std::string checksum;  // lowercase hex SHA-256 of bytes; computed when empty
+  std::size_t size = 0;  // size on disk when larger than bytes (an oversized file is cut)
+};
+
+enum class Direction { kUp, kDown };
+enum class TxMode { kTransaction, kNoTransaction };
+
+[[nodiscard]] std::string_view to_string(Direction d);
+
+// One script (up or down) of a migration.
+struct Script {
+  std::string file;      // base name of the file it came from
+  std::string sql;
+  std::string checksum;  // hex SHA-256 of the file bytes
+  TxMode tx = TxMode::kTransaction;
+  bool operator==(const Script&) const = default;
+};
+
+struct Migration {
+  Version version = 0;
+  std::string name;  // the slug: "create_users"
+  Script up;
+  std::optional<Script> down;
+  bool operator==(const Migration&) const = default;
+};
+
+// Parsed "<VERSION>_<slug>.(up|down).sql"; nullopt when the name is not a migration file.
+struct FileName {
+  Version version;
+  std::string slug;
+  Direction direction;
+};
+// Returns the parse. For a name ending in ".sql" that cannot be parsed, returns nullopt and
+// sets *problem to a one-line reason naming the file; for any other name (README.md,
+// releases.json) returns nullopt and leaves *problem empty.
+[[nodiscard]] std::optional<FileName> parse_file_name(std::string_view name, std::string* problem);
+
+// Header directives: "-- stepwise:<directive>" in the leading comment lines.
+struct Directives {
+  TxMode tx = TxMode::kTransaction;
+};
+// An unknown or malformed directive sets *problem (naming `file`) and is otherwise ignored.
+[[nodiscard]] Directives parse_directives(std::string_view file, std::string_view sql,
+                                          std::string* problem);
+
+// The validated, version-sorted set.
+class MigrationSet {
+ public:
+  MigrationSet() = default;
+  explicit MigrationSet(std::vector<Migration> sorted) : migrations_(std::move(sorted)) {}
+
+  [[nodiscard]] const std::vector<Migration>& all() const noexcept { return migrations_; }
+  [[nodiscard]] const Migration* find(Version v) const;
+  [[nodiscard]] bool empty() const noexcept { return migrations_.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return migrations_.size(); }
+  [[nodiscard]] Version latest() const { return migrations_.empty() ? 0 : migrations_.back().version; }
+  // A digest over every file name and checksum: names the set in --version and status.
+  [[nodiscard]] std::string digest() const;
+
+ private:
+  std::vector<Migration> migrations_;
+};
+
+// Validates files (all problems at once, one line each, every line naming its file) and
+// builds the set. Files that are not *.sql are ignored. Throws SourceError.
+[[nodiscard]] MigrationSet build_migration_set(std::span<const MigrationFile> files);
+
+}  // namespace stepwise

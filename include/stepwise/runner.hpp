@@ -1,0 +1,85 @@
+#pragma once
+// The runner: applies a plan under the lock and writes the attempt log. It never prints; it
+// reports events to a Reporter, which the CLI renders as text or JSON.
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "stepwise/history_store.hpp"
+#include "stepwise/lock.hpp"
+#include "stepwise/plan.hpp"
+
+namespace stepwise {
+
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void warning(std::string_view /*message*/) {}
+  virtual void lock_waiting(std::chrono::milliseconds /*waited*/, const std::string& /*holder*/) {}
+  virtual void lock_acquired(std::chrono::milliseconds /*waited*/) {}
+  virtual void plan_ready(const Plan& /*plan*/) {}
+  virtual void step_started(const Step& /*step*/, std::size_t /*index*/, std::size_t /*total*/) {}
+  virtual void step_finished(const Step& /*step*/, std::size_t /*index*/, std::size_t /*total*/,
+                             std::chrono::milliseconds /*took*/) {}
+  virtual void statement_skipped(const Step& /*step*/, std::string_view /*why*/) {}
+};
+
+struct RunOptions {
+  Target target = Target::latest();
+  PlanPolicy policy;
+  std::chrono::milliseconds lock_timeout{600'000};
+  std::chrono::milliseconds statement_timeout{0};  // 0: the server's setting
+  bool dry_run = false;
+  const std::atomic<bool>* stop = nullptr;  // set on SIGINT/SIGTERM
+};
+
+struct AppliedStep {
+  Version version = 0;
+  std::string name;
+  Direction direction = Direction::kUp;
+  std::chrono::milliseconds took{0};
+};
+
+struct RunResult {
+  Plan plan;                        // the plan that was (or, with dry_run, would be) executed
+  std::vector<AppliedStep> applied;
+  bool took_lock = false;
+  Version version_after = 0;
+};
+
+// A step failed: the attempt is recorded; what() names the file, line, SQLSTATE and message.
+class StepFailed : public Error {
+ public:
+  StepFailed(std::string message, std::string sqlstate)
+      : Error(ExitCode::kFailed, std::move(message)), sqlstate_(std::move(sqlstate)) {}
+  [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
+};
+
+class Runner {
+ public:
+  Runner(Connection& conn, HistoryStore& store, Lock& lock, Reporter& reporter)
+      : conn_(conn), store_(store), lock_(lock), reporter_(reporter) {}
+
+  // Reads the log without the lock; when there is work, takes the lock, re-reads, re-plans and
+  // applies. Throws StepFailed, PlanRefused, LockTimeout, Interrupted, ConnectionLost.
+  [[nodiscard]] RunResult run(const MigrationSet& set, const RunOptions& options);
+
+ private:
+  void apply(const Step& step, const RunOptions& options);
+  void apply_transactional(const Step& step, const RunOptions& options);
+  void apply_statements(const Step& step, const RunOptions& options);
+  [[noreturn]] void fail(const Step& step, const DbError& e, int statement_line,
+                         const RunOptions& options);
+  [[nodiscard]] bool stopping(const RunOptions& options) const;
+
+  Connection& conn_;
+  HistoryStore& store_;
+  Lock& lock_;
+  Reporter& reporter_;
+};
+
+}  // namespace stepwise

@@ -1,0 +1,33 @@
+#pragma once
+// Where migrations come from: a folder read at run time, or the set embedded at build time.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stepwise/migration.hpp"
+#include "stepwise/releases.hpp"
+
+namespace stepwise {
+
+struct SourceFiles {
+  std::vector<MigrationFile> files;         // every regular file of the folder, sorted by name
+  std::optional<std::string> releases_json; // releases.json, when present
+  std::string origin;                       // "embedded" or the folder path, for messages
+};
+
+// Reads the folder. Throws SourceError naming the folder or file when it cannot be read.
+[[nodiscard]] SourceFiles load_directory(const std::string& dir);
+
+// The set embedded at build time (defined in the generated embedded-migrations library).
+[[nodiscard]] SourceFiles load_embedded();
+
+// A validated source: migrations and releases (releases empty when there is no releases.json).
+struct Source {
+  MigrationSet migrations;
+  Releases releases;
+  std::string origin;
+};
+// Validates migrations and releases together; all problems at once. Throws SourceError.
+[[nodiscard]] Source validate_source(const SourceFiles& files);
+
+}  // namespace stepwise

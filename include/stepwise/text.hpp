@@ -1,0 +1,17 @@
+#pragma once
+// Small text helpers shared by the core.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stepwise {
+[[nodiscard]] bool is_valid_utf8(std::string_view s);
+[[nodiscard]] bool is_blank(std::string_view s);  // empty or only white space
+[[nodiscard]] std::string_view trim(std::string_view s);
+[[nodiscard]] std::vector<std::string_view> split_lines(std::string_view s);
+// Printable form of an untrusted string for an error message: quoted, control bytes escaped,
+// cut at max_chars.
+[[nodiscard]] std::string printable(std::string_view s, std::size_t max_chars = 80);
+// First line of a multi-line message.
+[[nodiscard]] std::string first_line(std::string_view s);
+}  // namespace stepwise

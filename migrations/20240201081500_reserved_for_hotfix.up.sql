@@ -1,0 +1,2 @@
+-- Placeholder: this version was reserved for a 1.0.x hotfix that was never needed.
+-- It stays so that every environment records the same history.

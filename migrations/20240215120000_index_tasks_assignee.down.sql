@@ -1,0 +1,2 @@
+-- stepwise:no-transaction
+DROP INDEX CONCURRENTLY IF EXISTS tasks_assignee_id_idx;

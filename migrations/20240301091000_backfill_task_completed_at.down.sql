@@ -1,0 +1,1 @@
+UPDATE tasks SET completed_at = NULL;

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# with-postgres.sh COMMAND [ARGS...]
+# Starts a throw-away PostgreSQL cluster in a temp dir on 127.0.0.1 and a free port, runs
+# COMMAND with STEPWISE_TEST_DATABASE_URL and DATABASE_URL pointing at it (user postgres,
+# database postgres, password auth), then stops the server and deletes the cluster whatever
+# happens. The server runs as the 'postgres' OS user when started by root (PostgreSQL refuses
+# to run as root).
+set -euo pipefail
+
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
+  echo "with-postgres: no PostgreSQL server binaries found (run scripts/install-deps.sh)" >&2
+  exit 1
+fi
+[ $# -gt 0 ] || { echo "usage: with-postgres.sh COMMAND [ARGS...]" >&2; exit 2; }
+
+run_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+DATA=$(mktemp -d /tmp/stepwise-pg.XXXXXX)
+chmod 755 "$DATA"
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$DATA"
+PASSWORD=${STEPWISE_TEST_PASSWORD:-stepwise-test-secret}
+cleanup() {
+  run_as_owner "$PGBIN/pg_ctl" -D "$DATA/db" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$DATA"
+}
+trap cleanup EXIT INT TERM
+
+printf '%s\n' "$PASSWORD" > "$DATA/pwfile"
+[ "$(id -u)" -eq 0 ] && chown postgres:postgres "$DATA/pwfile"
+run_as_owner "$PGBIN/initdb" -D "$DATA/db" -U postgres --pwfile="$DATA/pwfile" \
+  --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$DATA/initdb.log" 2>&1 \
+  || { cat "$DATA/initdb.log" >&2; exit 1; }
+
+started=""
+for attempt in $(seq 1 20); do
+  port=$(( 20000 + (RANDOM % 30000) ))
+  port_free "$port" || continue
+  cat >> "$DATA/db/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$DATA'
+max_connections = 200
+fsync = ${STEPWISE_TEST_FSYNC:-off}
+synchronous_commit = ${STEPWISE_TEST_FSYNC:-off}
+full_page_writes = off
+CONF
+  if run_as_owner "$PGBIN/pg_ctl" -D "$DATA/db" -l "$DATA/server.log" -w -t 60 start >/dev/null 2>&1; then
+    started=$port
+    break
+  fi
+done
+[ -n "$started" ] || { echo "with-postgres: could not start PostgreSQL" >&2; cat "$DATA/server.log" >&2 || true; exit 1; }
+
+export STEPWISE_TEST_DATABASE_URL="postgres://postgres:${PASSWORD}@127.0.0.1:${started}/postgres"
+export DATABASE_URL="$STEPWISE_TEST_DATABASE_URL"
+export STEPWISE_TEST_PGDATA="$DATA/db" STEPWISE_TEST_PGBIN="$PGBIN" STEPWISE_TEST_PGPORT="$started"
+echo "with-postgres: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$started" >&2
+set +e
+"$@"
+rc=$?
+exit $rc

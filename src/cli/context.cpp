@@ -1,0 +1,105 @@
+#include "context.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "stepwise/duration.hpp"
+#include "stepwise/errors.hpp"
+#include "stepwise/redact.hpp"
+#include "stepwise/version.hpp"
+
+namespace stepwise::cli {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+Context::Context(GlobalOptions options) : options_(std::move(options)) {}
+
+void Context::resolve() {
+  if (options_.output == "text")
+    output_ = OutputFormat::kText;
+  else if (options_.output == "json")
+    output_ = OutputFormat::kJson;
+  else
+    throw UsageError(fmt::format("--output: invalid value \"{}\" (expected text or json)", options_.output));
+  log_table_ = parse_table_name("--log-table", options_.log_table);
+  connect_timeout_ = parse_duration("--connect-timeout", options_.connect_timeout);
+  lock_timeout_ = parse_duration("--lock-timeout", options_.lock_timeout);
+  statement_timeout_ = parse_duration("--statement-timeout", options_.statement_timeout);
+}
+
+const Source& Context::source() {
+  if (!source_) {
+    const auto files = options_.source_dir.empty() ? load_embedded() : load_directory(options_.source_dir);
+    source_ = validate_source(files);
+  }
+  return *source_;
+}
+
+namespace {
+std::string database_url(const GlobalOptions& o) {
+  if (!o.database_url.empty()) return o.database_url;
+  for (const char* var : {"STEPWISE_DATABASE_URL", "DATABASE_URL"})
+    if (const char* v = std::getenv(var); v != nullptr && *v != '\0') return v;
+  return {};  // libpq reads PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE ...
+}
+}  // namespace
+
+Connection& Context::connect() {
+  if (conn_) return *conn_;
+  const auto deadline = Clock::now() + connect_timeout_;
+  const auto start = Clock::now();
+  // Each attempt gets its own bound so a black-holed host cannot outlast --connect-timeout.
+  const auto per_attempt = std::clamp<long long>(connect_timeout_.count() / 1000, 2, 10);
+  const auto info = parse_conninfo(database_url(options_), static_cast<int>(per_attempt));
+  secrets_ = info.secrets;
+  milliseconds backoff{200};
+  auto next_log = start;
+  while (true) {
+    try {
+      conn_ = open_connection(info);
+      break;
+    } catch (const ConnectError& e) {
+      const std::string why = e.what();
+      const auto now = Clock::now();
+      if (!is_transient_connect_error(why))
+        throw ConnectError(fmt::format("cannot connect to {}: {}", info.display, why),
+                           "check the user, password and database name in --database-url");
+      if (now + backoff >= deadline || stop.load())
+        throw ConnectError(
+            fmt::format("cannot connect to {} within {}: {}", info.display,
+                        format_duration(connect_timeout_), why),
+            "is the server up and reachable? raise --connect-timeout to wait longer");
+      if (now >= next_log) {
+        spdlog::info("waiting for the database at {}: {} ({} elapsed)", info.display, why,
+                     format_duration(std::chrono::duration_cast<milliseconds>(now - start)));
+        next_log = now + milliseconds(5000);
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, milliseconds(2000));
+    }
+  }
+  conn_->on_notice([](std::string_view notice) { spdlog::debug("server: {}", notice); });
+  active.store(conn_.get());
+  spdlog::debug("connected to {} (backend pid {})", info.display, conn_->backend_pid());
+  return *conn_;
+}
+
+void Context::print_json(const nlohmann::json& doc) const {
+  const auto text = redact(doc.dump(2), secrets_) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+RunnerIdentity runner_identity() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  return RunnerIdentity{host, static_cast<int>(getpid()), kToolVersion};
+}
+
+}  // namespace stepwise::cli

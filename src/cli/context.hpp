@@ -1,0 +1,77 @@
+#pragma once
+// What every command gets: parsed global options, the migration source, and a way to connect.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../pqxx/pqxx_connection.hpp"
+#include "stepwise/database.hpp"
+#include "stepwise/history_store.hpp"
+#include "stepwise/source.hpp"
+#include "stepwise/table_name.hpp"
+
+namespace stepwise::cli {
+
+enum class OutputFormat { kText, kJson };
+
+// Global options as typed on the command line (or taken from STEPWISE_* variables).
+struct GlobalOptions {
+  std::string database_url;
+  std::string source_dir;
+  std::string log_table = "public.stepwise_log";
+  std::string connect_timeout = "60s";
+  std::string lock_timeout = "10m";
+  std::string statement_timeout = "0";
+  std::string output = "text";
+  std::string log_level = "info";
+  bool dry_run = false;
+};
+
+class Context {
+ public:
+  explicit Context(GlobalOptions options);
+
+  // Validates option values (durations, table name, output format). Throws UsageError.
+  void resolve();
+
+  [[nodiscard]] const GlobalOptions& options() const noexcept { return options_; }
+  [[nodiscard]] OutputFormat output() const noexcept { return output_; }
+  [[nodiscard]] const TableName& log_table() const noexcept { return log_table_; }
+  [[nodiscard]] std::chrono::milliseconds lock_timeout() const noexcept { return lock_timeout_; }
+  [[nodiscard]] std::chrono::milliseconds statement_timeout() const noexcept { return statement_timeout_; }
+
+  // The embedded set, or --source DIR; loaded and validated once. Throws SourceError.
+  [[nodiscard]] const Source& source();
+
+  // Connects, retrying transient failures until --connect-timeout. Throws ConnectError.
+  [[nodiscard]] Connection& connect();
+  // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().
+  [[nodiscard]] const std::vector<std::string>& secrets() const noexcept { return secrets_; }
+
+  std::atomic<bool> stop{false};            // set by SIGINT/SIGTERM
+  std::atomic<Connection*> active{nullptr};  // the connection a signal cancels
+
+  // Prints a result document on stdout (JSON mode).
+  void print_json(const nlohmann::json& doc) const;
+
+ private:
+  GlobalOptions options_;
+  OutputFormat output_ = OutputFormat::kText;
+  TableName log_table_;
+  std::chrono::milliseconds connect_timeout_{60'000};
+  std::chrono::milliseconds lock_timeout_{600'000};
+  std::chrono::milliseconds statement_timeout_{0};
+  std::optional<Source> source_;
+  std::unique_ptr<Connection> conn_;
+  std::vector<std::string> secrets_;
+};
+
+// Identity recorded in the log: host name, pid, tool version.
+[[nodiscard]] RunnerIdentity runner_identity();
+
+}  // namespace stepwise::cli

@@ -1,0 +1,123 @@
+// stepwise: parse the command line, dispatch, and translate errors to exit codes in one place.
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <csignal>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include "stepwise/errors.hpp"
+#include "stepwise/redact.hpp"
+#include "stepwise/version.hpp"
+
+namespace {
+
+using stepwise::ExitCode;
+using stepwise::cli::Context;
+
+// SIGINT/SIGTERM: the first one sets the stop flag and cancels the running statement, so the
+// runner records the attempt, releases the lock and exits; a second one exits at once.
+void start_signal_watcher(Context& ctx) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set, &ctx]() mutable {
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0) {
+      if (ctx.stop.exchange(true)) std::_Exit(static_cast<int>(ExitCode::kInterrupted));
+      spdlog::warn("received {}: cancelling the running statement", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      if (auto* conn = ctx.active.load()) conn->cancel();
+    }
+  }).detach();
+}
+
+std::string version_text() {
+  auto text = fmt::format("stepwise {}", stepwise::kToolVersion);
+  if (*stepwise::kGitCommit) text += fmt::format(" (commit {})", stepwise::kGitCommit);
+  return text;
+}
+
+int report(const Context& ctx, const stepwise::Error& e) {
+  const auto& secrets = ctx.secrets();
+  std::string msg = e.what();
+  // One line per problem; every line says it comes from stepwise.
+  std::size_t start = 0;
+  while (start <= msg.size()) {
+    const auto nl = msg.find('\n', start);
+    std::fprintf(stderr, "stepwise: error: %s\n",
+                 stepwise::redact(msg.substr(start, nl - start), secrets).c_str());
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  if (!e.hint().empty()) std::fprintf(stderr, "stepwise: hint: %s\n", stepwise::redact(e.hint(), secrets).c_str());
+  if (ctx.output() == stepwise::cli::OutputFormat::kJson)
+    ctx.print_json({{"ok", false}, {"exit_code", static_cast<int>(e.code())}, {"error", e.what()}, {"hint", e.hint()}});
+  return static_cast<int>(e.code());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  stepwise::cli::GlobalOptions g;
+  CLI::App app{"stepwise: schema migrations for PostgreSQL, safe to run from every replica at once"};
+  app.set_version_flag("--version", version_text());
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+  app.add_option("--database-url", g.database_url,
+                 "connection URL or key=value string (else STEPWISE_DATABASE_URL, DATABASE_URL, "
+                 "then libpq's PG* variables)");
+  app.add_option("--source", g.source_dir, "load migrations from this folder instead of the embedded set")
+      ->envname("STEPWISE_SOURCE");
+  app.add_option("--log-table", g.log_table, "attempt log table, [schema.]table")->envname("STEPWISE_LOG_TABLE");
+  app.add_option("--connect-timeout", g.connect_timeout, "keep retrying the connection this long")
+      ->envname("STEPWISE_CONNECT_TIMEOUT");
+  app.add_option("--lock-timeout", g.lock_timeout, "wait this long for another runner's lock")
+      ->envname("STEPWISE_LOCK_TIMEOUT");
+  app.add_option("--statement-timeout", g.statement_timeout, "per-statement limit while applying; 0 = none")
+      ->envname("STEPWISE_STATEMENT_TIMEOUT");
+  app.add_option("--output", g.output, "result format on stdout: text or json")->envname("STEPWISE_OUTPUT");
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off (logs go to stderr)")
+      ->envname("STEPWISE_LOG_LEVEL");
+  app.add_flag("--dry-run", g.dry_run, "print what would run; change nothing");
+
+  stepwise::cli::UpOptions up;
+  auto* cmd_up = app.add_subcommand("up", "apply all pending migrations");
+  cmd_up->add_flag("--allow-out-of-order", up.allow_out_of_order,
+                   "apply pending migrations older than the newest applied one");
+  auto* cmd_status = app.add_subcommand("status", "applied and pending migrations, one line each");
+  for (auto* sub : app.get_subcommands({})) sub->fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    const auto text = stepwise::redact(e.what());
+    std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
+    std::fprintf(stderr, "stepwise: hint: run `stepwise --help` for the commands and options\n");
+    return static_cast<int>(ExitCode::kUsage);
+  }
+
+  Context ctx(g);
+  try {
+    stepwise::cli::setup_logging(g.log_level, &ctx.secrets());
+    ctx.resolve();
+    start_signal_watcher(ctx);
+    if (cmd_up->parsed()) return stepwise::cli::run_up(ctx, up);
+    if (cmd_status->parsed()) return stepwise::cli::run_status(ctx);
+    return static_cast<int>(ExitCode::kUsage);
+  } catch (const stepwise::Error& e) {
+    return report(ctx, e);
+  } catch (const std::exception& e) {
+    return report(ctx, stepwise::Error(ExitCode::kFailed, fmt::format("internal error: {}", e.what())));
+  }
+}

@@ -1,0 +1,80 @@
+#include "output.hpp"
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <mutex>
+
+#include "stepwise/duration.hpp"
+#include "stepwise/errors.hpp"
+#include "stepwise/redact.hpp"
+
+namespace stepwise::cli {
+namespace {
+
+class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit RedactingStderrSink(const std::vector<std::string>* secrets) : secrets_(secrets) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    const auto line = redact(std::string_view(formatted.data(), formatted.size()),
+                             secrets_ ? *secrets_ : std::vector<std::string>{});
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+
+ private:
+  const std::vector<std::string>* secrets_;
+};
+
+}  // namespace
+
+void setup_logging(const std::string& level, const std::vector<std::string>* secrets) {
+  const auto lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off")
+    throw UsageError("--log-level: invalid value \"" + level +
+                     "\" (expected trace, debug, info, warn, error or off)");
+  auto sink = std::make_shared<RedactingStderrSink>(secrets);
+  auto logger = std::make_shared<spdlog::logger>("stepwise", sink);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  logger->set_level(lvl);
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+void LogReporter::warning(std::string_view message) { spdlog::warn("{}", message); }
+
+void LogReporter::lock_waiting(std::chrono::milliseconds waited, const std::string& holder) {
+  spdlog::info("waiting for the migration lock ({} so far), held by {}", format_duration(waited), holder);
+}
+
+void LogReporter::lock_acquired(std::chrono::milliseconds waited) {
+  spdlog::debug("took the migration lock after {}", format_duration(waited));
+}
+
+void LogReporter::plan_ready(const Plan& plan) {
+  if (plan.steps.empty())
+    spdlog::info("nothing to do: another runner applied the pending migrations");
+  else
+    spdlog::info("{} step(s) to run, version {} -> {}", plan.steps.size(), plan.from, plan.to);
+}
+
+void LogReporter::step_started(const Step& step, std::size_t index, std::size_t total) {
+  spdlog::info("[{}/{}] {} {} ...", index, total, step.direction == Direction::kUp ? "applying" : "reverting",
+               step.script().file);
+}
+
+void LogReporter::step_finished(const Step& step, std::size_t index, std::size_t total,
+                                std::chrono::milliseconds took) {
+  spdlog::info("[{}/{}] {} done in {}", index, total, step.script().file, format_duration(took));
+}
+
+void LogReporter::statement_skipped(const Step& step, std::string_view why) {
+  spdlog::info("{}: {}", step.script().file, why);
+}
+
+}  // namespace stepwise::cli

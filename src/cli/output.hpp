@@ -1,0 +1,28 @@
+#pragma once
+// Logging (stderr, redacted) and the runner's events rendered as log lines.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stepwise/runner.hpp"
+
+namespace stepwise::cli {
+
+// Sets up spdlog on stderr. Every line passes through redact() with the secrets known at the
+// time it is written; `secrets` is read live, so secrets learned later are masked too.
+void setup_logging(const std::string& level, const std::vector<std::string>* secrets);
+
+// Logs runner events on stderr: plain lines that read well in `kubectl logs`.
+class LogReporter final : public Reporter {
+ public:
+  void warning(std::string_view message) override;
+  void lock_waiting(std::chrono::milliseconds waited, const std::string& holder) override;
+  void lock_acquired(std::chrono::milliseconds waited) override;
+  void plan_ready(const Plan& plan) override;
+  void step_started(const Step& step, std::size_t index, std::size_t total) override;
+  void step_finished(const Step& step, std::size_t index, std::size_t total,
+                     std::chrono::milliseconds took) override;
+  void statement_skipped(const Step& step, std::string_view why) override;
+};
+
+}  // namespace stepwise::cli

@@ -1,0 +1,208 @@
+#include "stepwise/migration.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include "stepwise/checksum.hpp"
+#include "stepwise/errors.hpp"
+#include "stepwise/text.hpp"
+
+namespace stepwise {
+
+std::string_view to_string(Direction d) { return d == Direction::kUp ? "up" : "down"; }
+
+namespace {
+constexpr std::string_view kUpSuffix = ".up.sql";
+constexpr std::string_view kDownSuffix = ".down.sql";
+constexpr std::string_view kExpected = "expected <VERSION>_<name>.up.sql or <VERSION>_<name>.down.sql";
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+}  // namespace
+
+std::optional<FileName> parse_file_name(std::string_view name, std::string* problem) {
+  problem->clear();
+  if (name.empty() || name.front() == '.' || !name.ends_with(".sql")) return std::nullopt;
+  const auto fail = [&](std::string why) {
+    *problem = fmt::format("{}: {}", name, why);
+    return std::nullopt;
+  };
+  Direction direction;
+  std::string_view stem;
+  if (name.ends_with(kUpSuffix)) {
+    direction = Direction::kUp;
+    stem = name.substr(0, name.size() - kUpSuffix.size());
+  } else if (name.ends_with(kDownSuffix)) {
+    direction = Direction::kDown;
+    stem = name.substr(0, name.size() - kDownSuffix.size());
+  } else {
+    return fail(fmt::format("not a migration file name: {}", kExpected));
+  }
+  std::size_t digits = 0;
+  while (digits < stem.size() && is_digit(stem[digits])) ++digits;
+  if (digits == 0) return fail(fmt::format("name does not start with a version number: {}", kExpected));
+  if (digits == stem.size() || stem[digits] != '_')
+    return fail(fmt::format("missing '_' after the version: {}", kExpected));
+  const auto slug = stem.substr(digits + 1);
+  if (slug.empty()) return fail(fmt::format("empty migration name after the version: {}", kExpected));
+  for (char ch : slug) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f || ch == '/' || ch == '\\')
+      return fail("the migration name holds a control character or a path separator");
+  }
+  if (!is_valid_utf8(slug)) return fail("the migration name is not valid UTF-8");
+  const auto digits_view = stem.substr(0, digits);
+  std::uint64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(digits_view.data(), digits_view.data() + digits_view.size(), value);
+  if (ec != std::errc{} || ptr != digits_view.data() + digits_view.size() ||
+      value > static_cast<std::uint64_t>(std::numeric_limits<Version>::max()))
+    return fail(fmt::format("version {} is larger than {}", digits_view, std::numeric_limits<Version>::max()));
+  if (value == 0) return fail("version must be a positive integer, not 0");
+  return FileName{static_cast<Version>(value), std::string(slug), direction};
+}
+
+Directives parse_directives(std::string_view file, std::string_view sql, std::string* problem) {
+  problem->clear();
+  Directives out;
+  if (sql.starts_with("\xEF\xBB\xBF")) sql.remove_prefix(3);  // UTF-8 byte order mark
+  for (auto line : split_lines(sql)) {
+    line = trim(line);
+    if (line.empty()) continue;
+    if (!line.starts_with("--")) break;  // directives live only in the leading comment lines
+    auto body = trim(line.substr(2));
+    constexpr std::string_view kPrefix = "stepwise:";
+    if (lower(body.substr(0, kPrefix.size())) != kPrefix) continue;
+    const auto directive = lower(trim(body.substr(kPrefix.size())));
+    if (directive == "no-transaction") {
+      out.tx = TxMode::kNoTransaction;
+    } else {
+      *problem = fmt::format("{}: unknown directive {} (known: no-transaction)", file,
+                             printable(directive, 40));
+    }
+  }
+  return out;
+}
+
+const Migration* MigrationSet::find(Version v) const {
+  auto it = std::lower_bound(migrations_.begin(), migrations_.end(), v,
+                             [](const Migration& m, Version x) { return m.version < x; });
+  return it != migrations_.end() && it->version == v ? &*it : nullptr;
+}
+
+std::string MigrationSet::digest() const {
+  std::string all;
+  for (const auto& m : migrations_) {
+    all += fmt::format("{}\t{}\n", m.up.file, m.up.checksum);
+    if (m.down) all += fmt::format("{}\t{}\n", m.down->file, m.down->checksum);
+  }
+  return sha256_hex(all).substr(0, 12);
+}
+
+namespace {
+// Checks one file's bytes; returns a problem line or empty.
+std::string check_bytes(const MigrationFile& f) {
+  const auto size = std::max(f.size, f.bytes.size());
+  if (size > kMaxMigrationBytes)
+    return fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", f.name, size,
+                       kMaxMigrationBytes);
+  if (f.bytes.find('\0') != std::string::npos) return fmt::format("{}: file holds a NUL byte", f.name);
+  if (!is_valid_utf8(f.bytes)) return fmt::format("{}: file is not valid UTF-8", f.name);
+  if (is_blank(f.bytes))
+    return fmt::format("{}: file is empty (a placeholder step needs at least a comment)", f.name);
+  return {};
+}
+
+struct Pair {
+  std::vector<const MigrationFile*> ups, downs;
+  std::vector<FileName> up_names, down_names;
+};
+}  // namespace
+
+MigrationSet build_migration_set(std::span<const MigrationFile> files) {
+  std::vector<std::string> problems;
+  std::map<Version, Pair> by_version;
+  for (const auto& f : files) {
+    std::string problem;
+    auto parsed = parse_file_name(f.name, &problem);
+    if (!problem.empty()) {
+      problems.push_back(std::move(problem));
+      continue;
+    }
+    if (!parsed) continue;  // not a migration file
+    if (auto bad = check_bytes(f); !bad.empty()) {
+      problems.push_back(std::move(bad));
+      continue;
+    }
+    auto& pair = by_version[parsed->version];
+    if (parsed->direction == Direction::kUp) {
+      pair.ups.push_back(&f);
+      pair.up_names.push_back(*parsed);
+    } else {
+      pair.downs.push_back(&f);
+      pair.down_names.push_back(*parsed);
+    }
+  }
+
+  std::vector<Migration> out;
+  for (auto& [version, pair] : by_version) {
+    const auto list = [](const std::vector<const MigrationFile*>& fs) {
+      std::vector<std::string> names;
+      for (auto* f : fs) names.push_back(f->name);
+      std::sort(names.begin(), names.end());
+      return fmt::format("{}", fmt::join(names, ", "));
+    };
+    if (pair.ups.size() > 1) {
+      problems.push_back(fmt::format("{}: duplicate version {} (files: {})", pair.ups[1]->name,
+                                     version, list(pair.ups)));
+      continue;
+    }
+    if (pair.downs.size() > 1) {
+      problems.push_back(fmt::format("{}: duplicate version {} (files: {})", pair.downs[1]->name,
+                                     version, list(pair.downs)));
+      continue;
+    }
+    if (pair.ups.empty()) {
+      problems.push_back(fmt::format("{}: down file without its up file ({}_{}.up.sql)",
+                                     pair.downs[0]->name, version, pair.down_names[0].slug));
+      continue;
+    }
+    if (!pair.downs.empty() && pair.down_names[0].slug != pair.up_names[0].slug) {
+      problems.push_back(fmt::format("{}: down file does not match its up file {}",
+                                     pair.downs[0]->name, pair.ups[0]->name));
+      continue;
+    }
+    const auto make_script = [&](const MigrationFile& f) {
+      std::string problem;
+      Script s;
+      s.file = f.name;
+      s.sql = f.bytes;
+      if (s.sql.starts_with("\xEF\xBB\xBF")) s.sql.erase(0, 3);  // the server rejects a BOM
+      s.checksum = f.checksum.empty() ? sha256_hex(f.bytes) : f.checksum;
+      s.tx = parse_directives(f.name, f.bytes, &problem).tx;
+      if (!problem.empty()) problems.push_back(std::move(problem));
+      return s;
+    };
+    Migration m;
+    m.version = version;
+    m.name = pair.up_names[0].slug;
+    m.up = make_script(*pair.ups[0]);
+    if (!pair.downs.empty()) m.down = make_script(*pair.downs[0]);
+    out.push_back(std::move(m));
+  }
+  if (!problems.empty()) {
+    std::sort(problems.begin(), problems.end());
+    throw SourceError(fmt::format("{}", fmt::join(problems, "\n")));
+  }
+  return MigrationSet(std::move(out));
+}
+
+}  // namespace stepwise

@@ -1,0 +1,108 @@
+#include "stepwise/redact.hpp"
+
+#include <cctype>
+
+namespace stepwise {
+namespace {
+
+constexpr std::string_view kMask = "***";
+
+bool ieq(char a, char b) {
+  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+}
+
+bool istarts(std::string_view s, std::size_t at, std::string_view word) {
+  if (at + word.size() > s.size()) return false;
+  for (std::size_t i = 0; i < word.size(); ++i)
+    if (!ieq(s[at + i], word[i])) return false;
+  return true;
+}
+
+// "scheme://user:password@host" -> mask the password.
+std::string mask_userinfo(std::string_view in) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto sep = in.find("://", i);
+    if (sep == std::string_view::npos) break;
+    const auto auth_start = sep + 3;
+    // The authority ends at '/', '?', '#', or white space; userinfo ends at its last '@'.
+    std::size_t end = auth_start;
+    while (end < in.size() && in[end] != '/' && in[end] != '?' && in[end] != '#' &&
+           !std::isspace(static_cast<unsigned char>(in[end])) && in[end] != '"' && in[end] != '\'')
+      ++end;
+    const auto authority = in.substr(auth_start, end - auth_start);
+    const auto at = authority.rfind('@');
+    out.append(in.substr(i, auth_start - i));
+    if (at != std::string_view::npos) {
+      const auto userinfo = authority.substr(0, at);
+      const auto colon = userinfo.find(':');
+      if (colon != std::string_view::npos) {
+        out.append(userinfo.substr(0, colon + 1));
+        out.append(kMask);
+        out.append(authority.substr(at));
+      } else {
+        out.append(authority);
+      }
+    } else {
+      out.append(authority);
+    }
+    i = end;
+  }
+  out.append(in.substr(i));
+  return out;
+}
+
+// password=value / password = 'va lue' / ?password=value& / sslpassword=... -> mask the value.
+std::string mask_parameters(std::string_view in) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < in.size()) {
+    if (istarts(in, i, "password")) {
+      std::size_t j = i + 8;
+      while (j < in.size() && (in[j] == ' ' || in[j] == '\t')) ++j;
+      if (j < in.size() && in[j] == '=') {
+        ++j;
+        while (j < in.size() && (in[j] == ' ' || in[j] == '\t')) ++j;
+        out.append(in.substr(i, j - i));
+        out.append(kMask);
+        if (j < in.size() && in[j] == '\'') {  // quoted keyword value, with \' escapes
+          ++j;
+          while (j < in.size() && in[j] != '\'') j += (in[j] == '\\' && j + 1 < in.size()) ? 2 : 1;
+          if (j < in.size()) ++j;
+        } else {
+          while (j < in.size() && !std::isspace(static_cast<unsigned char>(in[j])) && in[j] != '&' &&
+                 in[j] != '"' && in[j] != '#')
+            ++j;
+        }
+        i = j;
+        continue;
+      }
+    }
+    out.push_back(in[i]);
+    ++i;
+  }
+  return out;
+}
+
+void replace_all(std::string& s, std::string_view what) {
+  if (what.empty()) return;
+  std::size_t pos = 0;
+  while ((pos = s.find(what, pos)) != std::string::npos) {
+    s.replace(pos, what.size(), kMask);
+    pos += kMask.size();
+  }
+}
+
+}  // namespace
+
+std::string redact(std::string_view text, const std::vector<std::string>& secrets) {
+  std::string out = mask_parameters(mask_userinfo(text));
+  for (const auto& secret : secrets) {
+    // Very short secrets would mangle ordinary words; the patterns above still mask them.
+    if (secret.size() >= 3) replace_all(out, secret);
+  }
+  return out;
+}
+
+}  // namespace stepwise

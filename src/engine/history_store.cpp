@@ -1,0 +1,184 @@
+#include "stepwise/history_store.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "stepwise/text.hpp"
+
+namespace stepwise {
+namespace {
+
+// Bumped when the table's columns change; recorded as the table comment.
+constexpr int kLogFormat = 1;
+
+long long to_ll(const Field& f) {
+  long long v = 0;
+  if (f) std::from_chars(f->data(), f->data() + f->size(), v);
+  return v;
+}
+
+// Error text kept in the log: the server's full message, bounded.
+std::string error_text(const DbError& e) {
+  std::string t = e.detail().empty() ? e.what() : e.detail();
+  if (t.size() > 8000) t.resize(8000);
+  return t;
+}
+
+}  // namespace
+
+HistoryStore::HistoryStore(Connection& conn, TableName table, RunnerIdentity who)
+    : conn_(conn), table_(std::move(table)), who_(std::move(who)) {}
+
+std::string HistoryStore::qualified() {
+  if (qualified_.empty())
+    qualified_ = conn_.quote_identifier(table_.schema) + "." + conn_.quote_identifier(table_.table);
+  return qualified_;
+}
+
+History HistoryStore::read() {
+  // Ordered by id: the attempts in the order they were made.
+  const auto sql = fmt::format(
+      "SELECT id, version, name, direction, outcome, checksum, statements_done,"
+      " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+      " error, sqlstate FROM {} ORDER BY id",
+      qualified());
+  Rows rows;
+  try {
+    rows = conn_.execute(sql);
+  } catch (const DbError& e) {
+    // 42P01 undefined_table, 3F000 invalid_schema_name: nothing was ever applied here.
+    if (e.sqlstate() == "42P01" || e.sqlstate() == "3F000") {
+      History empty;
+      empty.set_log_table_exists(false);
+      return empty;
+    }
+    throw;
+  }
+  std::vector<Attempt> attempts;
+  attempts.reserve(rows.size());
+  for (const auto& r : rows) {
+    Attempt a;
+    a.id = to_ll(r[0]);
+    a.version = to_ll(r[1]);
+    a.name = r[2].value_or("");
+    a.direction = r[3].value_or("up") == "down" ? Direction::kDown : Direction::kUp;
+    a.outcome = parse_outcome(r[4].value_or("")).value_or(Outcome::kFailed);
+    a.checksum = r[5].value_or("");
+    a.statements_done = static_cast<int>(to_ll(r[6]));
+    a.started_at = r[7].value_or("");
+    a.finished_at = r[8].value_or("");
+    a.error = r[9].value_or("");
+    a.sqlstate = r[10].value_or("");
+    attempts.push_back(std::move(a));
+  }
+  return History(std::move(attempts));
+}
+
+void HistoryStore::ensure_table() {
+  // Checked first: CREATE ... IF NOT EXISTS still needs CREATE rights on an existing schema.
+  const auto rows = conn_.query(
+      "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),"
+      " EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)",
+      {table_.schema, table_.table});
+  const bool schema_exists = rows.at(0).at(0).value_or("f") == "t";
+  const bool table_exists = rows.at(0).at(1).value_or("f") == "t";
+  if (table_exists) return;
+  std::string sql;
+  if (!schema_exists) sql += fmt::format("CREATE SCHEMA IF NOT EXISTS {};\n", conn_.quote_identifier(table_.schema));
+  sql += fmt::format(R"(CREATE TABLE IF NOT EXISTS {0} (
+  id bigserial PRIMARY KEY,
+  version bigint NOT NULL,
+  name text NOT NULL,
+  direction text NOT NULL CHECK (direction IN ('up', 'down')),
+  outcome text NOT NULL
+    CHECK (outcome IN ('running', 'succeeded', 'failed', 'interrupted', 'abandoned')),
+  checksum text NOT NULL,
+  checksum_algorithm text NOT NULL,
+  statements_done integer NOT NULL DEFAULT 0,
+  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  finished_at timestamptz,
+  duration_ms bigint,
+  error text,
+  sqlstate text,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  db_user text NOT NULL DEFAULT current_user,
+  tool_version text NOT NULL
+);
+COMMENT ON TABLE {0} IS {1};)",
+                     qualified(),
+                     conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)));
+  conn_.execute(sql);
+}
+
+std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
+                                     std::string_view extra_vals) {
+  const auto& m = *step.migration;
+  const auto& script = step.script();
+  return fmt::format(
+      "INSERT INTO {} (version, name, direction, outcome, checksum, checksum_algorithm, host, pid,"
+      " tool_version{}) VALUES ({}, {}, '{}', '{}', {}, {}, {}, {}, {}{}) RETURNING id",
+      qualified(), extra_cols, m.version, conn_.quote_literal(m.name), to_string(step.direction),
+      to_string(outcome), conn_.quote_literal(script.checksum), conn_.quote_literal(kChecksumAlgorithm),
+      conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version), extra_vals);
+}
+
+long long HistoryStore::begin_transactional(const Step& step, std::string_view prelude) {
+  // The row goes in first: if the script itself holds a COMMIT, the row commits with it.
+  const auto rows = conn_.execute(
+      fmt::format("BEGIN;\n{}{}", prelude, insert_sql(step, Outcome::kSucceeded, "", "")));
+  return to_ll(rows.at(0).at(0));
+}
+
+void HistoryStore::commit_transactional(long long id, int statements_done) {
+  conn_.execute(fmt::format(
+      "UPDATE {} SET finished_at = clock_timestamp(), statements_done = {},"
+      " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint"
+      " WHERE id = {};\nCOMMIT",
+      qualified(), statements_done, id));
+}
+
+long long HistoryStore::insert_running(const Step& step) {
+  const auto rows = conn_.execute(insert_sql(step, Outcome::kRunning, "", ""));
+  return to_ll(rows.at(0).at(0));
+}
+
+void HistoryStore::set_progress(long long id, int statements_done) {
+  conn_.execute(fmt::format("UPDATE {} SET statements_done = {} WHERE id = {}", qualified(),
+                            statements_done, id));
+}
+
+void HistoryStore::finish(long long id, Outcome outcome, int statements_done, const DbError* error) {
+  conn_.execute(fmt::format(
+      "UPDATE {} SET outcome = '{}', statements_done = {}, finished_at = clock_timestamp(),"
+      " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint,"
+      " error = {}, sqlstate = {} WHERE id = {}",
+      qualified(), to_string(outcome), statements_done,
+      error ? conn_.quote_literal(error_text(*error)) : "NULL",
+      error && !error->sqlstate().empty() ? conn_.quote_literal(error->sqlstate()) : "NULL", id));
+}
+
+void HistoryStore::insert_finished(const Step& step, Outcome outcome, double seconds,
+                                   int statements_done, const DbError* error) {
+  const auto vals = fmt::format(
+      ", clock_timestamp() - make_interval(secs => {:.3f}), clock_timestamp(), {}, {}, {}, {}",
+      seconds, static_cast<long long>(seconds * 1000), statements_done,
+      error ? conn_.quote_literal(error_text(*error)) : "NULL",
+      error && !error->sqlstate().empty() ? conn_.quote_literal(error->sqlstate()) : "NULL");
+  conn_.execute(insert_sql(step, outcome,
+                           ", started_at, finished_at, duration_ms, statements_done, error, sqlstate",
+                           vals));
+}
+
+void HistoryStore::mark_abandoned(long long id) {
+  conn_.execute(fmt::format(
+      "UPDATE {} SET outcome = 'abandoned', finished_at = clock_timestamp(),"
+      " error = coalesce(error, 'the runner stopped before the step finished')"
+      " WHERE id = {} AND outcome = 'running'",
+      qualified(), id));
+}
+
+}  // namespace stepwise

@@ -1,0 +1,31 @@
+#pragma once
+// Connection over libpqxx. The only place libpqxx and libpq are used; their exceptions are
+// translated to stepwise errors here and never escape.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stepwise/database.hpp"
+
+namespace stepwise {
+
+// A connection string split into what libpq needs and what must never be printed.
+struct ConnInfo {
+  std::string conninfo;              // keyword/value form handed to libpq
+  std::vector<std::string> secrets;  // password values to mask in any output
+  std::string display;               // host:port/db as the user will recognise it, no secrets
+};
+
+// Parses a URL or keyword/value string (empty: libpq's PG* environment variables), adds
+// fallback_application_name=stepwise and a per-attempt connect_timeout. Throws ConnectError
+// (without echoing the input) when libpq cannot parse it.
+[[nodiscard]] ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds);
+
+// True for a connection failure worth retrying while the server starts (refused, DNS, startup,
+// shutdown, too many clients); false for authentication and configuration errors.
+[[nodiscard]] bool is_transient_connect_error(const std::string& message);
+
+// Opens one connection; throws ConnectError (message already redacted).
+[[nodiscard]] std::unique_ptr<Connection> open_connection(const ConnInfo& info);
+
+}  // namespace stepwise
