@@ -3,7 +3,9 @@
 # Starts a throw-away PostgreSQL cluster in a temp dir on 127.0.0.1 and a free port, runs
 # COMMAND with STEPWISE_TEST_DATABASE_URL and DATABASE_URL pointing at it (user postgres,
 # database postgres, password auth), then stops the server and deletes the cluster whatever
-# happens. The server runs as the 'postgres' OS user when started by root (PostgreSQL refuses
+# happens. STEPWISE_TEST_AUTH=trust switches TCP auth from scram-sha-256 to trust (benchmarks,
+# like the peers' baseline); STEPWISE_TEST_FSYNC=on keeps fsync (off by default, for speed).
+# The server runs as the 'postgres' OS user when started by root (PostgreSQL refuses
 # to run as root).
 set -euo pipefail
 
@@ -33,7 +35,7 @@ trap cleanup EXIT INT TERM
 printf '%s\n' "$PASSWORD" > "$DATA/pwfile"
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$DATA/pwfile"
 run_as_owner "$PGBIN/initdb" -D "$DATA/db" -U postgres --pwfile="$DATA/pwfile" \
-  --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$DATA/initdb.log" 2>&1 \
+  --auth-local=trust --auth-host=${STEPWISE_TEST_AUTH:-scram-sha-256} -E UTF8 --locale=C.UTF-8 >"$DATA/initdb.log" 2>&1 \
   || { cat "$DATA/initdb.log" >&2; exit 1; }
 
 started=""

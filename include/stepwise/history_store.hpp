@@ -28,16 +28,22 @@ class HistoryStore {
  public:
   HistoryStore(Connection& conn, TableName table, RunnerIdentity who);
 
+  enum class Detail {
+    kPlanning,  // what the planner needs: the no-op `up` path, kept as lean as it can be
+    kFull,      // plus names, times and error texts, for status and validate
+  };
   // Reads every attempt in one round trip. A missing table (or schema) reads as an empty
   // history with log_table_exists() == false; nothing is created.
-  [[nodiscard]] History read();
+  [[nodiscard]] History read(Detail detail = Detail::kPlanning);
   // Creates the schema and table when missing. Call only under the lock.
   void ensure_table();
 
-  // Transactional step: "BEGIN; <prelude>; INSERT attempt" in one round trip; returns its id.
-  [[nodiscard]] long long begin_transactional(const Step& step, std::string_view prelude);
-  // "UPDATE attempt (finished); COMMIT" in one round trip.
-  void commit_transactional(long long id, int statements_done);
+  // Transactional step, first round trip: "BEGIN; <setup> INSERT attempt;" ending in a
+  // newline, to which the runner appends the script itself.
+  [[nodiscard]] std::string transactional_prefix(const Step& step, std::string_view setup);
+  // Second round trip: "UPDATE attempt (finished); COMMIT". The attempt is found by the log
+  // sequence's currval, which only this session's insert can have set.
+  void commit_transactional();
 
   // Autocommit rows for no-transaction steps and for recording failures after a rollback.
   [[nodiscard]] long long insert_running(const Step& step);

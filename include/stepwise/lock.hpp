@@ -1,8 +1,6 @@
 #pragma once
-// The one-writer lock. PostgreSQL: a session advisory lock polled with pg_try_advisory_lock.
-#include <atomic>
-#include <chrono>
-#include <functional>
+// The one-writer lock. The waiting policy (poll, re-read the log, time out) lives in the
+// runner; a Lock only knows how to try, release, and say who holds it.
 #include <string>
 
 #include "stepwise/database.hpp"
@@ -10,53 +8,34 @@
 
 namespace stepwise {
 
-struct LockWait {
-  std::chrono::milliseconds timeout{600'000};
-  // Called every few seconds while waiting, with the time waited and who holds the lock.
-  std::function<void(std::chrono::milliseconds waited, const std::string& holder)> on_wait;
-  const std::atomic<bool>* stop = nullptr;  // set by a signal: give up waiting
-};
-
 class Lock {
  public:
   virtual ~Lock() = default;
-  // Returns once held; throws LockTimeout or Interrupted.
-  virtual void acquire(const LockWait& wait) = 0;
+  // One non-blocking attempt.
+  [[nodiscard]] virtual bool try_acquire() = 0;
   // Releases and verifies the server agreed it was held; throws Error otherwise.
   virtual void release() = 0;
+  // Who holds it now, for "waiting for ..." messages.
+  [[nodiscard]] virtual std::string holder() = 0;
   [[nodiscard]] virtual std::string describe() const = 0;
 };
 
-// Never blocks inside pg_advisory_lock: a waiter blocked there holds a snapshot that makes the
-// holder's CREATE INDEX CONCURRENTLY wait for it, forever. Polling leaves nothing behind on
-// timeout, either.
+// PostgreSQL session advisory lock, taken with pg_try_advisory_lock and never by blocking in
+// pg_advisory_lock: a waiter blocked there holds a snapshot that makes the holder's CREATE
+// INDEX CONCURRENTLY wait for it, forever; polling also leaves nothing behind on timeout.
 class AdvisoryLock final : public Lock {
  public:
   AdvisoryLock(Connection& conn, const TableName& log_table);
-  void acquire(const LockWait& wait) override;
+  [[nodiscard]] bool try_acquire() override;
   void release() override;
+  [[nodiscard]] std::string holder() override;
   [[nodiscard]] std::string describe() const override;
   [[nodiscard]] long long key() const noexcept { return key_; }
 
  private:
-  [[nodiscard]] std::string holder();
   Connection& conn_;
   TableName table_;
   long long key_;
-};
-
-// Holds a lock for a scope; releases (best effort) when unwinding.
-class LockGuard {
- public:
-  LockGuard(Lock& lock, const LockWait& wait) : lock_(lock) { lock_.acquire(wait); }
-  ~LockGuard();
-  void release();  // explicit release that reports failure
-  LockGuard(const LockGuard&) = delete;
-  LockGuard& operator=(const LockGuard&) = delete;
-
- private:
-  Lock& lock_;
-  bool held_ = true;
 };
 
 }  // namespace stepwise

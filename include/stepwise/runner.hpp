@@ -45,6 +45,7 @@ struct RunResult {
   Plan plan;                        // the plan that was (or, with dry_run, would be) executed
   std::vector<AppliedStep> applied;
   bool took_lock = false;
+  bool done_by_other = false;       // another runner did the work while this one waited
   Version version_after = 0;
 };
 
@@ -69,12 +70,15 @@ class Runner {
   [[nodiscard]] RunResult run(const MigrationSet& set, const RunOptions& options);
 
  private:
-  void apply(const Step& step, const RunOptions& options);
-  void apply_transactional(const Step& step, const RunOptions& options);
+  void apply(const Step& step, const RunOptions& options, bool durable);
+  void apply_transactional(const Step& step, const RunOptions& options, bool durable);
   void apply_statements(const Step& step, const RunOptions& options);
   [[noreturn]] void fail(const Step& step, const DbError& e, int statement_line,
                          const RunOptions& options);
   [[nodiscard]] bool stopping(const RunOptions& options) const;
+  // Polls the lock; between polls re-reads the log and returns false (without the lock) as
+  // soon as another runner has left nothing to do. Throws LockTimeout or Interrupted.
+  [[nodiscard]] bool wait_for_lock(const MigrationSet& set, const RunOptions& options);
 
   Connection& conn_;
   HistoryStore& store_;

@@ -27,7 +27,7 @@ int run_status(Context& ctx) {
   const auto& source = ctx.source();
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
-  const auto history = store.read();
+  const auto history = store.read(HistoryStore::Detail::kFull);
 
   std::vector<Line> lines;
   for (const auto& m : source.migrations.all()) {

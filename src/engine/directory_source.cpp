@@ -1,74 +1,97 @@
+#include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
 #include "stepwise/errors.hpp"
 #include "stepwise/source.hpp"
 
 namespace stepwise {
 
-namespace fs = std::filesystem;
-
 namespace {
-std::string read_file(const fs::path& path, std::size_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw SourceError(fmt::format("{}: cannot read: {}", path.string(), std::strerror(errno)));
-  std::string bytes;
-  bytes.resize(limit);
-  in.read(bytes.data(), static_cast<std::streamsize>(limit));
-  bytes.resize(static_cast<std::size_t>(in.gcount()));
+
+constexpr std::size_t kMaxReleasesBytes = 4u * 1024u * 1024u;
+
+// Reads at most `limit` bytes of an open file; returns its size on disk in *size.
+// Plain POSIX calls: loading thousands of files sits on every `up`'s path.
+std::string read_fd(int fd, const std::string& path, std::size_t limit, std::size_t* size) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0)
+    throw SourceError(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  *size = static_cast<std::size_t>(st.st_size);
+  std::string bytes(std::min(*size, limit), '\0');
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const auto n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SourceError(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  bytes.resize(got);
   return bytes;
 }
+
 }  // namespace
 
 SourceFiles load_directory(const std::string& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw SourceError(fmt::format("--source {}: not a readable directory", dir));
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr)
+    throw SourceError(fmt::format("--source {}: not a readable directory: {}", dir, std::strerror(errno)));
+  const int dfd = dirfd(d);
   SourceFiles out;
   out.origin = dir;
-  std::vector<fs::path> paths;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file(ec)) paths.push_back(it->path());
+  std::vector<std::string> names;
+  while (const dirent* e = readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name == kReleasesFile || (name.ends_with(".sql") && !name.starts_with("."))) names.emplace_back(name);
   }
-  if (ec) throw SourceError(fmt::format("--source {}: cannot list: {}", dir, ec.message()));
-  std::sort(paths.begin(), paths.end());
-  for (const auto& p : paths) {
-    const auto name = p.filename().string();
-    if (name == kReleasesFile) {
-      out.releases_json = read_file(p, 4u * 1024u * 1024u);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const auto path = dir + "/" + name;
+    const int fd = openat(dfd, name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      closedir(d);
+      throw SourceError(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+    }
+    struct stat st {};
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {  // a folder named x.sql: not a file
+      close(fd);
       continue;
     }
-    if (!name.ends_with(".sql")) continue;
-    const auto size = fs::file_size(p, ec);
-    MigrationFile f;
-    f.name = name;
-    // An oversized file is read only up to the limit; its real size goes to the validator.
-    f.bytes = read_file(p, kMaxMigrationBytes + 1);
-    f.size = ec ? f.bytes.size() : static_cast<std::size_t>(size);
-    out.files.push_back(std::move(f));
+    try {
+      std::size_t size = 0;
+      if (name == kReleasesFile) {
+        out.releases_json = read_fd(fd, path, kMaxReleasesBytes, &size);
+      } else {
+        MigrationFile f;
+        f.name = name;
+        // An oversized file is read only up to the limit; its real size goes to the validator.
+        f.bytes = read_fd(fd, path, kMaxMigrationBytes + 1, &size);
+        f.size = size;
+        out.files.push_back(std::move(f));
+      }
+    } catch (...) {
+      close(fd);
+      closedir(d);
+      throw;
+    }
+    close(fd);
   }
+  closedir(d);
   return out;
 }
 
 Source validate_source(const SourceFiles& files) {
   Source out;
   out.origin = files.origin;
-  std::string problems;
-  try {
-    out.migrations = build_migration_set(files.files);
-  } catch (const SourceError& e) {
-    problems = e.what();
-  }
-  if (files.releases_json && problems.empty()) {
-    out.releases = parse_releases(*files.releases_json, out.migrations);
-  }
-  if (!problems.empty()) throw SourceError(problems);
+  out.migrations = build_migration_set(files.files);
+  if (files.releases_json) out.releases = parse_releases(*files.releases_json, out.migrations);
   return out;
 }
 

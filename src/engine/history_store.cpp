@@ -36,14 +36,19 @@ std::string HistoryStore::qualified() {
   return qualified_;
 }
 
-History HistoryStore::read() {
-  // Ordered by id: the attempts in the order they were made.
-  const auto sql = fmt::format(
-      "SELECT id, version, name, direction, outcome, checksum, statements_done,"
-      " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-      " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-      " error, sqlstate FROM {} ORDER BY id",
-      qualified());
+History HistoryStore::read(Detail detail) {
+  // No ORDER BY and no formatting functions on the planning path: a fresh backend then needs
+  // the fewest catalog lookups. History sorts by id itself.
+  const bool full = detail == Detail::kFull;
+  const auto sql = full ? fmt::format(
+                              "SELECT id, version, direction, outcome, checksum, statements_done, name,"
+                              " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                              " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                              " error, sqlstate FROM {}",
+                              qualified())
+                        : fmt::format(
+                              "SELECT id, version, direction, outcome, checksum, statements_done FROM {}",
+                              qualified());
   Rows rows;
   try {
     rows = conn_.execute(sql);
@@ -62,15 +67,17 @@ History HistoryStore::read() {
     Attempt a;
     a.id = to_ll(r[0]);
     a.version = to_ll(r[1]);
-    a.name = r[2].value_or("");
-    a.direction = r[3].value_or("up") == "down" ? Direction::kDown : Direction::kUp;
-    a.outcome = parse_outcome(r[4].value_or("")).value_or(Outcome::kFailed);
-    a.checksum = r[5].value_or("");
-    a.statements_done = static_cast<int>(to_ll(r[6]));
-    a.started_at = r[7].value_or("");
-    a.finished_at = r[8].value_or("");
-    a.error = r[9].value_or("");
-    a.sqlstate = r[10].value_or("");
+    a.direction = r[2].value_or("up") == "down" ? Direction::kDown : Direction::kUp;
+    a.outcome = parse_outcome(r[3].value_or("")).value_or(Outcome::kFailed);
+    a.checksum = r[4].value_or("");
+    a.statements_done = static_cast<int>(to_ll(r[5]));
+    if (full) {
+      a.name = r[6].value_or("");
+      a.started_at = r[7].value_or("");
+      a.finished_at = r[8].value_or("");
+      a.error = r[9].value_or("");
+      a.sqlstate = r[10].value_or("");
+    }
     attempts.push_back(std::move(a));
   }
   return History(std::move(attempts));
@@ -126,19 +133,17 @@ std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::str
       conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version), extra_vals);
 }
 
-long long HistoryStore::begin_transactional(const Step& step, std::string_view prelude) {
+std::string HistoryStore::transactional_prefix(const Step& step, std::string_view setup) {
   // The row goes in first: if the script itself holds a COMMIT, the row commits with it.
-  const auto rows = conn_.execute(
-      fmt::format("BEGIN;\n{}{}", prelude, insert_sql(step, Outcome::kSucceeded, "", "")));
-  return to_ll(rows.at(0).at(0));
+  return fmt::format("BEGIN;\n{}{};\n", setup, insert_sql(step, Outcome::kSucceeded, "", ""));
 }
 
-void HistoryStore::commit_transactional(long long id, int statements_done) {
+void HistoryStore::commit_transactional() {
   conn_.execute(fmt::format(
-      "UPDATE {} SET finished_at = clock_timestamp(), statements_done = {},"
+      "UPDATE {0} SET finished_at = clock_timestamp(), statements_done = 1,"
       " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint"
-      " WHERE id = {};\nCOMMIT",
-      qualified(), statements_done, id));
+      " WHERE id = currval(pg_get_serial_sequence({1}, 'id'));\nCOMMIT",
+      qualified(), conn_.quote_literal(qualified())));
 }
 
 long long HistoryStore::insert_running(const Step& step) {

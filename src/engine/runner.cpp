@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <thread>
+
+#include "stepwise/duration.hpp"
 
 #include "stepwise/sql_split.hpp"
 #include "stepwise/text.hpp"
@@ -40,6 +44,58 @@ bool Runner::stopping(const RunOptions& options) const {
   return options.stop != nullptr && options.stop->load();
 }
 
+namespace {
+// Releases the lock when a run unwinds; an explicit release() reports a failed unlock.
+class HeldLock {
+ public:
+  explicit HeldLock(Lock& lock) : lock_(lock) {}
+  ~HeldLock() {
+    if (!held_) return;
+    try {
+      lock_.release();
+    } catch (...) {
+      // Unwinding already. A lost connection releases a session lock on the server anyway.
+    }
+  }
+  void release() {
+    held_ = false;
+    lock_.release();
+  }
+  HeldLock(const HeldLock&) = delete;
+  HeldLock& operator=(const HeldLock&) = delete;
+
+ private:
+  Lock& lock_;
+  bool held_ = true;
+};
+}  // namespace
+
+bool Runner::wait_for_lock(const MigrationSet& set, const RunOptions& options) {
+  const auto start = Clock::now();
+  auto next_report = start + milliseconds(2000);
+  milliseconds nap{5};
+  while (!lock_.try_acquire()) {
+    const auto waited = since(start);
+    if (waited >= options.lock_timeout)
+      throw LockTimeout(fmt::format("could not take the migration lock within {}: held by {}",
+                                    format_duration(options.lock_timeout), lock_.holder()),
+                        "another stepwise run is applying migrations; wait for it, or raise --lock-timeout");
+    // The holder may finish the very work this run came for: then there is nothing to wait for.
+    if (make_plan(set, store_.read(), options.target, options.policy).empty()) return false;
+    if (Clock::now() >= next_report) {
+      reporter_.lock_waiting(waited, lock_.holder());
+      next_report = Clock::now() + milliseconds(5000);
+    }
+    const auto until = Clock::now() + std::min(nap, options.lock_timeout - waited);
+    while (Clock::now() < until) {
+      if (stopping(options)) throw Interrupted("interrupted while waiting for the migration lock");
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    nap = std::min(nap * 2, milliseconds(80));
+  }
+  return true;
+}
+
 RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   RunResult result;
   // The no-op path: one read, no lock. This is what every pod start pays.
@@ -52,14 +108,16 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
     return result;
   }
 
-  LockWait wait;
-  wait.timeout = options.lock_timeout;
-  wait.stop = options.stop;
-  wait.on_wait = [this](milliseconds waited, const std::string& holder) {
-    reporter_.lock_waiting(waited, holder);
-  };
   const auto lock_start = Clock::now();
-  LockGuard guard(lock_, wait);
+  if (!wait_for_lock(set, options)) {
+    result.done_by_other = true;
+    history = store_.read();
+    result.plan = make_plan(set, history, options.target, options.policy);
+    result.version_after = result.plan.from;
+    reporter_.plan_ready(result.plan);
+    return result;
+  }
+  HeldLock held(lock_);
   result.took_lock = true;
   reporter_.lock_acquired(since(lock_start));
 
@@ -76,33 +134,38 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
     const auto& step = result.plan.steps[i];
     reporter_.step_started(step, i + 1, total);
     const auto start = Clock::now();
-    apply(step, options);
+    // Commits before the last one need not wait for the WAL flush: the last, synchronous
+    // commit flushes them all before this run reports success (see docs/design.md).
+    apply(step, options, /*durable=*/i + 1 == total);
     const auto took = since(start);
     reporter_.step_finished(step, i + 1, total, took);
     result.applied.push_back({step.migration->version, step.migration->name, step.direction, took});
   }
   result.version_after = result.plan.to;
-  guard.release();
+  held.release();
   return result;
 }
 
-void Runner::apply(const Step& step, const RunOptions& options) {
+void Runner::apply(const Step& step, const RunOptions& options, bool durable) {
   if (step.retries && step.retries->outcome == Outcome::kRunning) store_.mark_abandoned(step.retries->id);
   if (step.script().tx == TxMode::kNoTransaction)
     apply_statements(step, options);
   else
-    apply_transactional(step, options);
+    apply_transactional(step, options, durable);
 }
 
-void Runner::apply_transactional(const Step& step, const RunOptions& options) {
+void Runner::apply_transactional(const Step& step, const RunOptions& options, bool durable) {
   const auto& script = step.script();
   const auto start = Clock::now();
-  long long id = 0;
+  auto setup = prelude(options, true);
+  if (!durable) setup += "SET LOCAL synchronous_commit = off;\n";
+  // One round trip opens the transaction, records the attempt and runs the script. A
+  // placeholder file (comments only) changes nothing: nothing of it is sent.
+  const auto prefix = store_.transactional_prefix(step, setup);
+  const auto prefix_lines = static_cast<int>(std::count(prefix.begin(), prefix.end(), '\n'));
   try {
-    id = store_.begin_transactional(step, prelude(options, true));
-    // A placeholder file (comments only) is a step that changes nothing: nothing to send.
-    if (!is_comment_only(script.sql)) conn_.execute(script.sql);
-    store_.commit_transactional(id, 1);
+    conn_.execute(is_comment_only(script.sql) ? prefix : prefix + script.sql);
+    store_.commit_transactional();
   } catch (const DbError& e) {
     try {
       conn_.execute("ROLLBACK");
@@ -111,7 +174,8 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options) {
     const double seconds = static_cast<double>(since(start).count()) / 1000.0;
     const auto outcome = stopping(options) ? Outcome::kInterrupted : Outcome::kFailed;
     store_.insert_finished(step, outcome, seconds, 0, &e);
-    fail(step, e, server_line(e.detail()), options);
+    const int line = server_line(e.detail()) - prefix_lines;
+    fail(step, e, line > 0 ? line : 0, options);
   }
 }
 

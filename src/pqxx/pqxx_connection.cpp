@@ -95,11 +95,13 @@ class PqxxConnection final : public Connection {
     } catch (const pqxx::in_doubt_error& e) {
       throw ConnectionLost(fmt::format("lost the connection to the server: {}", first_line(e.what())));
     } catch (const pqxx::sql_error& e) {
-      std::string msg = first_line(e.what());
-      if (msg.starts_with("ERROR:")) msg = std::string(trim(msg.substr(6)));
+      // libpq prefixes the severity ("ERROR:  "); the SQLSTATE already says it is an error.
+      std::string full(trim(e.what()));
+      if (full.starts_with("ERROR:")) full = std::string(trim(full.substr(6)));
+      const std::string msg = first_line(full);
       if (!conn_.is_open())
         throw ConnectionLost(fmt::format("lost the connection to the server: {}", msg));
-      throw DbError(msg, e.sqlstate(), std::string(trim(e.what())));
+      throw DbError(msg, e.sqlstate(), full);
     } catch (const pqxx::failure& e) {
       if (!conn_.is_open())
         throw ConnectionLost(fmt::format("lost the connection to the server: {}", first_line(e.what())));

@@ -1,1 +1,227 @@
 #include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "stepwise/checksum.hpp"
+#include "stepwise/errors.hpp"
+#include "stepwise/source.hpp"
+
+namespace stepwise {
+namespace {
+
+TEST(Embedded, SameFilesAsTheMigrationsFolder) {
+  const auto embedded = load_embedded();
+  const auto dir = load_directory(STEPWISE_MIGRATIONS_DIR);
+  EXPECT_EQ(embedded.origin, "embedded");
+  EXPECT_EQ(dir.origin, STEPWISE_MIGRATIONS_DIR);
+  ASSERT_FALSE(dir.files.empty());
+  ASSERT_EQ(embedded.files.size(), dir.files.size());
+  for (std::size_t i = 0; i < dir.files.size(); ++i) {
+    const auto& e = embedded.files[i];
+    const auto& d = dir.files[i];
+    EXPECT_EQ(e.name, d.name);
+    EXPECT_EQ(e.bytes.size(), d.bytes.size()) << d.name;
+    EXPECT_TRUE(e.bytes == d.bytes) << d.name << ": embedded bytes differ from the file";
+    EXPECT_EQ(d.size, d.bytes.size()) << d.name;
+    EXPECT_EQ(e.checksum, sha256_hex(d.bytes)) << d.name;
+    EXPECT_EQ(e.checksum.size(), 64u) << d.name;
+  }
+}
+
+TEST(Embedded, SameReleasesFile) {
+  const auto embedded = load_embedded();
+  const auto dir = load_directory(STEPWISE_MIGRATIONS_DIR);
+  ASSERT_TRUE(dir.releases_json.has_value());
+  ASSERT_TRUE(embedded.releases_json.has_value());
+  EXPECT_EQ(*embedded.releases_json, *dir.releases_json);
+}
+
+TEST(Embedded, ValidatesWithReleases) {
+  const auto source = validate_source(load_embedded());
+  EXPECT_EQ(source.origin, "embedded");
+  EXPECT_FALSE(source.migrations.empty());
+  EXPECT_FALSE(source.releases.empty());
+  // Every release points at known migrations, and the last one ships the newest migration.
+  for (const auto& r : source.releases.all()) {
+    EXPECT_NE(source.migrations.find(r.schema), nullptr) << r.name;
+    EXPECT_NE(source.migrations.find(r.min_schema), nullptr) << r.name;
+    EXPECT_LE(r.min_schema, r.schema) << r.name;
+  }
+  EXPECT_EQ(source.releases.all().back().schema, source.migrations.latest());
+}
+
+TEST(Embedded, SameSetAsTheFolder) {
+  const auto a = validate_source(load_embedded());
+  const auto b = validate_source(load_directory(STEPWISE_MIGRATIONS_DIR));
+  EXPECT_EQ(a.migrations.all(), b.migrations.all());
+  EXPECT_EQ(a.migrations.digest(), b.migrations.digest());
+  EXPECT_EQ(a.releases.all(), b.releases.all());
+}
+
+TEST(Embedded, EmbeddedChecksumsMatchTheirBytes) {
+  for (const auto& f : load_embedded().files) EXPECT_EQ(f.checksum, sha256_hex(f.bytes)) << f.name;
+}
+
+// ------------------------------------------------------------------ load_directory /
+// validate_source
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = fs::temp_directory_path() /
+            ("stepwise-unit-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  void write(const std::string& name, const std::string& bytes) const {
+    std::ofstream out(path_ / name, std::ios::binary);
+    out << bytes;
+  }
+  [[nodiscard]] std::string str() const { return path_.string(); }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+TEST(LoadDirectory, ReadsSqlFilesSortedAndReleases) {
+  TempDir dir;
+  dir.write("2_b.up.sql", "SELECT 2;");
+  dir.write("1_a.up.sql", "SELECT 1;");
+  dir.write("1_a.down.sql", "SELECT 0;");
+  dir.write("README.md", "docs");
+  dir.write("releases.json", R"({"releases":[{"name":"1","schema":2,"min_schema":1}]})");
+  fs::create_directories(dir.path() / "3_sub.up.sql");  // a directory, not a file
+  const auto files = load_directory(dir.str());
+  EXPECT_EQ(files.origin, dir.str());
+  ASSERT_EQ(files.files.size(), 3u);
+  EXPECT_EQ(files.files[0].name, "1_a.down.sql");
+  EXPECT_EQ(files.files[1].name, "1_a.up.sql");
+  EXPECT_EQ(files.files[2].name, "2_b.up.sql");
+  EXPECT_EQ(files.files[1].bytes, "SELECT 1;");
+  EXPECT_EQ(files.files[1].size, 9u);
+  ASSERT_TRUE(files.releases_json.has_value());
+  const auto source = validate_source(files);
+  EXPECT_EQ(source.migrations.size(), 2u);
+  ASSERT_EQ(source.releases.all().size(), 1u);
+  EXPECT_EQ(source.releases.all()[0].schema, 2);
+}
+
+TEST(LoadDirectory, MissingFolderNamed) {
+  const std::string missing = "/nonexistent/stepwise-unit-folder";
+  try {
+    (void)load_directory(missing);
+    FAIL() << "no error";
+  } catch (const SourceError& e) {
+    EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
+  }
+}
+
+TEST(LoadDirectory, OversizedFileCutButItsSizeKept) {
+  TempDir dir;
+  dir.write("1_big.up.sql", std::string(kMaxMigrationBytes + 10, ' ') + "SELECT 1;");
+  const auto files = load_directory(dir.str());
+  ASSERT_EQ(files.files.size(), 1u);
+  EXPECT_EQ(files.files[0].bytes.size(), kMaxMigrationBytes + 1);
+  EXPECT_EQ(files.files[0].size, kMaxMigrationBytes + 19);
+  try {
+    (void)validate_source(files);
+    FAIL() << "oversized file accepted";
+  } catch (const SourceError& e) {
+    const std::string msg = e.what();
+    EXPECT_TRUE(msg.starts_with("1_big.up.sql: ")) << msg.substr(0, 200);
+    EXPECT_NE(msg.find(std::to_string(kMaxMigrationBytes + 19)), std::string::npos) << msg;
+  }
+}
+
+TEST(LoadDirectory, FifoNamedLikeAMigrationIsNotOpened) {
+  // A FIFO (or device) named *.sql is not a migration file. Opening it for reading blocks until a
+  // writer appears: the loader must check the file type before opening. A helper thread plays
+  // the writer, so a loader that does block is unblocked and the test still ends.
+  TempDir dir;
+  dir.write("1_a.up.sql", "SELECT 1;");
+  const auto fifo = dir.path() / "2_pipe.up.sql";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::atomic<bool> done{false};
+  std::atomic<bool> reader_was_blocked{false};
+  std::thread writer([&] {
+    while (!done.load()) {
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0) {  // succeeds only while a reader has the FIFO open
+        reader_was_blocked = true;
+        ::close(fd);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  SourceFiles files;
+  try {
+    files = load_directory(dir.str());
+  } catch (...) {
+    done = true;
+    writer.join();
+    throw;
+  }
+  done = true;
+  writer.join();
+  EXPECT_FALSE(reader_was_blocked.load()) << "load_directory opened the FIFO and blocked on it";
+  ASSERT_EQ(files.files.size(), 1u);
+  EXPECT_EQ(files.files[0].name, "1_a.up.sql");
+}
+
+TEST(ValidateSource, BadReleasesReported) {
+  SourceFiles files;
+  files.files.push_back({"1_a.up.sql", "SELECT 1;", "", 0});
+  files.releases_json = R"({"releases":[{"name":"1","schema":7,"min_schema":1}]})";
+  try {
+    (void)validate_source(files);
+    FAIL() << "bad releases accepted";
+  } catch (const SourceError& e) {
+    EXPECT_NE(std::string(e.what()).find("releases.json"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ValidateSource, NoReleasesFileMeansNoReleases) {
+  SourceFiles files;
+  files.files.push_back({"1_a.up.sql", "SELECT 1;", "", 0});
+  const auto source = validate_source(files);
+  EXPECT_TRUE(source.releases.empty());
+  EXPECT_EQ(source.migrations.size(), 1u);
+}
+
+TEST(ValidateSource, MigrationAndReleaseProblemsReportedTogether) {
+  // "all problems at once": a broken releases.json is reported along with a bad migration file.
+  SourceFiles files;
+  files.files.push_back({"1_a.up.sql", "SELECT 1;", "", 0});
+  files.files.push_back({"2_b.up.sql", "", "", 0});
+  files.releases_json = R"({"releases": [ {"name": )";
+  try {
+    (void)validate_source(files);
+    FAIL() << "accepted";
+  } catch (const SourceError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("2_b.up.sql"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("releases.json"), std::string::npos) << msg;
+  }
+}
+
+}  // namespace
+}  // namespace stepwise

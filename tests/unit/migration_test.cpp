@@ -1,1 +1,536 @@
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "stepwise/checksum.hpp"
+#include "stepwise/errors.hpp"
+#include "stepwise/migration.hpp"
+
+namespace stepwise {
+namespace {
+
+// ---------------------------------------------------------------- helpers
+
+MigrationFile file(std::string name, std::string bytes) {
+  MigrationFile f;
+  f.name = std::move(name);
+  f.bytes = std::move(bytes);
+  return f;
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const auto nl = s.find('\n', start);
+    out.push_back(s.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return out;
+}
+
+// Runs build_migration_set and returns the SourceError message, or fails the test.
+std::string build_error(const std::vector<MigrationFile>& files) {
+  try {
+    (void)build_migration_set(files);
+  } catch (const SourceError& e) {
+    EXPECT_EQ(e.code(), ExitCode::kInvalidSource);
+    return e.what();
+  }
+  ADD_FAILURE() << "build_migration_set accepted the files";
+  return {};
+}
+
+bool contains(const std::string& hay, std::string_view needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+// ---------------------------------------------------------------- parse_file_name
+
+TEST(ParseFileName, ValidUp) {
+  std::string problem = "stale";
+  const auto fn = parse_file_name("20240101120000_create_users.up.sql", &problem);
+  ASSERT_TRUE(fn.has_value()) << problem;
+  EXPECT_TRUE(problem.empty());
+  EXPECT_EQ(fn->version, 20240101120000);
+  EXPECT_EQ(fn->slug, "create_users");
+  EXPECT_EQ(fn->direction, Direction::kUp);
+}
+
+TEST(ParseFileName, ValidDown) {
+  std::string problem;
+  const auto fn = parse_file_name("7_drop_things.down.sql", &problem);
+  ASSERT_TRUE(fn.has_value()) << problem;
+  EXPECT_EQ(fn->version, 7);
+  EXPECT_EQ(fn->slug, "drop_things");
+  EXPECT_EQ(fn->direction, Direction::kDown);
+}
+
+TEST(ParseFileName, SlugMayHoldUnderscoresDashesAndDots) {
+  std::string problem;
+  const auto fn = parse_file_name("3_add_col-x_v2.1.up.sql", &problem);
+  ASSERT_TRUE(fn.has_value()) << problem;
+  EXPECT_EQ(fn->version, 3);
+  EXPECT_EQ(fn->slug, "add_col-x_v2.1");
+}
+
+TEST(ParseFileName, LeadingZeros) {
+  std::string problem;
+  const auto fn = parse_file_name("0001_init.up.sql", &problem);
+  ASSERT_TRUE(fn.has_value()) << problem;
+  EXPECT_EQ(fn->version, 1);
+  EXPECT_EQ(fn->slug, "init");
+}
+
+TEST(ParseFileName, MaxInt64Accepted) {
+  std::string problem;
+  const auto fn = parse_file_name("9223372036854775807_max.up.sql", &problem);
+  ASSERT_TRUE(fn.has_value()) << problem;
+  EXPECT_EQ(fn->version, 9223372036854775807LL);
+}
+
+void expect_bad_name(std::string_view name, std::string_view why_fragment = {}) {
+  std::string problem;
+  const auto fn = parse_file_name(name, &problem);
+  EXPECT_FALSE(fn.has_value()) << name;
+  ASSERT_FALSE(problem.empty()) << name << ": no problem reported";
+  EXPECT_TRUE(problem.starts_with(std::string(name) + ": ")) << problem;
+  EXPECT_EQ(problem.find('\n'), std::string::npos) << problem;
+  if (!why_fragment.empty()) {
+    EXPECT_TRUE(contains(problem, why_fragment)) << problem;
+  }
+}
+
+TEST(ParseFileName, VersionZeroRefused) {
+  expect_bad_name("0_init.up.sql", "positive");
+  expect_bad_name("0000_init.up.sql", "positive");
+}
+
+TEST(ParseFileName, VersionAboveInt64MaxRefused) {
+  expect_bad_name("9223372036854775808_big.up.sql", "9223372036854775808");
+  expect_bad_name("99999999999999999999999999_huge.up.sql", "larger than");
+}
+
+TEST(ParseFileName, MissingUnderscoreRefused) {
+  expect_bad_name("1init.up.sql", "'_'");
+  expect_bad_name("20240101.up.sql", "'_'");
+  expect_bad_name("1-init.up.sql", "'_'");
+}
+
+TEST(ParseFileName, NoVersionRefused) {
+  expect_bad_name("init.up.sql", "version");
+  expect_bad_name("_init.up.sql", "version");
+  expect_bad_name("v1_init.up.sql", "version");
+}
+
+TEST(ParseFileName, EmptySlugRefused) {
+  expect_bad_name("1_.up.sql", "empty");
+}
+
+TEST(ParseFileName, SqlWithoutDirectionRefused) {
+  expect_bad_name("001_init.sql");
+  expect_bad_name("001_init.upp.sql");
+  expect_bad_name("001_init.up.down.sqlx.sql");
+}
+
+TEST(ParseFileName, ControlCharacterInSlugRefused) {
+  expect_bad_name("1_bad\tname.up.sql");
+}
+
+TEST(ParseFileName, InvalidUtf8SlugRefused) {
+  expect_bad_name("1_caf\xe9.up.sql", "UTF-8");
+}
+
+TEST(ParseFileName, NonSqlFilesIgnoredSilently) {
+  for (const char* name : {"README.md", "releases.json", "1_init.up.sql.bak", "1_init.up.txt",
+                           "notes", "1_init.up.sql~"}) {
+    std::string problem = "stale";
+    EXPECT_FALSE(parse_file_name(name, &problem).has_value()) << name;
+    EXPECT_TRUE(problem.empty()) << name << ": " << problem;
+  }
+}
+
+TEST(ParseFileName, HiddenFilesIgnoredSilently) {
+  for (const char* name : {".1_init.up.sql", ".#1_init.up.sql", "._1_init.up.sql", ".sql"}) {
+    std::string problem = "stale";
+    EXPECT_FALSE(parse_file_name(name, &problem).has_value()) << name;
+    EXPECT_TRUE(problem.empty()) << name << ": " << problem;
+  }
+}
+
+TEST(ParseFileName, EmptyNameIgnored) {
+  std::string problem = "stale";
+  EXPECT_FALSE(parse_file_name("", &problem).has_value());
+  EXPECT_TRUE(problem.empty());
+}
+
+// ---------------------------------------------------------------- parse_directives
+
+Directives directives(std::string_view sql, std::string* problem) {
+  return parse_directives("5_x.up.sql", sql, problem);
+}
+
+TEST(ParseDirectives, NoneMeansTransaction) {
+  std::string problem = "stale";
+  EXPECT_EQ(directives("CREATE TABLE t (id int);\n", &problem).tx, TxMode::kTransaction);
+  EXPECT_TRUE(problem.empty());
+  EXPECT_EQ(directives("-- just a comment\nSELECT 1;", &problem).tx, TxMode::kTransaction);
+  EXPECT_TRUE(problem.empty());
+}
+
+TEST(ParseDirectives, NoTransactionSpellings) {
+  for (const char* sql : {
+           "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);",
+           "--stepwise:no-transaction\nSELECT 1;",
+           "--   stepwise:no-transaction   \nSELECT 1;",
+           "-- stepwise: no-transaction\nSELECT 1;",
+           "-- STEPWISE:NO-TRANSACTION\nSELECT 1;",
+           "-- Stepwise:No-Transaction\nSELECT 1;",
+           "\t-- stepwise:no-transaction\t\nSELECT 1;",
+           "-- stepwise:no-transaction\r\nSELECT 1;\r\n",
+           "\n\n-- stepwise:no-transaction\nSELECT 1;",
+           "-- header comment\n-- stepwise:no-transaction\nSELECT 1;",
+           "-- stepwise:no-transaction",
+       }) {
+    std::string problem = "stale";
+    EXPECT_EQ(directives(sql, &problem).tx, TxMode::kNoTransaction) << sql;
+    EXPECT_TRUE(problem.empty()) << sql << ": " << problem;
+  }
+}
+
+TEST(ParseDirectives, UnknownDirectiveReportedNamingFile) {
+  std::string problem;
+  const auto d =
+      parse_directives("42_add_index.up.sql", "-- stepwise:no-transactions\nSELECT 1;", &problem);
+  EXPECT_EQ(d.tx, TxMode::kTransaction);
+  ASSERT_FALSE(problem.empty());
+  EXPECT_TRUE(problem.starts_with("42_add_index.up.sql: ")) << problem;
+  EXPECT_TRUE(contains(problem, "no-transactions")) << problem;
+  EXPECT_TRUE(contains(problem, "unknown directive")) << problem;
+}
+
+TEST(ParseDirectives, EmptyDirectiveReported) {
+  std::string problem;
+  (void)parse_directives("1_a.up.sql", "-- stepwise:\nSELECT 1;", &problem);
+  EXPECT_TRUE(problem.starts_with("1_a.up.sql: ")) << problem;
+}
+
+TEST(ParseDirectives, UnknownDirectiveDoesNotHideKnownOne) {
+  std::string problem;
+  const auto d =
+      directives("-- stepwise:frobnicate\n-- stepwise:no-transaction\nSELECT 1;", &problem);
+  EXPECT_EQ(d.tx, TxMode::kNoTransaction);
+  EXPECT_TRUE(contains(problem, "frobnicate")) << problem;
+}
+
+TEST(ParseDirectives, DirectiveAfterFirstSqlLineIgnored) {
+  std::string problem = "stale";
+  EXPECT_EQ(directives("SELECT 1;\n-- stepwise:no-transaction\nSELECT 2;", &problem).tx,
+            TxMode::kTransaction);
+  EXPECT_TRUE(problem.empty()) << problem;
+  EXPECT_EQ(directives("SELECT 1;\n-- stepwise:bogus\n", &problem).tx, TxMode::kTransaction);
+  EXPECT_TRUE(problem.empty()) << "a directive after SQL is just a comment: " << problem;
+}
+
+TEST(ParseDirectives, DirectiveNotAtLineStartIgnored) {
+  std::string problem = "stale";
+  EXPECT_EQ(directives("SELECT 1; -- stepwise:no-transaction\n", &problem).tx,
+            TxMode::kTransaction);
+  EXPECT_TRUE(problem.empty());
+}
+
+TEST(ParseDirectives, ByteOrderMarkSkipped) {
+  std::string problem = "stale";
+  EXPECT_EQ(directives("\xEF\xBB\xBF-- stepwise:no-transaction\nSELECT 1;", &problem).tx,
+            TxMode::kNoTransaction);
+  EXPECT_TRUE(problem.empty()) << problem;
+}
+
+// ---------------------------------------------------------------- build_migration_set
+
+TEST(BuildMigrationSet, EmptyInputIsEmptySet) {
+  const auto set = build_migration_set({});
+  EXPECT_TRUE(set.empty());
+  EXPECT_EQ(set.size(), 0u);
+  EXPECT_EQ(set.latest(), 0);
+  EXPECT_EQ(set.find(1), nullptr);
+}
+
+TEST(BuildMigrationSet, BuildsScriptsWithChecksumsAndTxMode) {
+  const std::vector<MigrationFile> files{
+      file("1_users.up.sql", "CREATE TABLE users (id int);\n"),
+      file("1_users.down.sql", "DROP TABLE users;\n"),
+      file("2_idx.up.sql",
+           "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i ON users (id);\n"),
+  };
+  const auto set = build_migration_set(files);
+  ASSERT_EQ(set.size(), 2u);
+  const auto& m1 = set.all()[0];
+  EXPECT_EQ(m1.version, 1);
+  EXPECT_EQ(m1.name, "users");
+  EXPECT_EQ(m1.up.file, "1_users.up.sql");
+  EXPECT_EQ(m1.up.sql, "CREATE TABLE users (id int);\n");
+  EXPECT_EQ(m1.up.checksum, sha256_hex("CREATE TABLE users (id int);\n"));
+  EXPECT_EQ(m1.up.tx, TxMode::kTransaction);
+  ASSERT_TRUE(m1.down.has_value());
+  EXPECT_EQ(m1.down->file, "1_users.down.sql");
+  EXPECT_EQ(m1.down->checksum, sha256_hex("DROP TABLE users;\n"));
+  const auto& m2 = set.all()[1];
+  EXPECT_EQ(m2.version, 2);
+  EXPECT_FALSE(m2.down.has_value());
+  EXPECT_EQ(m2.up.tx, TxMode::kNoTransaction);
+  EXPECT_EQ(set.latest(), 2);
+  EXPECT_EQ(set.find(2), &set.all()[1]);
+  EXPECT_EQ(set.find(3), nullptr);
+}
+
+TEST(BuildMigrationSet, SortsNumericallyNotLexically) {
+  const std::vector<MigrationFile> files{
+      file("10_ten.up.sql", "SELECT 10;"),       file("9_nine.up.sql", "SELECT 9;"),
+      file("100_hundred.up.sql", "SELECT 100;"), file("0011_eleven.up.sql", "SELECT 11;"),
+      file("2_two.up.sql", "SELECT 2;"),
+  };
+  const auto set = build_migration_set(files);
+  ASSERT_EQ(set.size(), 5u);
+  std::vector<Version> versions;
+  for (const auto& m : set.all()) versions.push_back(m.version);
+  EXPECT_EQ(versions, (std::vector<Version>{2, 9, 10, 11, 100}));
+  EXPECT_EQ(set.latest(), 100);
+  ASSERT_NE(set.find(11), nullptr);
+  EXPECT_EQ(set.find(11)->up.file, "0011_eleven.up.sql");
+}
+
+TEST(BuildMigrationSet, NonSqlAndHiddenFilesIgnored) {
+  const std::vector<MigrationFile> files{
+      file("README.md", ""),
+      file("releases.json", "{}"),
+      file(".1_hidden.up.sql", ""),
+      file("1_a.up.sql", "SELECT 1;"),
+  };
+  const auto set = build_migration_set(files);
+  ASSERT_EQ(set.size(), 1u);
+  EXPECT_EQ(set.all()[0].up.file, "1_a.up.sql");
+}
+
+TEST(BuildMigrationSet, DuplicateVersionNamesBothFiles) {
+  const auto msg = build_error({file("1_a.up.sql", "SELECT 1;"), file("1_b.up.sql", "SELECT 2;")});
+  EXPECT_TRUE(contains(msg, "1_a.up.sql")) << msg;
+  EXPECT_TRUE(contains(msg, "1_b.up.sql")) << msg;
+  EXPECT_TRUE(contains(msg, "duplicate version 1")) << msg;
+  EXPECT_EQ(lines_of(msg).size(), 1u) << msg;
+}
+
+TEST(BuildMigrationSet, DuplicateVersionWithLeadingZerosNamesBothFiles) {
+  const auto msg =
+      build_error({file("1_a.up.sql", "SELECT 1;"), file("0001_b.up.sql", "SELECT 2;")});
+  EXPECT_TRUE(contains(msg, "1_a.up.sql")) << msg;
+  EXPECT_TRUE(contains(msg, "0001_b.up.sql")) << msg;
+  EXPECT_TRUE(contains(msg, "duplicate version 1")) << msg;
+}
+
+TEST(BuildMigrationSet, DuplicateDownFilesNamed) {
+  const auto msg = build_error({file("1_a.up.sql", "SELECT 1;"), file("1_a.down.sql", "SELECT 2;"),
+                                file("01_a.down.sql", "SELECT 3;")});
+  EXPECT_TRUE(contains(msg, "1_a.down.sql")) << msg;
+  EXPECT_TRUE(contains(msg, "01_a.down.sql")) << msg;
+  EXPECT_TRUE(contains(msg, "duplicate version 1")) << msg;
+}
+
+TEST(BuildMigrationSet, OrphanDownFileRefused) {
+  const auto msg =
+      build_error({file("1_a.up.sql", "SELECT 1;"), file("2_b.down.sql", "SELECT 2;")});
+  EXPECT_TRUE(msg.starts_with("2_b.down.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, "2_b.up.sql")) << msg;  // names the missing up file
+  EXPECT_EQ(lines_of(msg).size(), 1u) << msg;
+}
+
+TEST(BuildMigrationSet, MismatchedDownSlugRefused) {
+  const auto msg = build_error(
+      {file("1_create_users.up.sql", "SELECT 1;"), file("1_create_user.down.sql", "SELECT 2;")});
+  EXPECT_TRUE(msg.starts_with("1_create_user.down.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, "1_create_users.up.sql")) << msg;
+}
+
+TEST(BuildMigrationSet, EmptyFileRefused) {
+  const auto msg = build_error({file("1_a.up.sql", "")});
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, "empty")) << msg;
+}
+
+TEST(BuildMigrationSet, WhitespaceOnlyFileRefused) {
+  const auto msg = build_error({file("1_a.up.sql", " \n\t\r\n  \n")});
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, "empty")) << msg;
+}
+
+TEST(BuildMigrationSet, EmptyDownFileRefused) {
+  const auto msg = build_error({file("1_a.up.sql", "SELECT 1;"), file("1_a.down.sql", "\n")});
+  EXPECT_TRUE(msg.starts_with("1_a.down.sql: ")) << msg;
+}
+
+TEST(BuildMigrationSet, ByteOrderMarkOnlyFileRefused) {
+  // A BOM is an encoding mark, not content: a file holding only a BOM and a newline is empty.
+  const auto msg = build_error({file("1_a.up.sql", "\xEF\xBB\xBF\n")});
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
+}
+
+TEST(BuildMigrationSet, CommentOnlyFileAccepted) {
+  const std::vector<MigrationFile> files{
+      file("1_placeholder.up.sql", "-- reserved for a hotfix\n"),
+      file("2_block.up.sql", "/* nothing\n here */\n"),
+  };
+  const auto set = build_migration_set(files);
+  ASSERT_EQ(set.size(), 2u);
+  EXPECT_EQ(set.all()[0].up.sql, "-- reserved for a hotfix\n");
+}
+
+TEST(BuildMigrationSet, NulByteRefused) {
+  const auto msg = build_error({file("1_a.up.sql", std::string("SELECT 1;\0", 10))});
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, "NUL")) << msg;
+}
+
+TEST(BuildMigrationSet, InvalidUtf8Refused) {
+  const auto msg = build_error({file("1_a.up.sql", "SELECT 'caf\xe9';")});
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, "UTF-8")) << msg;
+}
+
+TEST(BuildMigrationSet, ValidUtf8Accepted) {
+  const auto set = build_migration_set(
+      std::vector<MigrationFile>{file("1_a.up.sql", "SELECT 'caf\xc3\xa9 \xf0\x9f\x98\x80';")});
+  EXPECT_EQ(set.size(), 1u);
+}
+
+TEST(BuildMigrationSet, OversizedFileRefusedBySize) {
+  auto f = file("1_big.up.sql", "SELECT 1;");
+  f.size = kMaxMigrationBytes + 1;
+  const auto msg = build_error({f});
+  EXPECT_TRUE(msg.starts_with("1_big.up.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, std::to_string(kMaxMigrationBytes + 1))) << msg;
+  EXPECT_TRUE(contains(msg, std::to_string(kMaxMigrationBytes))) << msg;
+}
+
+TEST(BuildMigrationSet, FileAtSizeLimitAccepted) {
+  auto f = file("1_big.up.sql", "SELECT 1;");
+  f.size = kMaxMigrationBytes;
+  EXPECT_EQ(build_migration_set(std::vector<MigrationFile>{f}).size(), 1u);
+}
+
+TEST(BuildMigrationSet, OversizedBytesRefused) {
+  const auto msg = build_error({file("1_big.up.sql", std::string(kMaxMigrationBytes + 1, ' '))});
+  EXPECT_TRUE(msg.starts_with("1_big.up.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, "larger than")) << msg;
+}
+
+TEST(BuildMigrationSet, UnparseableNameRefused) {
+  const auto msg = build_error({file("001_init.sql", "SELECT 1;")});
+  EXPECT_TRUE(msg.starts_with("001_init.sql: ")) << msg;
+}
+
+TEST(BuildMigrationSet, UnknownDirectiveRefusedNamingFile) {
+  const auto msg = build_error({file("1_a.up.sql", "-- stepwise:no-transation\nSELECT 1;")});
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
+  EXPECT_TRUE(contains(msg, "no-transation")) << msg;
+}
+
+TEST(BuildMigrationSet, AllProblemsReportedAtOnceOneLineEach) {
+  const std::vector<MigrationFile> files{
+      file("1_ok.up.sql", "SELECT 1;"),
+      file("2_empty.up.sql", ""),
+      file("3_a.up.sql", "SELECT 3;"),
+      file("3_b.up.sql", "SELECT 3;"),
+      file("4_orphan.down.sql", "SELECT 4;"),
+      file("bad_name.up.sql", "SELECT 5;"),
+      file("6_nul.up.sql", std::string("SELECT\0 6;", 10)),
+      file("7_x.up.sql", "-- stepwise:bogus\nSELECT 7;"),
+      file("8_utf.up.sql", "SELECT '\xff';"),
+      file("9_a.up.sql", "SELECT 9;"),
+      file("9_b.down.sql", "SELECT 9;"),
+  };
+  const auto msg = build_error(files);
+  const auto lines = lines_of(msg);
+  const std::vector<std::string> expected_files{
+      "2_empty.up.sql", "3_b.up.sql", "4_orphan.down.sql", "bad_name.up.sql",
+      "6_nul.up.sql",   "7_x.up.sql", "8_utf.up.sql",      "9_b.down.sql"};
+  EXPECT_EQ(lines.size(), expected_files.size()) << msg;
+  for (const auto& name : expected_files) {
+    int hits = 0;
+    for (const auto& line : lines)
+      if (line.starts_with(name + ": ")) ++hits;
+    EXPECT_EQ(hits, 1) << name << " in:\n" << msg;
+  }
+  for (const auto& line : lines) {
+    EXPECT_FALSE(line.empty());
+    EXPECT_FALSE(contains(line, "1_ok.up.sql")) << line;
+  }
+}
+
+TEST(BuildMigrationSet, BadUpFileDoesNotAlsoReportItsDownAsOrphan) {
+  // The up file exists (it is empty): claiming that the down file has no up file is false.
+  const auto msg = build_error({file("1_a.up.sql", ""), file("1_a.down.sql", "DROP TABLE a;")});
+  const auto lines = lines_of(msg);
+  EXPECT_EQ(lines.size(), 1u) << msg;
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
+  EXPECT_FALSE(contains(msg, "without its up file")) << msg;
+}
+
+TEST(BuildMigrationSet, PrecomputedChecksumUsed) {
+  auto f = file("1_a.up.sql", "SELECT 1;");
+  f.checksum = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const auto set = build_migration_set(std::vector<MigrationFile>{f});
+  EXPECT_EQ(set.all()[0].up.checksum, f.checksum);
+}
+
+TEST(BuildMigrationSet, ChecksumCoversRawBytesButSqlDropsBom) {
+  const std::string bytes = "\xEF\xBB\xBFSELECT 1;";
+  const auto set = build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", bytes)});
+  EXPECT_EQ(set.all()[0].up.sql, "SELECT 1;");
+  EXPECT_EQ(set.all()[0].up.checksum, sha256_hex(bytes));
+}
+
+TEST(MigrationSetDigest, StableAndTwelveHexChars) {
+  const std::vector<MigrationFile> files{file("1_a.up.sql", "SELECT 1;"),
+                                         file("1_a.down.sql", "SELECT 0;"),
+                                         file("2_b.up.sql", "SELECT 2;")};
+  const auto d1 = build_migration_set(files).digest();
+  const auto d2 = build_migration_set(files).digest();
+  EXPECT_EQ(d1, d2);
+  EXPECT_EQ(d1.size(), 12u);
+  for (char c : d1) EXPECT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << d1;
+  // Independent of input order.
+  const std::vector<MigrationFile> shuffled{files[2], files[0], files[1]};
+  EXPECT_EQ(build_migration_set(shuffled).digest(), d1);
+}
+
+TEST(MigrationSetDigest, SensitiveToChanges) {
+  const std::vector<MigrationFile> base{file("1_a.up.sql", "SELECT 1;"),
+                                        file("2_b.up.sql", "SELECT 2;")};
+  const auto d = build_migration_set(base).digest();
+  EXPECT_NE(build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", "SELECT 1; "),
+                                                           file("2_b.up.sql", "SELECT 2;")})
+                .digest(),
+            d);
+  EXPECT_NE(build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", "SELECT 1;"),
+                                                           file("2_c.up.sql", "SELECT 2;")})
+                .digest(),
+            d);
+  EXPECT_NE(
+      build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", "SELECT 1;")}).digest(), d);
+  EXPECT_NE(build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", "SELECT 1;"),
+                                                           file("2_b.up.sql", "SELECT 2;"),
+                                                           file("2_b.down.sql", "SELECT 3;")})
+                .digest(),
+            d);
+  EXPECT_NE(MigrationSet().digest(), d);
+}
+
+TEST(Direction, Names) {
+  EXPECT_EQ(to_string(Direction::kUp), "up");
+  EXPECT_EQ(to_string(Direction::kDown), "down");
+}
+
+}  // namespace
+}  // namespace stepwise

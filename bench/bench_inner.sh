@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The measuring half of bench.sh; runs under scripts/with-postgres.sh.
+set -euo pipefail
+W=$BENCH_WORK
+SW="$BUILD_DIR/stepwise"
+ADMIN=$STEPWISE_TEST_DATABASE_URL
+base=${ADMIN%/*}
+url_of() { echo "$base/$1"; }
+psql_admin() { psql -qAtX "$ADMIN" -c "SET client_min_messages = warning" -c "$1" >/dev/null; }
+fresh_db() { psql_admin "DROP DATABASE IF EXISTS $1 WITH (FORCE)"; psql_admin "CREATE DATABASE $1"; }
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+# time_ms CMD...: wall time of one run in microseconds (stdout/stderr discarded), fails loudly.
+time_us() { local s e; s=$(now_us); "$@" >/dev/null 2>&1 || { echo "bench: failed: $*" >&2; exit 1; }; e=$(now_us); echo $((e - s)); }
+stats() { # prints "median min max" in ms from microsecond samples on stdin
+  sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f\n", m/1000, a[1]/1000, a[NR]/1000}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+rss_kb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
+
+echo "stepwise benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "server: PostgreSQL $(psql -qAtX "$ADMIN" -c 'show server_version'), fsync=$(psql -qAtX "$ADMIN" -c 'show fsync'), TCP 127.0.0.1, scram-sha-256"
+echo "binary: $SW ($("$SW" --version))"
+echo
+
+# 1. no-op up ------------------------------------------------------------------------------
+declare -A NOOP_MED
+for n in 10 1000-embedded 1000-source; do
+  db=bench_noop_${n%%-*}; fresh_db $db; url=$(url_of $db)
+  src=()
+  case $n in
+    10) SW="$BUILD_DIR/stepwise" ;;
+    1000-embedded) SW="$EMBED_DIR/stepwise" ;;
+    1000-source) SW="$BUILD_DIR/stepwise"; src=(--source "$W/m1000/golang") ;;
+  esac
+  "$SW" --database-url "$url" "${src[@]}" up >/dev/null 2>&1
+  psql_admin "CHECKPOINT"
+  for i in 1 2 3; do "$W/pq_ping" "$url" >/dev/null; "$SW" --database-url "$url" "${src[@]}" up >/dev/null 2>&1; done
+  : > "$W/floor"; : > "$W/tool"
+  for i in $(seq 1 "$NOOP_RUNS"); do
+    time_us "$W/pq_ping" "$url" >> "$W/floor"
+    time_us "$SW" --database-url "$url" "${src[@]}" up >> "$W/tool"
+  done
+  read -r fm fmin fmax < <(stats < "$W/floor")
+  read -r tm tmin tmax < <(stats < "$W/tool")
+  rss=$(rss_kb "$SW" --database-url "$url" "${src[@]}" up)
+  rss_floor=$(rss_kb "$W/pq_ping" "$url")
+  NOOP_MED[$n]=$(ratio "$tm" "$fm")
+  printf "no-op up, N=%-13s pq_ping %6.1f ms [%s–%s]  stepwise %6.1f ms [%s–%s]  ratio %sx  (target ≤ 1.3x)  peak RSS %s KiB (pq_ping %s KiB)\n" \
+    "$n" "$fm" "$fmin" "$fmax" "$tm" "$tmin" "$tmax" "${NOOP_MED[$n]}" "$rss" "$rss_floor"
+done
+echo
+
+SW="$BUILD_DIR/stepwise"
+
+# 2. apply 1000 ----------------------------------------------------------------------------
+: > "$W/p1"; : > "$W/p0"; : > "$W/sw"
+for i in $(seq 1 "$APPLY_RUNS"); do
+  fresh_db bench_apply; time_us psql -qX -v ON_ERROR_STOP=1 -1 -f "$W/m1000/all.sql" "$(url_of bench_apply)" >> "$W/p1"
+  fresh_db bench_apply; time_us "$SW" --database-url "$(url_of bench_apply)" --source "$W/m1000/golang" up >> "$W/sw"
+  n=$(psql -qAtX "$(url_of bench_apply)" -c "SELECT count(DISTINCT version) FROM stepwise_log WHERE outcome = 'succeeded'")
+  [ "$n" = 1000 ] || { echo "bench: stepwise applied $n of 1000" >&2; exit 1; }
+  fresh_db bench_apply; time_us psql -qX -v ON_ERROR_STOP=1 -f "$W/m1000/all.sql" "$(url_of bench_apply)" >> "$W/p0"
+done
+read -r p1m p1min p1max < <(stats < "$W/p1")
+read -r p0m p0min p0max < <(stats < "$W/p0")
+read -r swm swmin swmax < <(stats < "$W/sw")
+fresh_db bench_apply
+apply_rss=$(rss_kb "$SW" --database-url "$(url_of bench_apply)" --source "$W/m1000/golang" up)
+printf "apply 1000 steps   psql -1 -f %8.1f ms [%s–%s]  psql -f %8.1f ms [%s–%s]\n" "$p1m" "$p1min" "$p1max" "$p0m" "$p0min" "$p0max"
+printf "                   stepwise   %8.1f ms [%s–%s]  ratio %sx vs psql -1 (target ≤ 1.1x), %sx vs psql -f  peak RSS %s KiB\n" \
+  "$swm" "$swmin" "$swmax" "$(ratio "$swm" "$p1m")" "$(ratio "$swm" "$p0m")" "$apply_rss"
+echo
+
+# 3. 32 concurrent up ----------------------------------------------------------------------
+: > "$W/one"; : > "$W/many"
+for i in $(seq 1 "$CONC_RUNS"); do
+  fresh_db bench_conc
+  time_us "$SW" --database-url "$(url_of bench_conc)" --source "$W/m100/golang" up >> "$W/one"
+  fresh_db bench_conc
+  s=$(now_us)
+  pids=()
+  for p in $(seq 1 32); do
+    "$SW" --database-url "$(url_of bench_conc)" --source "$W/m100/golang" up >"$W/c$p.out" 2>&1 & pids+=($!)
+  done
+  fails=0
+  for pid in "${pids[@]}"; do wait "$pid" || fails=$((fails + 1)); done
+  e=$(now_us); echo $((e - s)) >> "$W/many"
+  rows=$(psql -qAtX "$(url_of bench_conc)" -c "SELECT count(*) || '/' || count(DISTINCT version) FROM stepwise_log")
+  [ "$fails" = 0 ] && [ "$rows" = "100/100" ] || { echo "bench: concurrency: $fails failed, log rows $rows" >&2; exit 1; }
+done
+read -r om omin omax < <(stats < "$W/one")
+read -r mm mmin mmax < <(stats < "$W/many")
+printf "32 concurrent up   one up %6.1f ms [%s–%s]  32 at once %6.1f ms [%s–%s]  ratio %sx (target ≤ 1.2x); all exited 0, 100 log rows\n" \
+  "$om" "$omin" "$omax" "$mm" "$mmin" "$mmax" "$(ratio "$mm" "$om")"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: installs the dependencies, builds the dev
+# preset (warnings as errors, AddressSanitizer + UndefinedBehaviorSanitizer), starts a
+# throw-away PostgreSQL, and runs every test with ctest. Extra arguments go to ctest
+# (e.g. -L unit, -R Concurrency).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake --preset dev >/dev/null
+cmake --build --preset dev
+# Integration tests must not silently skip here: a missing server is a failure.
+export STEPWISE_REQUIRE_DB=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+exec scripts/with-postgres.sh ctest --preset dev -j "$(nproc)" "$@"
