@@ -1,7 +1,13 @@
 #pragma once
 // The one-writer lock. The waiting policy (poll, re-read the log, time out) lives in the
 // runner; a Lock only knows how to try, release, and say who holds it.
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "stepwise/database.hpp"
 #include "stepwise/table_name.hpp"
@@ -36,6 +42,45 @@ class AdvisoryLock final : public Lock {
   Connection& conn_;
   TableName table_;
   long long key_;
+};
+
+// A lease row in a lock table next to the log: holder id, acquired, expires (by the database
+// clock), renewed by a heartbeat on its own connection, taken over only after expiry, deleted
+// at release. For PgBouncer transaction pooling (where session advisory locks get stranded)
+// and for CockroachDB (where advisory locks are no-ops).
+class LeaseLock final : public Lock {
+ public:
+  struct Options {
+    TableName log_table;
+    std::string holder_id;  // unique per run: host:pid:random
+    std::chrono::milliseconds ttl{30'000};
+    // Opens the heartbeat's own connection (the main one is busy running statements).
+    std::function<std::unique_ptr<Connection>()> open_connection;
+    // Called from the heartbeat thread when the lease is lost (taken over, or not renewable).
+    std::function<void(const std::string& why)> on_lost;
+  };
+  LeaseLock(Connection& conn, Options options);
+  ~LeaseLock() override;
+  [[nodiscard]] bool try_acquire() override;
+  void release() override;
+  [[nodiscard]] std::string holder() override;
+  [[nodiscard]] std::string describe() const override;
+  [[nodiscard]] const TableName& table() const noexcept { return table_; }
+
+ private:
+  void ensure_table();
+  void heartbeat_loop();
+  void stop_heartbeat();
+
+  Connection& conn_;
+  Options options_;
+  TableName table_;
+  std::string qualified_;
+  bool table_checked_ = false;
+  std::thread heartbeat_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
 };
 
 }  // namespace stepwise

@@ -33,8 +33,12 @@ class Releases {
 
 inline constexpr std::string_view kReleasesFile = "releases.json";
 
-// Parses and validates against the migration set; every problem is one line naming the release
-// and the field. Throws SourceError.
-[[nodiscard]] Releases parse_releases(std::string_view json_text, const MigrationSet& set);
+// Parses and validates against the migration set (when `set` is null, versions are not checked
+// for being known); every problem is one line naming the release and the field.
+// Throws SourceError.
+[[nodiscard]] Releases parse_releases(std::string_view json_text, const MigrationSet* set);
+[[nodiscard]] inline Releases parse_releases(std::string_view json_text, const MigrationSet& set) {
+  return parse_releases(json_text, &set);
+}
 
 }  // namespace stepwise

@@ -23,6 +23,9 @@ class Reporter {
   virtual void step_finished(const Step& /*step*/, std::size_t /*index*/, std::size_t /*total*/,
                              std::chrono::milliseconds /*took*/) {}
   virtual void statement_skipped(const Step& /*step*/, std::string_view /*why*/) {}
+  // A step (or one statement of it) hit lock_timeout and will be tried again after `wait`.
+  virtual void retrying(const Step& /*step*/, int /*attempt*/, int /*max_attempts*/,
+                        std::chrono::milliseconds /*wait*/, std::string_view /*reason*/) {}
 };
 
 struct RunOptions {
@@ -30,6 +33,11 @@ struct RunOptions {
   PlanPolicy policy;
   std::chrono::milliseconds lock_timeout{600'000};
   std::chrono::milliseconds statement_timeout{0};  // 0: the server's setting
+  // Each step waits at most this long for a table lock, so that a migration queued behind a
+  // long query never holds up all traffic behind its ACCESS EXCLUSIVE request; then it backs
+  // off and tries again, up to ddl_lock_retries times. 0: wait forever, no retries.
+  std::chrono::milliseconds ddl_lock_timeout{5'000};
+  int ddl_lock_retries = 10;
   bool dry_run = false;
   const std::atomic<bool>* stop = nullptr;  // set on SIGINT/SIGTERM
 };
@@ -73,6 +81,11 @@ class Runner {
   void apply(const Step& step, const RunOptions& options, bool durable);
   void apply_transactional(const Step& step, const RunOptions& options, bool durable);
   void apply_statements(const Step& step, const RunOptions& options);
+  // Runs one statement of a no-transaction step; `retry` when it may have run before.
+  void run_statement(const Step& step, std::string_view statement, bool retry);
+  // Sleeps before the next try after a lock timeout; false when no try is left.
+  [[nodiscard]] bool back_off(const Step& step, int attempt, const RunOptions& options,
+                              const DbError& e);
   [[noreturn]] void fail(const Step& step, const DbError& e, int statement_line,
                          const RunOptions& options);
   [[nodiscard]] bool stopping(const RunOptions& options) const;

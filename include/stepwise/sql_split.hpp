@@ -2,6 +2,7 @@
 // Splits a SQL script into statements the way psql does: semicolons end a statement except
 // inside quotes ('...', E'...', "..."), dollar quotes ($tag$...$tag$), comments (--, nested
 // /* */), parentheses, and BEGIN ATOMIC ... END bodies of SQL-standard functions.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,5 +22,21 @@ struct Statement {
 
 // Upper-cased leading keywords of a statement, comments skipped: ("CREATE","INDEX",...).
 [[nodiscard]] std::vector<std::string> leading_keywords(std::string_view statement, std::size_t max);
+
+// The first tokens of a statement, comments skipped: words and "quoted identifiers" as
+// written, and single punctuation characters ("." "(" ...). Stops after `max` tokens.
+[[nodiscard]] std::vector<std::string_view> head_tokens(std::string_view statement, std::size_t max);
+
+// CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] name ON [ONLY] [schema.]table ...
+struct IndexStatement {
+  bool concurrently = false;
+  bool if_not_exists = false;
+  std::string index;  // as written (quotes kept), qualified with the table's schema if it has one
+};
+// nullopt when the statement is not a CREATE INDEX with a name.
+[[nodiscard]] std::optional<IndexStatement> parse_create_index(std::string_view statement);
+
+// BEGIN / START TRANSACTION / COMMIT / END / ROLLBACK / ABORT / PREPARE TRANSACTION ...
+[[nodiscard]] bool is_transaction_control(std::string_view statement);
 
 }  // namespace stepwise

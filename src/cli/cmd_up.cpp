@@ -24,14 +24,16 @@ int run_up(Context& ctx, const UpOptions& options) {
   const auto& source = ctx.source();
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
-  AdvisoryLock lock(conn, ctx.log_table());
+  const auto lock = ctx.make_lock();
   LogReporter reporter;
-  Runner runner(conn, store, lock, reporter);
+  Runner runner(conn, store, *lock, reporter);
 
   RunOptions run;
   run.policy.allow_out_of_order = options.allow_out_of_order;
   run.lock_timeout = ctx.lock_timeout();
   run.statement_timeout = ctx.statement_timeout();
+  run.ddl_lock_timeout = ctx.ddl_lock_timeout();
+  run.ddl_lock_retries = ctx.options().ddl_lock_retries;
   run.dry_run = ctx.options().dry_run;
   run.stop = &ctx.stop;
   const auto result = runner.run(source.migrations, run);

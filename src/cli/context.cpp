@@ -31,6 +31,15 @@ void Context::resolve() {
   connect_timeout_ = parse_duration("--connect-timeout", options_.connect_timeout);
   lock_timeout_ = parse_duration("--lock-timeout", options_.lock_timeout);
   statement_timeout_ = parse_duration("--statement-timeout", options_.statement_timeout);
+  if (options_.lock_strategy != "advisory" && options_.lock_strategy != "lease")
+    throw UsageError(fmt::format("--lock-strategy: invalid value \"{}\" (expected advisory or lease)",
+                                 options_.lock_strategy));
+  lease_ttl_ = parse_duration("--lease-ttl", options_.lease_ttl);
+  if (lease_ttl_ < milliseconds(1000))
+    throw UsageError(fmt::format("--lease-ttl: {} is too short (at least 1s)", options_.lease_ttl));
+  ddl_lock_timeout_ = parse_duration("--ddl-lock-timeout", options_.ddl_lock_timeout);
+  if (options_.ddl_lock_retries < 0 || options_.ddl_lock_retries > 1000)
+    throw UsageError(fmt::format("--ddl-lock-retries: {} is out of range (0 to 1000)", options_.ddl_lock_retries));
 }
 
 const Source& Context::source() {
@@ -56,7 +65,8 @@ Connection& Context::connect() {
   const auto start = Clock::now();
   // Each attempt gets its own bound so a black-holed host cannot outlast --connect-timeout.
   const auto per_attempt = std::clamp<long long>(connect_timeout_.count() / 1000, 2, 10);
-  const auto info = parse_conninfo(database_url(options_), static_cast<int>(per_attempt));
+  conninfo_ = parse_conninfo(database_url(options_), static_cast<int>(per_attempt));
+  const auto& info = conninfo_;
   secrets_ = info.secrets;
   milliseconds backoff{200};
   auto next_log = start;
@@ -88,6 +98,26 @@ Connection& Context::connect() {
   active.store(conn_.get());
   spdlog::debug("connected to {} (backend pid {})", info.display, conn_->backend_pid());
   return *conn_;
+}
+
+std::unique_ptr<Connection> Context::open_another() const { return open_connection(conninfo_); }
+
+std::unique_ptr<Lock> Context::make_lock() {
+  auto& conn = connect();
+  if (options_.lock_strategy == "advisory") return std::make_unique<AdvisoryLock>(conn, log_table_);
+  const auto who = runner_identity();
+  LeaseLock::Options o;
+  o.log_table = log_table_;
+  o.holder_id = fmt::format("{}:{}:{:08x}", who.host, who.pid,
+                            static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  o.ttl = lease_ttl_;
+  o.open_connection = [this] { return open_another(); };
+  o.on_lost = [this](const std::string& why) {
+    spdlog::error("lost the migration lease: {}; stopping", why);
+    stop.store(true);
+    if (auto* c = active.load()) c->cancel();
+  };
+  return std::make_unique<LeaseLock>(conn, std::move(o));
 }
 
 void Context::print_json(const nlohmann::json& doc) const {

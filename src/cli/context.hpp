@@ -12,6 +12,7 @@
 #include "../pqxx/pqxx_connection.hpp"
 #include "stepwise/database.hpp"
 #include "stepwise/history_store.hpp"
+#include "stepwise/lock.hpp"
 #include "stepwise/source.hpp"
 #include "stepwise/table_name.hpp"
 
@@ -27,6 +28,10 @@ struct GlobalOptions {
   std::string connect_timeout = "60s";
   std::string lock_timeout = "10m";
   std::string statement_timeout = "0";
+  std::string ddl_lock_timeout = "5s";
+  int ddl_lock_retries = 10;
+  std::string lock_strategy = "advisory";
+  std::string lease_ttl = "30s";
   std::string output = "text";
   std::string log_level = "info";
   bool dry_run = false;
@@ -44,12 +49,17 @@ class Context {
   [[nodiscard]] const TableName& log_table() const noexcept { return log_table_; }
   [[nodiscard]] std::chrono::milliseconds lock_timeout() const noexcept { return lock_timeout_; }
   [[nodiscard]] std::chrono::milliseconds statement_timeout() const noexcept { return statement_timeout_; }
+  [[nodiscard]] std::chrono::milliseconds ddl_lock_timeout() const noexcept { return ddl_lock_timeout_; }
 
   // The embedded set, or --source DIR; loaded and validated once. Throws SourceError.
   [[nodiscard]] const Source& source();
 
   // Connects, retrying transient failures until --connect-timeout. Throws ConnectError.
   [[nodiscard]] Connection& connect();
+  // One more connection to the same database (single attempt), e.g. for a lease heartbeat.
+  [[nodiscard]] std::unique_ptr<Connection> open_another() const;
+  // The lock chosen by --lock-strategy, on the main connection.
+  [[nodiscard]] std::unique_ptr<Lock> make_lock();
   // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().
   [[nodiscard]] const std::vector<std::string>& secrets() const noexcept { return secrets_; }
 
@@ -66,8 +76,11 @@ class Context {
   std::chrono::milliseconds connect_timeout_{60'000};
   std::chrono::milliseconds lock_timeout_{600'000};
   std::chrono::milliseconds statement_timeout_{0};
+  std::chrono::milliseconds ddl_lock_timeout_{5'000};
   std::optional<Source> source_;
   std::unique_ptr<Connection> conn_;
+  ConnInfo conninfo_;
+  std::chrono::milliseconds lease_ttl_{30'000};
   std::vector<std::string> secrets_;
 };
 

@@ -84,6 +84,17 @@ int main(int argc, char** argv) {
       ->envname("STEPWISE_LOCK_TIMEOUT");
   app.add_option("--statement-timeout", g.statement_timeout, "per-statement limit while applying; 0 = none")
       ->envname("STEPWISE_STATEMENT_TIMEOUT");
+  app.add_option("--ddl-lock-timeout", g.ddl_lock_timeout,
+                 "longest wait for a table lock in a step before backing off and retrying; 0 = wait forever")
+      ->envname("STEPWISE_DDL_LOCK_TIMEOUT");
+  app.add_option("--ddl-lock-retries", g.ddl_lock_retries, "retries after a lock timeout before the step fails")
+      ->envname("STEPWISE_DDL_LOCK_RETRIES");
+  app.add_option("--lock-strategy", g.lock_strategy,
+                 "advisory (session advisory lock) or lease (a row renewed by a heartbeat; for "
+                 "PgBouncer transaction pooling)")
+      ->envname("STEPWISE_LOCK_STRATEGY");
+  app.add_option("--lease-ttl", g.lease_ttl, "lease strategy: a lease not renewed for this long can be taken over")
+      ->envname("STEPWISE_LEASE_TTL");
   app.add_option("--output", g.output, "result format on stdout: text or json")->envname("STEPWISE_OUTPUT");
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off (logs go to stderr)")
       ->envname("STEPWISE_LOG_LEVEL");

@@ -58,7 +58,7 @@ void LogReporter::lock_acquired(std::chrono::milliseconds waited) {
 
 void LogReporter::plan_ready(const Plan& plan) {
   if (plan.steps.empty())
-    spdlog::info("nothing to do: another runner applied the pending migrations");
+    spdlog::info("nothing left to do: another runner applied the pending migrations");
   else
     spdlog::info("{} step(s) to run, version {} -> {}", plan.steps.size(), plan.from, plan.to);
 }
@@ -71,6 +71,12 @@ void LogReporter::step_started(const Step& step, std::size_t index, std::size_t 
 void LogReporter::step_finished(const Step& step, std::size_t index, std::size_t total,
                                 std::chrono::milliseconds took) {
   spdlog::info("[{}/{}] {} done in {}", index, total, step.script().file, format_duration(took));
+}
+
+void LogReporter::retrying(const Step& step, int attempt, int max_attempts, std::chrono::milliseconds wait,
+                           std::string_view reason) {
+  spdlog::warn("{}: {}; retry {}/{} in {}", step.script().file, reason, attempt, max_attempts,
+               format_duration(wait));
 }
 
 void LogReporter::statement_skipped(const Step& step, std::string_view why) {

@@ -23,6 +23,8 @@ class LogReporter final : public Reporter {
   void step_finished(const Step& step, std::size_t index, std::size_t total,
                      std::chrono::milliseconds took) override;
   void statement_skipped(const Step& step, std::string_view why) override;
+  void retrying(const Step& step, int attempt, int max_attempts, std::chrono::milliseconds wait,
+                std::string_view reason) override;
 };
 
 }  // namespace stepwise::cli

@@ -55,7 +55,7 @@ std::chrono::milliseconds parse_duration(std::string_view flag, std::string_view
 std::string format_duration(std::chrono::milliseconds d) {
   const auto ms = d.count();
   if (ms < 1000) return fmt::format("{}ms", ms);
-  if (ms < 60'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
+  if (ms < 60'000) return fmt::format("{}.{}s", ms / 1000, (ms % 1000) / 100);  // truncated, never "60.0s"
   const auto s = ms / 1000;
   if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);

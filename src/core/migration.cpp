@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <set>
 
 #include "stepwise/checksum.hpp"
 #include "stepwise/errors.hpp"
+#include "stepwise/sql_split.hpp"
 #include "stepwise/text.hpp"
 
 namespace stepwise {
@@ -116,9 +118,46 @@ std::string check_bytes(const MigrationFile& f) {
                        kMaxMigrationBytes);
   if (f.bytes.find('\0') != std::string::npos) return fmt::format("{}: file holds a NUL byte", f.name);
   if (!is_valid_utf8(f.bytes)) return fmt::format("{}: file is not valid UTF-8", f.name);
-  if (is_blank(f.bytes))
+  std::string_view text = f.bytes;
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a byte order mark is not content
+  if (is_blank(text))
     return fmt::format("{}: file is empty (a placeholder step needs at least a comment)", f.name);
   return {};
+}
+
+// A transactional file runs inside stepwise's own transaction. A file wrapped in BEGIN ... COMMIT
+// (common in other tools' histories) has the wrapper blanked out, keeping every line number;
+// transaction control anywhere else would commit half a step, so it is refused.
+std::string unwrap_transaction(std::string_view file, std::string sql, std::string* problem) {
+  const auto statements = split_sql(sql);
+  std::vector<std::size_t> control;
+  for (std::size_t i = 0; i < statements.size(); ++i)
+    if (is_transaction_control(statements[i].text)) control.push_back(i);
+  if (control.empty()) return sql;
+  const auto opens = [&](std::size_t i) {
+    const auto w = leading_keywords(statements[i].text, 1);
+    return !w.empty() && (w[0] == "BEGIN" || w[0] == "START");
+  };
+  const auto closes = [&](std::size_t i) {
+    const auto w = leading_keywords(statements[i].text, 1);
+    return !w.empty() && (w[0] == "COMMIT" || w[0] == "END");
+  };
+  if (control.size() == 2 && control[0] == 0 && control[1] == statements.size() - 1 && opens(0) &&
+      closes(statements.size() - 1)) {
+    for (auto i : control) {
+      const auto& st = statements[i];
+      const auto at = static_cast<std::size_t>(st.text.data() - sql.data());
+      for (std::size_t k = at; k < at + st.text.size(); ++k)
+        if (sql[k] != '\n') sql[k] = ' ';
+    }
+    return sql;
+  }
+  const auto& bad = statements[control[0]];
+  *problem = fmt::format(
+      "{}:{}: {} inside a transactional migration would commit part of the step; remove it, "
+      "split the file, or mark the file -- stepwise:no-transaction",
+      file, bad.line, leading_keywords(bad.text, 1).at(0));
+  return sql;
 }
 
 struct Pair {
@@ -130,6 +169,7 @@ struct Pair {
 MigrationSet build_migration_set(std::span<const MigrationFile> files) {
   std::vector<std::string> problems;
   std::map<Version, Pair> by_version;
+  std::set<Version> unreadable;  // versions with a bad file: no pairing errors on top
   for (const auto& f : files) {
     std::string problem;
     auto parsed = parse_file_name(f.name, &problem);
@@ -140,6 +180,7 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
     if (!parsed) continue;  // not a migration file
     if (auto bad = check_bytes(f); !bad.empty()) {
       problems.push_back(std::move(bad));
+      unreadable.insert(parsed->version);
       continue;
     }
     auto& pair = by_version[parsed->version];
@@ -171,6 +212,7 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
       continue;
     }
     if (pair.ups.empty()) {
+      if (unreadable.count(version)) continue;
       problems.push_back(fmt::format("{}: down file without its up file ({}_{}.up.sql)",
                                      pair.downs[0]->name, version, pair.down_names[0].slug));
       continue;
@@ -189,6 +231,10 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
       s.checksum = f.checksum.empty() ? sha256_hex(f.bytes) : f.checksum;
       s.tx = parse_directives(f.name, f.bytes, &problem).tx;
       if (!problem.empty()) problems.push_back(std::move(problem));
+      if (s.tx == TxMode::kTransaction) {
+        s.sql = unwrap_transaction(f.name, std::move(s.sql), &problem);
+        if (!problem.empty()) problems.push_back(std::move(problem));
+      }
       return s;
     };
     Migration m;

@@ -69,8 +69,13 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
 
   // Down part (only for an explicit target below applied versions), newest first.
   std::vector<Version> to_undo;
-  for (auto it = history.versions().rbegin(); it != history.versions().rend(); ++it)
-    if (it->second.state == State::kApplied && it->first > goal) to_undo.push_back(it->first);
+  // An unfinished down (a no-transaction down that was interrupted) is finished by going down.
+  for (auto it = history.versions().rbegin(); it != history.versions().rend(); ++it) {
+    const auto& st = it->second;
+    const bool half_down = st.state == State::kUnfinished && st.applied && st.latest &&
+                           st.latest->direction == Direction::kDown;
+    if ((st.state == State::kApplied || half_down) && it->first > goal) to_undo.push_back(it->first);
+  }
 
   if (target.kind == Target::Kind::kLatest) {
     if (!unknown.empty()) {
@@ -121,8 +126,13 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
   }
 
   for (auto v : to_undo) {
-    const auto* m = set.find(v);
-    Step step{m, Direction::kDown, 0, std::nullopt};
+    Step step{set.find(v), Direction::kDown, 0, std::nullopt};
+    const auto* st = history.find(v);
+    if (st->state == State::kUnfinished) {
+      step.retries = st->latest;
+      if (step.script().tx == TxMode::kNoTransaction && st->latest->checksum == step.script().checksum)
+        step.resume_from = st->latest->statements_done;
+    }
     plan.steps.push_back(step);
   }
   for (auto v : pending) plan.steps.push_back(up_step(*set.find(v), history));

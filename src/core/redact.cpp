@@ -18,7 +18,9 @@ bool istarts(std::string_view s, std::size_t at, std::string_view word) {
   return true;
 }
 
-// "scheme://user:password@host" -> mask the password.
+// "scheme://user:password@host" -> mask the password. The userinfo runs from "://" to the
+// last '@' before any '/', so a password may hold '@', '?', '#', quotes or spaces (libpq
+// stops at the first '@': masking to the last one also hides what it would read as a host).
 std::string mask_userinfo(std::string_view in) {
   std::string out;
   std::size_t i = 0;
@@ -26,28 +28,23 @@ std::string mask_userinfo(std::string_view in) {
     const auto sep = in.find("://", i);
     if (sep == std::string_view::npos) break;
     const auto auth_start = sep + 3;
-    // The authority ends at '/', '?', '#', or white space; userinfo ends at its last '@'.
-    std::size_t end = auth_start;
-    while (end < in.size() && in[end] != '/' && in[end] != '?' && in[end] != '#' &&
-           !std::isspace(static_cast<unsigned char>(in[end])) && in[end] != '"' && in[end] != '\'')
-      ++end;
-    const auto authority = in.substr(auth_start, end - auth_start);
-    const auto at = authority.rfind('@');
+    std::size_t end = std::string_view::npos;
+    for (std::size_t k = auth_start; k < in.size() && in[k] != '/' && in[k] != '\n'; ++k)
+      if (in[k] == '@') end = k;
     out.append(in.substr(i, auth_start - i));
-    if (at != std::string_view::npos) {
-      const auto userinfo = authority.substr(0, at);
+    if (end != std::string_view::npos) {
+      const auto userinfo = in.substr(auth_start, end - auth_start);
       const auto colon = userinfo.find(':');
       if (colon != std::string_view::npos) {
         out.append(userinfo.substr(0, colon + 1));
         out.append(kMask);
-        out.append(authority.substr(at));
       } else {
-        out.append(authority);
+        out.append(userinfo);
       }
+      i = end;  // continue at the '@'
     } else {
-      out.append(authority);
+      i = auth_start;
     }
-    i = end;
   }
   out.append(in.substr(i));
   return out;

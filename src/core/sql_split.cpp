@@ -147,6 +147,7 @@ class Scanner {
       const char c = s_[i];
       if (c == '\n') ++line;
       if (backslash && c == '\\') {
+        if (i + 1 < s_.size() && s_[i + 1] == '\n') ++line;
         i += 2;
         continue;
       }
@@ -183,6 +184,25 @@ class Scanner {
 
 }  // namespace
 
+namespace {
+// Index just past the (nested) block comment that starts at i.
+std::size_t skip_block_comment(std::string_view st, std::size_t i) {
+  int depth = 0;
+  while (i < st.size()) {
+    if (st.substr(i, 2) == "/*") {
+      ++depth;
+      i += 2;
+    } else if (st.substr(i, 2) == "*/") {
+      i += 2;
+      if (--depth == 0) return i;
+    } else {
+      ++i;
+    }
+  }
+  return i;
+}
+}  // namespace
+
 std::vector<Statement> split_sql(std::string_view script) { return Scanner(script).run(); }
 
 bool is_comment_only(std::string_view script) { return split_sql(script).empty(); }
@@ -197,8 +217,7 @@ std::vector<std::string> leading_keywords(std::string_view st, std::size_t max) 
     } else if (st.substr(i, 2) == "--") {
       while (i < st.size() && st[i] != '\n') ++i;
     } else if (st.substr(i, 2) == "/*") {
-      const auto e = st.find("*/", i + 2);
-      i = e == std::string_view::npos ? st.size() : e + 2;
+      i = skip_block_comment(st, i);
     } else if (ident_start(c)) {
       std::size_t j = i;
       while (j < st.size() && ident_char(st[j])) ++j;
@@ -209,6 +228,97 @@ std::vector<std::string> leading_keywords(std::string_view st, std::size_t max) 
     }
   }
   return out;
+}
+
+std::vector<std::string_view> head_tokens(std::string_view st, std::size_t max) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < st.size() && out.size() < max) {
+    const char c = st[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+    } else if (st.substr(i, 2) == "--") {
+      while (i < st.size() && st[i] != '\n') ++i;
+    } else if (st.substr(i, 2) == "/*") {
+      i = skip_block_comment(st, i);
+    } else if (c == '"') {
+      std::size_t j = i + 1;
+      while (j < st.size()) {
+        if (st[j] == '"' && j + 1 < st.size() && st[j + 1] == '"') {
+          j += 2;
+        } else if (st[j] == '"') {
+          ++j;
+          break;
+        } else {
+          ++j;
+        }
+      }
+      out.push_back(st.substr(i, j - i));
+      i = j;
+    } else if (ident_start(c)) {
+      std::size_t j = i;
+      while (j < st.size() && ident_char(st[j])) ++j;
+      out.push_back(st.substr(i, j - i));
+      i = j;
+    } else {
+      out.push_back(st.substr(i, 1));
+      ++i;
+    }
+  }
+  return out;
+}
+
+namespace {
+bool is_word(std::string_view token, std::string_view upper_word) {
+  if (token.size() != upper_word.size()) return false;
+  for (std::size_t i = 0; i < token.size(); ++i)
+    if (std::toupper(static_cast<unsigned char>(token[i])) != upper_word[i]) return false;
+  return true;
+}
+}  // namespace
+
+std::optional<IndexStatement> parse_create_index(std::string_view statement) {
+  const auto t = head_tokens(statement, 16);
+  std::size_t k = 0;
+  const auto next_is = [&](std::string_view w) {
+    if (k < t.size() && is_word(t[k], w)) {
+      ++k;
+      return true;
+    }
+    return false;
+  };
+  if (!next_is("CREATE")) return std::nullopt;
+  next_is("UNIQUE");
+  if (!next_is("INDEX")) return std::nullopt;
+  IndexStatement out;
+  out.concurrently = next_is("CONCURRENTLY");
+  if (next_is("IF")) {
+    if (!next_is("NOT") || !next_is("EXISTS")) return std::nullopt;
+    out.if_not_exists = true;
+  }
+  if (k >= t.size() || is_word(t[k], "ON")) return std::nullopt;  // unnamed index
+  const auto name = t[k++];
+  if (!next_is("ON")) return std::nullopt;
+  next_is("ONLY");
+  // [schema .] table: the index lives in the table's schema.
+  if (k + 2 < t.size() && t[k + 1] == ".") {
+    out.index = std::string(t[k]) + "." + std::string(name);
+  } else {
+    out.index = std::string(name);
+  }
+  return out;
+}
+
+bool is_transaction_control(std::string_view statement) {
+  const auto t = head_tokens(statement, 3);
+  if (t.empty()) return false;
+  if (is_word(t[0], "BEGIN") || is_word(t[0], "COMMIT") || is_word(t[0], "END") ||
+      is_word(t[0], "ROLLBACK") || is_word(t[0], "ABORT"))
+    // ROLLBACK TO SAVEPOINT stays inside the transaction.
+    return !(is_word(t[0], "ROLLBACK") && t.size() > 1 && is_word(t[1], "TO"));
+  if (t.size() >= 2 && is_word(t[0], "START") && is_word(t[1], "TRANSACTION")) return true;
+  if (t.size() >= 2 && is_word(t[0], "PREPARE") && is_word(t[1], "TRANSACTION")) return true;
+  return false;
 }
 
 }  // namespace stepwise

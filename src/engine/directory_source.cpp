@@ -54,15 +54,13 @@ SourceFiles load_directory(const std::string& dir) {
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
     const auto path = dir + "/" + name;
-    const int fd = openat(dfd, name.c_str(), O_RDONLY | O_CLOEXEC);
+    // Only regular files (following links): a folder or a FIFO named x.sql is not opened.
+    struct stat st {};
+    if (fstatat(dfd, name.c_str(), &st, 0) != 0 || !S_ISREG(st.st_mode)) continue;
+    const int fd = openat(dfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
       closedir(d);
       throw SourceError(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
-    }
-    struct stat st {};
-    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {  // a folder named x.sql: not a file
-      close(fd);
-      continue;
     }
     try {
       std::size_t size = 0;
@@ -90,8 +88,21 @@ SourceFiles load_directory(const std::string& dir) {
 Source validate_source(const SourceFiles& files) {
   Source out;
   out.origin = files.origin;
-  out.migrations = build_migration_set(files.files);
-  if (files.releases_json) out.releases = parse_releases(*files.releases_json, out.migrations);
+  std::string problems;
+  try {
+    out.migrations = build_migration_set(files.files);
+  } catch (const SourceError& e) {
+    problems = e.what();
+  }
+  if (files.releases_json) {
+    try {
+      // With broken migrations, check the releases' own shape (versions are not known then).
+      out.releases = parse_releases(*files.releases_json, problems.empty() ? &out.migrations : nullptr);
+    } catch (const SourceError& e) {
+      problems += (problems.empty() ? "" : "\n") + std::string(e.what());
+    }
+  }
+  if (!problems.empty()) throw SourceError(problems);
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <thread>
 
 #include "stepwise/duration.hpp"
@@ -32,10 +33,15 @@ int server_line(std::string_view detail) {
   return line;
 }
 
+// Session (no-transaction steps) or transaction-local (SET LOCAL) settings for a step.
 std::string prelude(const RunOptions& options, bool local) {
-  if (options.statement_timeout.count() <= 0) return {};
-  return fmt::format("SET {}statement_timeout = {};\n", local ? "LOCAL " : "",
-                     options.statement_timeout.count());
+  std::string out;
+  const auto scope = local ? "LOCAL " : "";
+  if (options.statement_timeout.count() > 0)
+    out += fmt::format("SET {}statement_timeout = {};\n", scope, options.statement_timeout.count());
+  if (local && options.ddl_lock_timeout.count() > 0)
+    out += fmt::format("SET {}lock_timeout = {};\n", scope, options.ddl_lock_timeout.count());
+  return out;
 }
 
 }  // namespace
@@ -154,57 +160,115 @@ void Runner::apply(const Step& step, const RunOptions& options, bool durable) {
     apply_transactional(step, options, durable);
 }
 
+bool Runner::back_off(const Step& step, int attempt, const RunOptions& options, const DbError& e) {
+  constexpr std::string_view kLockNotAvailable = "55P03";
+  if (e.sqlstate() != kLockNotAvailable || options.ddl_lock_timeout.count() <= 0 ||
+      attempt >= options.ddl_lock_retries || stopping(options))
+    return false;
+  // 1 s, 2 s, 4 s ... capped at 30 s, with jitter so that retries do not line up.
+  const auto base = milliseconds(1000LL << std::min(attempt, 5));
+  const auto wait = std::min(base, milliseconds(30'000)) + milliseconds(std::rand() % 250);
+  reporter_.retrying(step, attempt + 1, options.ddl_lock_retries, wait, e.what());
+  const auto until = Clock::now() + wait;
+  while (Clock::now() < until && !stopping(options)) std::this_thread::sleep_for(milliseconds(10));
+  return !stopping(options);
+}
+
 void Runner::apply_transactional(const Step& step, const RunOptions& options, bool durable) {
   const auto& script = step.script();
-  const auto start = Clock::now();
   auto setup = prelude(options, true);
   if (!durable) setup += "SET LOCAL synchronous_commit = off;\n";
   // One round trip opens the transaction, records the attempt and runs the script. A
   // placeholder file (comments only) changes nothing: nothing of it is sent.
   const auto prefix = store_.transactional_prefix(step, setup);
   const auto prefix_lines = static_cast<int>(std::count(prefix.begin(), prefix.end(), '\n'));
-  try {
-    conn_.execute(is_comment_only(script.sql) ? prefix : prefix + script.sql);
-    store_.commit_transactional();
-  } catch (const DbError& e) {
+  const auto sql = is_comment_only(script.sql) ? prefix : prefix + script.sql;
+  const auto start = Clock::now();
+  for (int attempt = 0;; ++attempt) {
     try {
-      conn_.execute("ROLLBACK");
-    } catch (const DbError&) {
+      conn_.execute(sql);
+      store_.commit_transactional();
+      return;
+    } catch (const DbError& e) {
+      try {
+        conn_.execute("ROLLBACK");
+      } catch (const DbError&) {
+      }
+      if (back_off(step, attempt, options, e)) continue;
+      const double seconds = static_cast<double>(since(start).count()) / 1000.0;
+      store_.insert_finished(step, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed,
+                             seconds, 0, &e);
+      const int line = server_line(e.detail()) - prefix_lines;
+      fail(step, e, line > 0 ? line : 0, options);
     }
-    const double seconds = static_cast<double>(since(start).count()) / 1000.0;
-    const auto outcome = stopping(options) ? Outcome::kInterrupted : Outcome::kFailed;
-    store_.insert_finished(step, outcome, seconds, 0, &e);
-    const int line = server_line(e.detail()) - prefix_lines;
-    fail(step, e, line > 0 ? line : 0, options);
   }
+}
+
+void Runner::run_statement(const Step& step, std::string_view statement, bool retry) {
+  // An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index behind: drop it and build
+  // again. A valid one means the statement finished before the interruption was recorded.
+  if (retry) {
+    if (const auto index = parse_create_index(statement)) {
+      const auto rows = conn_.query(
+          "SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = to_regclass($1)",
+          {index->index});
+      if (!rows.empty() && rows[0][0].value_or("f") == "f") {
+        reporter_.statement_skipped(step, fmt::format("dropping the invalid index {} left by an interrupted "
+                                                      "build, then building it again",
+                                                      index->index));
+        conn_.execute(fmt::format("DROP INDEX {}IF EXISTS {}", index->concurrently ? "CONCURRENTLY " : "",
+                                  index->index));
+      } else if (!rows.empty() && !index->if_not_exists) {
+        reporter_.statement_skipped(step, fmt::format("index {} already exists and is valid: the statement "
+                                                      "completed before the interruption",
+                                                      index->index));
+        return;
+      }
+    }
+  }
+  conn_.execute(statement);
 }
 
 void Runner::apply_statements(const Step& step, const RunOptions& options) {
   const auto& script = step.script();
   const auto statements = split_sql(script.sql);
+  const auto total = static_cast<int>(statements.size());
   const auto id = store_.insert_running(step);
-  int done = std::min<int>(step.resume_from, static_cast<int>(statements.size()));
+  int done = std::min(step.resume_from, total);
   if (done > 0)
     reporter_.statement_skipped(step, fmt::format("resuming after {} statement(s) already done", done));
+  std::string settings = prelude(options, false);
+  if (options.ddl_lock_timeout.count() > 0)
+    settings += fmt::format("SET lock_timeout = {};\n", options.ddl_lock_timeout.count());
   try {
-    if (!prelude(options, false).empty()) conn_.execute(prelude(options, false));
-    for (; done < static_cast<int>(statements.size()); ++done) {
+    if (!settings.empty()) conn_.execute(settings);
+    // Statements up to the one the previous attempt was running may have run already.
+    const int maybe_ran = step.retries ? step.retries->statements_done : -1;
+    for (; done < total; ++done) {
+      bool retry = done <= maybe_ran;
       if (stopping(options)) {
         store_.finish(id, Outcome::kInterrupted, done, nullptr);
-        throw Interrupted(fmt::format("{}: interrupted after {} of {} statements", script.file, done,
-                                      statements.size()));
+        throw Interrupted(fmt::format("{}: interrupted after {} of {} statements", script.file, done, total));
       }
-      conn_.execute(statements[static_cast<std::size_t>(done)].text);
+      const auto text = statements[static_cast<std::size_t>(done)].text;
+      for (int attempt = 0;; ++attempt) {
+        try {
+          run_statement(step, text, retry);
+          break;
+        } catch (const DbError& e) {
+          if (!back_off(step, attempt, options, e)) throw;
+          retry = true;
+        }
+      }
       store_.set_progress(id, done + 1);
     }
-    if (options.statement_timeout.count() > 0) conn_.execute("RESET statement_timeout");
+    if (!settings.empty()) conn_.execute("RESET statement_timeout; RESET lock_timeout");
     store_.finish(id, Outcome::kSucceeded, done, nullptr);
   } catch (const DbError& e) {
-    const auto outcome = stopping(options) ? Outcome::kInterrupted : Outcome::kFailed;
-    store_.finish(id, outcome, done, &e);
-    const int line = done < static_cast<int>(statements.size())
-                         ? statements[static_cast<std::size_t>(done)].line + std::max(server_line(e.detail()), 1) - 1
-                         : 0;
+    store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
+    const int line = done < total ? statements[static_cast<std::size_t>(done)].line +
+                                        std::max(server_line(e.detail()), 1) - 1
+                                  : 0;
     fail(step, e, line, options);
   }
 }

@@ -99,7 +99,11 @@ class PqxxConnection final : public Connection {
       std::string full(trim(e.what()));
       if (full.starts_with("ERROR:")) full = std::string(trim(full.substr(6)));
       const std::string msg = first_line(full);
-      if (!conn_.is_open())
+      // Class 08 (connection exception) and 57P01-57P03 (the server is shutting down or
+      // terminated this session): the session, and with it the lock, is gone.
+      const auto& state = e.sqlstate();
+      if (!conn_.is_open() || state.starts_with("08") || state == "57P01" || state == "57P02" ||
+          state == "57P03")
         throw ConnectionLost(fmt::format("lost the connection to the server: {}", msg));
       throw DbError(msg, e.sqlstate(), full);
     } catch (const pqxx::failure& e) {

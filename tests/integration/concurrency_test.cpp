@@ -19,14 +19,15 @@ void write_set(const MigrationDir& dir, int n) {
   }
 }
 
-void race(int processes, int migrations) {
+void race(int processes, int migrations, const std::string& strategy = "advisory") {
   TestDb db;
   MigrationDir dir;
   write_set(dir, migrations);
   std::vector<Process> racers;
   racers.reserve(static_cast<std::size_t>(processes));
   for (int i = 0; i < processes; ++i)
-    racers.emplace_back(stepwise_cmd({"--database-url", db.url(), "--source", dir.path(), "up"}),
+    racers.emplace_back(stepwise_cmd({"--database-url", db.url(), "--source", dir.path(), "--lock-strategy",
+                                      strategy, "up"}),
                         std::map<std::string, std::string>{{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
   int applied_by = 0;
   for (auto& p : racers) {
@@ -41,6 +42,9 @@ void race(int processes, int migrations) {
   EXPECT_EQ(db.count("SELECT count(*) FROM t_1"), 1);
   EXPECT_EQ(applied_by, 1) << "exactly one racer should have applied the whole set";
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+  if (strategy == "lease") {
+    EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log_lock"), 0) << "lease released";
+  }
 }
 
 TEST(Concurrency, EightRacersOnAFreshDatabase) {
@@ -51,6 +55,11 @@ TEST(Concurrency, EightRacersOnAFreshDatabase) {
 TEST(Concurrency, ThirtyTwoRacersWithAHundredMigrations) {
   REQUIRE_TEST_DATABASE();
   race(32, 100);
+}
+
+TEST(Concurrency, ThirtyTwoRacersWithTheLeaseStrategy) {
+  REQUIRE_TEST_DATABASE();
+  race(32, 100, "lease");
 }
 
 }  // namespace

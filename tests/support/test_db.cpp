@@ -71,6 +71,39 @@ std::string TestDb::scalar(const std::string& sql) const {
   return rows[0][0];
 }
 
+std::string TestDb::snapshot() const {
+  static const char* kQuery = R"(
+    SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ||
+           CASE WHEN a.attnotnull THEN ' not null' ELSE '' END ||
+           coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND a.attnum > 0
+      AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'm', 'p') AND c.relname NOT LIKE 'stepwise\_log%'
+    UNION ALL
+    SELECT 'index ' || pg_get_indexdef(i.indexrelid) || CASE WHEN i.indisvalid THEN '' ELSE ' INVALID' END
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relname NOT LIKE 'stepwise\_log%'
+    UNION ALL
+    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+      AND conrelid::regclass::text NOT LIKE 'stepwise\_log%'
+    UNION ALL
+    SELECT 'view ' || c.relname || ' ' || pg_get_viewdef(c.oid) FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION ALL
+    SELECT 'enum ' || t.typname || ' ' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+    FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname
+    UNION ALL
+    SELECT 'function ' || p.oid::regprocedure || ' ' || md5(p.prosrc) FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+    ORDER BY 1)";
+  std::string out;
+  for (const auto& row : query(kQuery)) out += row[0] + "\n";
+  return out;
+}
+
 ProcessResult TestDb::stepwise(std::vector<std::string> args, std::map<std::string, std::string> env,
                                std::chrono::milliseconds timeout) const {
   args.insert(args.begin(), {"--database-url", url_});

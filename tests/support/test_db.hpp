@@ -30,6 +30,11 @@ class TestDb {
   std::string scalar(const std::string& sql) const;
   long long count(const std::string& sql) const { return std::stoll(scalar(sql)); }
 
+  // The user schema as sorted text (tables, columns, constraints, indexes with validity, views,
+  // types, functions), excluding stepwise's own tables: two databases with equal snapshots
+  // have the same schema.
+  [[nodiscard]] std::string snapshot() const;
+
   // Runs stepwise with --database-url this database.
   ProcessResult stepwise(std::vector<std::string> args, std::map<std::string, std::string> env = {},
                          std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;

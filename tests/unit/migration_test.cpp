@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -475,6 +476,32 @@ TEST(BuildMigrationSet, BadUpFileDoesNotAlsoReportItsDownAsOrphan) {
   EXPECT_EQ(lines.size(), 1u) << msg;
   EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
   EXPECT_FALSE(contains(msg, "without its up file")) << msg;
+}
+
+TEST(BuildMigrationSet, BeginCommitWrapperBlankedKeepingLines) {
+  const std::string bytes = "BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n";
+  const auto set = build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", bytes)});
+  const auto& sql = set.all()[0].up.sql;
+  EXPECT_EQ(sql.find("BEGIN"), std::string::npos) << sql;
+  EXPECT_EQ(sql.find("COMMIT"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("CREATE TABLE t (id int);"), std::string::npos) << sql;
+  EXPECT_EQ(sql.size(), bytes.size());
+  EXPECT_EQ(std::count(sql.begin(), sql.end(), '\n'), 3);
+  EXPECT_EQ(sql.substr(7, 24), "CREATE TABLE t (id int);");  // still on line 2
+  EXPECT_EQ(set.all()[0].up.checksum, sha256_hex(bytes));    // of the file as written
+}
+
+TEST(BuildMigrationSet, CommitInsideTransactionalFileRefusedNamingFileAndLine) {
+  const auto msg = build_error(
+      {file("1_a.up.sql", "CREATE TABLE t (id int);\nCOMMIT;\nCREATE TABLE u (id int);\n")});
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql:2: ")) << msg;
+  EXPECT_TRUE(contains(msg, "COMMIT")) << msg;
+}
+
+TEST(BuildMigrationSet, TransactionControlAllowedInNoTransactionFile) {
+  const auto set = build_migration_set(std::vector<MigrationFile>{
+      file("1_a.up.sql", "-- stepwise:no-transaction\nBEGIN;\nSELECT 1;\nCOMMIT;\nVACUUM t;\n")});
+  EXPECT_NE(set.all()[0].up.sql.find("COMMIT"), std::string::npos);
 }
 
 TEST(BuildMigrationSet, PrecomputedChecksumUsed) {

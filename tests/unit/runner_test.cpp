@@ -545,8 +545,12 @@ TEST_F(RunnerTest, StatementTimeoutSetLocallyInEachStep) {
   (void)runner.run(set, o);
   const auto begin = std::find_if(conn.sent.begin(), conn.sent.end(), is_begin);
   ASSERT_NE(begin, conn.sent.end()) << dump();
-  EXPECT_TRUE(begin->starts_with("BEGIN;\nSET LOCAL statement_timeout = 5000;\nINSERT INTO"))
-      << *begin;
+  // Transaction-local settings come after BEGIN and before the attempt row and the script.
+  EXPECT_TRUE(begin->starts_with("BEGIN;\n")) << *begin;
+  const auto setting = begin->find("SET LOCAL statement_timeout = 5000;\n");
+  ASSERT_NE(setting, std::string::npos) << *begin;
+  EXPECT_LT(setting, begin->find("INSERT INTO")) << *begin;
+  EXPECT_EQ(begin->find("SET statement_timeout"), std::string::npos) << "not session-wide";
 }
 
 TEST_F(RunnerTest, CommentOnlyStepIsLoggedButSendsNoScript) {
@@ -749,7 +753,9 @@ TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
   EXPECT_EQ(conn.count_if(is_commit), 0u) << dump();
   std::vector<std::string> work;
   for (const auto& s : conn.sent)
-    if (!is_log_read(s) && !contains(s, "pg_catalog")) work.push_back(s);
+    if (!is_log_read(s) && !contains(s, "pg_catalog") && !s.starts_with("SET ") &&
+        !s.starts_with("RESET "))
+      work.push_back(s);
   ASSERT_EQ(work.size(), 8u) << dump();
   EXPECT_TRUE(work[0].starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << work[0];
   EXPECT_TRUE(contains(work[0], "VALUES (5, 'idx', 'up', 'running', '" + m().up.checksum + "'"))
@@ -827,18 +833,20 @@ TEST_F(NoTxRunnerTest, StatementTimeoutSetForTheSessionAndReset) {
   RunOptions o;
   o.statement_timeout = std::chrono::milliseconds(2500);
   (void)runner.run(notx, o);
-  const auto set_it =
-      std::find(conn.sent.begin(), conn.sent.end(), "SET statement_timeout = 2500;\n");
+  const auto find = [&](std::string_view needle) {
+    return std::find_if(conn.sent.begin(), conn.sent.end(),
+                        [&](const std::string& s) { return contains(s, needle); });
+  };
+  const auto set_it = find("SET statement_timeout = 2500;");
   ASSERT_NE(set_it, conn.sent.end()) << dump();
-  const auto first = std::find_if(conn.sent.begin(), conn.sent.end(), [](const std::string& s) {
-    return contains(s, "CREATE INDEX CONCURRENTLY i1 ON a (id)");
-  });
+  EXPECT_FALSE(contains(*set_it, "SET LOCAL")) << *set_it;
+  const auto first = find("CREATE INDEX CONCURRENTLY i1 ON a (id)");
   ASSERT_NE(first, conn.sent.end()) << dump();
   EXPECT_LT(set_it, first);
-  const auto reset = std::find(conn.sent.begin(), conn.sent.end(), "RESET statement_timeout");
+  const auto reset = find("RESET statement_timeout");
   ASSERT_NE(reset, conn.sent.end()) << dump();
-  const auto last =
-      std::find(conn.sent.begin(), conn.sent.end(), "CREATE INDEX CONCURRENTLY i3 ON c (id)");
+  const auto last = find("CREATE INDEX CONCURRENTLY i3 ON c (id)");
+  ASSERT_NE(last, conn.sent.end()) << dump();
   EXPECT_GT(reset, last);
 }
 
