@@ -5,7 +5,7 @@
 # version or an empty file fails the build with the same one-line error.
 function(stepwise_embed_migrations target dir)
   get_filename_component(dir "${dir}" ABSOLUTE)
-  file(GLOB _files CONFIGURE_DEPENDS "${dir}/*")
+  file(GLOB _files CONFIGURE_DEPENDS "${dir}/*" "${dir}/expected/*")
   set(_out "${CMAKE_CURRENT_BINARY_DIR}/${target}.cpp")
   add_custom_command(
     OUTPUT "${_out}"

@@ -3,7 +3,7 @@ add_library(stepwise_warnings INTERFACE)
 add_library(stepwise::warnings ALIAS stepwise_warnings)
 target_compile_options(stepwise_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow
                        -Wnon-virtual-dtor -Wcast-align -Wunused -Woverloaded-virtual
-                       -Wnull-dereference -Wimplicit-fallthrough)
+                       -Wimplicit-fallthrough)
 # GCC 12 reports false -Wrestrict positives inside std::string at -O3 (GCC bug 105329).
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
   target_compile_options(stepwise_warnings INTERFACE -Wno-restrict)

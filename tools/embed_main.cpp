@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   }
   if (files.files.empty()) code += "  {nullptr, nullptr, 0, nullptr},\n";
   code += "};\n";
+  code += "const char* const kExpected[][2] = {\n";
+  for (const auto& [name, text] : files.expected) code += fmt::format("  {{{}, {}}},\n", literal(name), literal(text));
+  code += "  {nullptr, nullptr}};\n";
   code += fmt::format("const char* const kReleases = {};\n",
                       files.releases_json ? literal(*files.releases_json) : "nullptr");
   code += fmt::format("constexpr std::size_t kCount = {};\n", files.files.size());
@@ -77,7 +80,9 @@ int main(int argc, char** argv) {
       "  for (std::size_t i = 0; i < kCount; ++i)\n"
       "    out.files.push_back({kFiles[i].name, std::string(kFiles[i].bytes, kFiles[i].size),"
       " kFiles[i].checksum, 0});\n"
-      "  if (kReleases != nullptr) out.releases_json = kReleases;\n  return out;\n}\n}  // namespace stepwise\n";
+      "  if (kReleases != nullptr) out.releases_json = kReleases;\n"
+      "  for (auto* e = kExpected; (*e)[0] != nullptr; ++e) out.expected[(*e)[0]] = (*e)[1];\n"
+      "  return out;\n}\n}  // namespace stepwise\n";
   const std::string out_path = argv[2];
   const std::string tmp = out_path + ".tmp";
   {

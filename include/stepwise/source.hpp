@@ -1,5 +1,6 @@
 #pragma once
 // Where migrations come from: a folder read at run time, or the set embedded at build time.
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,8 +13,12 @@ namespace stepwise {
 struct SourceFiles {
   std::vector<MigrationFile> files;         // every regular file of the folder, sorted by name
   std::optional<std::string> releases_json; // releases.json, when present
+  // expected/<VERSION>.json: the schema description each release (and the head) should have.
+  std::map<std::string, std::string> expected;  // file name -> JSON text
   std::string origin;                       // "embedded" or the folder path, for messages
 };
+
+inline constexpr std::string_view kExpectedDir = "expected";
 
 // Reads the folder. Throws SourceError naming the folder or file when it cannot be read.
 [[nodiscard]] SourceFiles load_directory(const std::string& dir);
@@ -25,6 +30,7 @@ struct SourceFiles {
 struct Source {
   MigrationSet migrations;
   Releases releases;
+  std::map<Version, std::string> expected;  // version -> description JSON (parsed when used)
   std::string origin;
 };
 // Validates migrations and releases together; all problems at once. Throws SourceError.

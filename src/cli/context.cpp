@@ -102,6 +102,12 @@ Connection& Context::connect() {
 
 std::unique_ptr<Connection> Context::open_another() const { return open_connection(conninfo_); }
 
+std::unique_ptr<Connection> Context::open_database(const std::string& dbname) const {
+  return open_connection(with_database(conninfo_, dbname));
+}
+
+std::vector<TableName> Context::own_tables() const { return {log_table_, lock_table_for(log_table_)}; }
+
 std::unique_ptr<Lock> Context::make_lock() {
   auto& conn = connect();
   if (options_.lock_strategy == "advisory") return std::make_unique<AdvisoryLock>(conn, log_table_);

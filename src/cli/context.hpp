@@ -58,6 +58,10 @@ class Context {
   [[nodiscard]] Connection& connect();
   // One more connection to the same database (single attempt), e.g. for a lease heartbeat.
   [[nodiscard]] std::unique_ptr<Connection> open_another() const;
+  // A connection to another database on the same server (single attempt).
+  [[nodiscard]] std::unique_ptr<Connection> open_database(const std::string& dbname) const;
+  // stepwise's own tables, left out of describe and drift.
+  [[nodiscard]] std::vector<TableName> own_tables() const;
   // The lock chosen by --lock-strategy, on the main connection.
   [[nodiscard]] std::unique_ptr<Lock> make_lock();
   // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().

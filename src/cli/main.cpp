@@ -105,6 +105,29 @@ int main(int argc, char** argv) {
   cmd_up->add_flag("--allow-out-of-order", up.allow_out_of_order,
                    "apply pending migrations older than the newest applied one");
   auto* cmd_status = app.add_subcommand("status", "applied and pending migrations, one line each");
+
+  stepwise::cli::DescribeCommandOptions describe;
+  auto* cmd_describe = app.add_subcommand("describe", "canonical dump of the live schema (--output json, or SQL text)");
+  cmd_describe->add_option("--schema", describe.schemas, "schema to describe (repeatable; default: all but system)");
+
+  stepwise::cli::ValidateOptions validate;
+  std::string validate_release;
+  auto* cmd_validate = app.add_subcommand(
+      "validate", "read-only: version, checksums, failed attempts and schema drift; the exit code says why");
+  auto* release_opt = cmd_validate->add_option("--release", validate_release,
+                                               "accept any version in this release's compatibility range");
+  cmd_validate->add_flag("--wait", validate.wait, "poll until the database validates (another pod is migrating)");
+  cmd_validate->add_option("--timeout", validate.timeout, "with --wait: give up after this long (exit 15)");
+  cmd_validate->add_option("--ignore", validate.ignore,
+                           "objects not owned by the application, as a glob on schema.table[.name] (repeatable)");
+  cmd_validate->add_option("--schema", validate.schemas, "schemas to check for drift (repeatable)");
+  cmd_validate->add_flag("--skip-drift", validate.skip_drift, "check versions, checksums and attempts only");
+
+  stepwise::cli::GenerateExpectedOptions generate;
+  auto* cmd_generate = app.add_subcommand(
+      "generate-expected",
+      "apply the set release by release on a scratch database and write the expected schema of each");
+  cmd_generate->add_option("--out", generate.out, "folder for <VERSION>.json (default: <--source>/expected)");
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
 
   try {
@@ -125,6 +148,12 @@ int main(int argc, char** argv) {
     start_signal_watcher(ctx);
     if (cmd_up->parsed()) return stepwise::cli::run_up(ctx, up);
     if (cmd_status->parsed()) return stepwise::cli::run_status(ctx);
+    if (cmd_describe->parsed()) return stepwise::cli::run_describe(ctx, describe);
+    if (cmd_validate->parsed()) {
+      if (release_opt->count() > 0) validate.release = validate_release;
+      return stepwise::cli::run_validate(ctx, validate);
+    }
+    if (cmd_generate->parsed()) return stepwise::cli::run_generate_expected(ctx, generate);
     return static_cast<int>(ExitCode::kUsage);
   } catch (const stepwise::Error& e) {
     return report(ctx, e);

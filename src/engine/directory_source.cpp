@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 
@@ -82,6 +83,25 @@ SourceFiles load_directory(const std::string& dir) {
     close(fd);
   }
   closedir(d);
+  // expected/*.json, when the folder has one.
+  const auto exp_dir = dir + "/" + std::string(kExpectedDir);
+  if (DIR* e = opendir(exp_dir.c_str())) {
+    std::vector<std::string> json_names;
+    while (const dirent* ent = readdir(e)) {
+      std::string_view n = ent->d_name;
+      if (n.ends_with(".json") && !n.starts_with(".")) json_names.emplace_back(n);
+    }
+    for (const auto& n : json_names) {
+      const auto path = exp_dir + "/" + n;
+      const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+      if (fd < 0) continue;
+      struct stat st {};
+      std::size_t size = 0;
+      if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.expected[n] = read_fd(fd, path, 64u << 20, &size);
+      close(fd);
+    }
+    closedir(e);
+  }
   return out;
 }
 
@@ -101,6 +121,17 @@ Source validate_source(const SourceFiles& files) {
     } catch (const SourceError& e) {
       problems += (problems.empty() ? "" : "\n") + std::string(e.what());
     }
+  }
+  for (const auto& [name, text] : files.expected) {
+    const auto stem = name.substr(0, name.size() - 5);
+    Version v = 0;
+    const auto [ptr, ec] = std::from_chars(stem.data(), stem.data() + stem.size(), v);
+    if (ec != std::errc{} || ptr != stem.data() + stem.size() || (problems.empty() && out.migrations.find(v) == nullptr)) {
+      problems += (problems.empty() ? "" : "\n") +
+                  fmt::format("{}/{}: expected <VERSION>.json naming a known migration version", kExpectedDir, name);
+      continue;
+    }
+    out.expected[v] = text;
   }
   if (!problems.empty()) throw SourceError(problems);
   return out;

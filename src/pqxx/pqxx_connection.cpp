@@ -164,6 +164,19 @@ ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds) {
   return info;
 }
 
+ConnInfo with_database(const ConnInfo& info, const std::string& dbname) {
+  ConnInfo out = info;
+  std::string quoted;
+  for (char c : dbname) {
+    if (c == '\'' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  out.conninfo += fmt::format(" dbname='{}'", quoted);  // a later keyword overrides an earlier one
+  const auto slash = out.display.rfind('/');
+  out.display = (slash == std::string::npos ? out.display : out.display.substr(0, slash)) + "/" + dbname;
+  return out;
+}
+
 bool is_transient_connect_error(const std::string& m) {
   for (const char* permanent : {"password authentication failed", "no password supplied",
                                 "authentication failed", "does not exist", "invalid ",

@@ -21,6 +21,9 @@ struct ConnInfo {
 // (without echoing the input) when libpq cannot parse it.
 [[nodiscard]] ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds);
 
+// The same connection options for another database on the same server.
+[[nodiscard]] ConnInfo with_database(const ConnInfo& info, const std::string& dbname);
+
 // True for a connection failure worth retrying while the server starts (refused, DNS, startup,
 // shutdown, too many clients); false for authentication and configuration errors.
 [[nodiscard]] bool is_transient_connect_error(const std::string& message);

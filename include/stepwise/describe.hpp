@@ -1,0 +1,20 @@
+#pragma once
+// Reads a canonical description of the live schema from the catalogs: one set-based query per
+// object kind (never one per table), each ORDER BY'ed.
+#include <string>
+#include <vector>
+
+#include "stepwise/database.hpp"
+#include "stepwise/schema.hpp"
+#include "stepwise/table_name.hpp"
+
+namespace stepwise {
+
+struct DescribeOptions {
+  std::vector<std::string> schemas;    // empty: every schema but the system ones
+  std::vector<TableName> exclude;      // stepwise's own tables (log, lock)
+};
+
+[[nodiscard]] SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options);
+
+}  // namespace stepwise

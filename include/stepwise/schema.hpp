@@ -1,0 +1,53 @@
+#pragma once
+// A canonical description of a live schema: a sorted list of objects, each identified by kind,
+// schema, parent table and name, with plain text attributes. Attributes whose name starts with
+// "sql_" are the server-quoted identifiers used to write fix SQL; they never count as drift.
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stepwise {
+
+// Kinds, in the order they are listed (and created).
+inline constexpr std::string_view kObjectKinds[] = {
+    "extension", "schema", "type", "sequence", "table", "column", "constraint",
+    "index", "view", "function", "trigger", "policy"};
+
+struct SchemaObject {
+  std::string kind;
+  std::string schema;
+  std::string table;  // parent table for column, constraint, index, trigger, policy
+  std::string name;
+  std::map<std::string, std::string> attrs;
+
+  // "public.tasks.status" / "public.tasks": how findings name the object.
+  [[nodiscard]] std::string display() const;
+  [[nodiscard]] std::string attr(const std::string& key) const;
+  bool operator==(const SchemaObject&) const = default;
+};
+
+struct SchemaDescription {
+  std::vector<SchemaObject> objects;  // canonical order after canonicalize()
+  // Kinds the server could not report (e.g. a catalog CockroachDB does not implement): their
+  // objects are unknown, never missing.
+  std::vector<std::string> unknown_kinds;
+  bool operator==(const SchemaDescription&) const = default;
+};
+
+// Sorts objects (kind order, then schema, table, name), drops empty attributes and collapses
+// white space runs in view definitions.
+void canonicalize(SchemaDescription& d);
+
+// Stable, sorted JSON: diffable with plain `diff`. Format documented in docs/describe.md.
+[[nodiscard]] std::string to_json(const SchemaDescription& d);
+// Throws SourceError naming `origin` when the text is not a description.
+[[nodiscard]] SchemaDescription parse_schema_json(std::string_view text, std::string_view origin);
+// Readable DDL-like text.
+[[nodiscard]] std::string to_sql_text(const SchemaDescription& d);
+// The statement(s) that create one object (a table with its columns, from `d`).
+[[nodiscard]] std::string create_sql(const SchemaObject& o, const SchemaDescription& d);
+// "col type [COLLATE ..] [GENERATED ..] [DEFAULT ..] [NOT NULL]".
+[[nodiscard]] std::string column_sql(const SchemaObject& column);
+
+}  // namespace stepwise

@@ -1,0 +1,186 @@
+#include "stepwise/schema.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "stepwise/errors.hpp"
+
+namespace stepwise {
+
+namespace {
+int kind_rank(std::string_view kind) {
+  for (std::size_t i = 0; i < std::size(kObjectKinds); ++i)
+    if (kObjectKinds[i] == kind) return static_cast<int>(i);
+  return static_cast<int>(std::size(kObjectKinds));
+}
+
+std::string collapse_spaces(std::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+      space = !out.empty();
+    } else {
+      if (space) out += ' ';
+      space = false;
+      out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string SchemaObject::display() const {
+  if (kind == "schema" || kind == "extension") return name;
+  if (!table.empty()) return fmt::format("{}.{}.{}", schema, table, name);
+  return fmt::format("{}.{}", schema, name);
+}
+
+std::string SchemaObject::attr(const std::string& key) const {
+  const auto it = attrs.find(key);
+  return it == attrs.end() ? std::string() : it->second;
+}
+
+void canonicalize(SchemaDescription& d) {
+  for (auto& o : d.objects) {
+    std::erase_if(o.attrs, [](const auto& kv) { return kv.second.empty(); });
+    if (o.kind == "view" && o.attrs.count("definition"))
+      o.attrs["definition"] = collapse_spaces(o.attrs["definition"]);
+  }
+  std::sort(d.objects.begin(), d.objects.end(), [](const SchemaObject& a, const SchemaObject& b) {
+    return std::tuple(kind_rank(a.kind), a.schema, a.table, a.name) <
+           std::tuple(kind_rank(b.kind), b.schema, b.table, b.name);
+  });
+  std::sort(d.unknown_kinds.begin(), d.unknown_kinds.end());
+}
+
+std::string to_json(const SchemaDescription& d) {
+  // nlohmann's default object type is a std::map: keys come out sorted.
+  nlohmann::json objects = nlohmann::json::array();
+  for (const auto& o : d.objects) {
+    nlohmann::json j = {{"kind", o.kind}, {"schema", o.schema}, {"name", o.name}};
+    if (!o.table.empty()) j["table"] = o.table;
+    nlohmann::json attrs = nlohmann::json::object();
+    for (const auto& [k, v] : o.attrs) attrs[k] = v;
+    j["attrs"] = std::move(attrs);
+    objects.push_back(std::move(j));
+  }
+  nlohmann::json doc = {{"format", 1}, {"objects", std::move(objects)}};
+  if (!d.unknown_kinds.empty()) doc["unknown_kinds"] = d.unknown_kinds;
+  return doc.dump(1) + "\n";
+}
+
+SchemaDescription parse_schema_json(std::string_view text, std::string_view origin) {
+  SchemaDescription d;
+  try {
+    const auto doc = nlohmann::json::parse(text.begin(), text.end());
+    if (!doc.is_object() || doc.value("format", 0) != 1 || !doc.contains("objects") || !doc["objects"].is_array())
+      throw SourceError(fmt::format("{}: not a stepwise schema description (format 1)", origin));
+    for (const auto& j : doc["objects"]) {
+      SchemaObject o;
+      o.kind = j.at("kind").get<std::string>();
+      o.schema = j.at("schema").get<std::string>();
+      o.name = j.at("name").get<std::string>();
+      if (j.contains("table")) o.table = j["table"].get<std::string>();
+      for (const auto& [k, v] : j.at("attrs").items()) o.attrs[k] = v.get<std::string>();
+      d.objects.push_back(std::move(o));
+    }
+    if (doc.contains("unknown_kinds")) d.unknown_kinds = doc["unknown_kinds"].get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw SourceError(fmt::format("{}: invalid schema description: {}", origin, e.what()));
+  }
+  canonicalize(d);
+  return d;
+}
+
+std::string column_sql(const SchemaObject& c) {
+  std::string s = fmt::format("{} {}", c.attr("sql_name"), c.attr("type"));
+  if (!c.attr("collation").empty()) s += " COLLATE " + c.attr("collation");
+  if (!c.attr("identity").empty())
+    s += fmt::format(" GENERATED {} AS IDENTITY", c.attr("identity") == "always" ? "ALWAYS" : "BY DEFAULT");
+  if (!c.attr("generated").empty()) s += fmt::format(" GENERATED ALWAYS AS ({}) STORED", c.attr("generated"));
+  if (!c.attr("default").empty()) s += " DEFAULT " + c.attr("default");
+  if (c.attr("not_null") == "true") s += " NOT NULL";
+  return s;
+}
+
+std::string create_sql(const SchemaObject& o, const SchemaDescription& d) {
+  if (o.kind == "extension")
+    return fmt::format("CREATE EXTENSION IF NOT EXISTS {} SCHEMA {} VERSION '{}';", o.attr("sql_name"),
+                       o.attr("sql_schema"), o.attr("version"));
+  if (o.kind == "schema") return fmt::format("CREATE SCHEMA {};", o.attr("sql_name"));
+  if (o.kind == "type") {
+    if (o.attr("type") == "enum") return fmt::format("CREATE TYPE {} AS ENUM ({});", o.attr("sql_name"), o.attr("labels"));
+    if (o.attr("type") == "domain")
+      return fmt::format("CREATE DOMAIN {} AS {}{}{}{};", o.attr("sql_name"), o.attr("base_type"),
+                         o.attr("default").empty() ? "" : " DEFAULT " + o.attr("default"),
+                         o.attr("not_null") == "true" ? " NOT NULL" : "",
+                         o.attr("constraints").empty() ? "" : " " + o.attr("constraints"));
+    return fmt::format("CREATE TYPE {} AS ({});", o.attr("sql_name"), o.attr("attributes"));
+  }
+  if (o.kind == "sequence")
+    return fmt::format("CREATE SEQUENCE {} AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{};",
+                       o.attr("sql_name"), o.attr("type"), o.attr("increment"), o.attr("min"), o.attr("max"),
+                       o.attr("start"), o.attr("cache"), o.attr("cycle") == "true" ? " CYCLE" : "");
+  if (o.kind == "table") {
+    std::vector<const SchemaObject*> columns;
+    for (const auto& c : d.objects)
+      if (c.kind == "column" && c.schema == o.schema && c.table == o.name) columns.push_back(&c);
+    std::stable_sort(columns.begin(), columns.end(), [](const SchemaObject* a, const SchemaObject* b) {
+      return std::atoi(a->attr("position").c_str()) < std::atoi(b->attr("position").c_str());
+    });
+    std::vector<std::string> cols;
+    for (const auto* c : columns) cols.push_back("  " + column_sql(*c));
+    std::string s;
+    if (!o.attr("partition_of").empty())
+      s = fmt::format("CREATE TABLE {} PARTITION OF {} {}", o.attr("sql_name"), o.attr("partition_of"),
+                      o.attr("partition_bound"));
+    else
+      s = fmt::format("CREATE {}TABLE {} (\n{}\n)", o.attr("persistence") == "unlogged" ? "UNLOGGED " : "",
+                      o.attr("sql_name"), fmt::join(cols, ",\n"));
+    if (!o.attr("partition_key").empty()) s += " PARTITION BY " + o.attr("partition_key");
+    s += ";";
+    if (o.attr("row_security") == "true") s += fmt::format("\nALTER TABLE {} ENABLE ROW LEVEL SECURITY;", o.attr("sql_name"));
+    if (o.attr("force_row_security") == "true")
+      s += fmt::format("\nALTER TABLE {} FORCE ROW LEVEL SECURITY;", o.attr("sql_name"));
+    return s;
+  }
+  if (o.kind == "column") return fmt::format("ALTER TABLE {} ADD COLUMN {};", o.attr("sql_table"), column_sql(o));
+  if (o.kind == "constraint")
+    return fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {};", o.attr("sql_table"), o.attr("sql_name"),
+                       o.attr("definition"));
+  if (o.kind == "index" || o.kind == "trigger") return o.attr("definition") + ";";
+  if (o.kind == "view") {
+    auto def = o.attr("definition");
+    while (!def.empty() && (def.back() == ';' || def.back() == ' ')) def.pop_back();
+    return fmt::format("CREATE {}VIEW {} AS {};", o.attr("materialized") == "true" ? "MATERIALIZED " : "",
+                       o.attr("sql_name"), def);
+  }
+  if (o.kind == "function")
+    return o.attr("definition").empty() ? fmt::format("-- aggregate {}: recreate it from its migration", o.attr("sql_name"))
+                                        : o.attr("definition") + ";";
+  if (o.kind == "policy")
+    return fmt::format("CREATE POLICY {} ON {} AS {} FOR {} TO {}{}{};", o.attr("sql_name"), o.attr("sql_table"),
+                       o.attr("permissive") == "true" ? "PERMISSIVE" : "RESTRICTIVE", o.attr("command"),
+                       o.attr("roles"), o.attr("using").empty() ? "" : " USING (" + o.attr("using") + ")",
+                       o.attr("with_check").empty() ? "" : " WITH CHECK (" + o.attr("with_check") + ")");
+  return fmt::format("-- no statement known for a {}", o.kind);
+}
+
+std::string to_sql_text(const SchemaDescription& d) {
+  std::string out;
+  for (const auto& o : d.objects) {
+    if (o.kind == "column") continue;  // inside CREATE TABLE
+    out += create_sql(o, d);
+    if (o.kind == "index" && o.attr("valid") == "false") out += " -- INVALID";
+    if (o.kind == "sequence" && !o.attr("owned_by").empty()) out += " -- owned by " + o.attr("owned_by");
+    out += "\n";
+  }
+  for (const auto& k : d.unknown_kinds) out += fmt::format("-- {}: not reported by this server\n", k);
+  return out;
+}
+
+}  // namespace stepwise

@@ -1,0 +1,254 @@
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "stepwise/describe.hpp"
+#include "stepwise/errors.hpp"
+
+namespace stepwise {
+namespace {
+
+// Every query returns (schema, table, name, attrs as a JSON object) and takes $1 = the schemas
+// to describe (text[]) and $2 = "schema.relation" names to leave out (text[]).
+struct KindQuery {
+  const char* kind;
+  const char* sql;
+};
+
+// Objects that belong to an extension are the extension's business, not the application's.
+#define NOT_FROM_EXTENSION(classid, oid)                                                   \
+  " NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend dx WHERE dx.classid = '" classid        \
+  "'::regclass AND dx.objid = " oid " AND dx.deptype = 'e') "
+
+const KindQuery kQueries[] = {
+    // Schemas.
+    {"schema",
+     "SELECT n.nspname, '', n.nspname, json_build_object('sql_name', quote_ident(n.nspname))::text"
+     " FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL"
+     " AND" NOT_FROM_EXTENSION("pg_namespace", "n.oid") "ORDER BY 1"},
+    // Extensions installed into the described schemas.
+    {"extension",
+     "SELECT n.nspname, '', e.extname, json_build_object('sql_name', quote_ident(e.extname),"
+     " 'sql_schema', quote_ident(n.nspname), 'version', e.extversion)::text"
+     " FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+     " WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL ORDER BY 3"},
+    // Tables, with partitioning and row-level security flags.
+    {"table",
+     "SELECT n.nspname, '', c.relname, json_build_object("
+     " 'sql_name', format('%I.%I', n.nspname, c.relname),"
+     " 'partitioned', CASE WHEN c.relkind = 'p' THEN 'true' END,"
+     " 'persistence', CASE c.relpersistence WHEN 'u' THEN 'unlogged' END,"
+     " 'partition_key', CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,"
+     " 'partition_of', (SELECT format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits i"
+     "   JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace"
+     "   WHERE i.inhrelid = c.oid AND c.relispartition),"
+     " 'partition_bound', CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,"
+     " 'row_security', CASE WHEN c.relrowsecurity THEN 'true' END,"
+     " 'force_row_security', CASE WHEN c.relforcerowsecurity THEN 'true' END)::text"
+     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+     " WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY($1) AND n.nspname || '.' || c.relname <> ALL($2)"
+     " AND" NOT_FROM_EXTENSION("pg_class", "c.oid") "ORDER BY 1, 3"},
+    // Columns: type with modifiers, default, nullability, identity / generated, collation.
+    {"column",
+     "SELECT n.nspname, c.relname, a.attname, json_build_object("
+     " 'sql_name', quote_ident(a.attname), 'sql_table', format('%I.%I', n.nspname, c.relname),"
+     " 'position', (row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum))::text,"
+     " 'type', pg_catalog.format_type(a.atttypid, a.atttypmod),"
+     " 'not_null', CASE WHEN a.attnotnull THEN 'true' END,"
+     " 'default', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,"
+     " 'generated', CASE WHEN a.attgenerated = 's' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,"
+     " 'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,"
+     " 'collation', CASE WHEN a.attcollation <> t.typcollation THEN (SELECT format('%I.%I', cn.nspname, co.collname)"
+     "   FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace"
+     "   WHERE co.oid = a.attcollation) END)::text"
+     " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
+     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+     " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+     " WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND n.nspname = ANY($1)"
+     " AND n.nspname || '.' || c.relname <> ALL($2) AND" NOT_FROM_EXTENSION("pg_class", "c.oid")
+     "ORDER BY 1, 2, a.attnum"},
+    // Constraints: primary, foreign (with actions), unique, check, exclusion. Constraints a
+    // partition inherits from its parent are the parent's.
+    {"constraint",
+     "SELECT n.nspname, c.relname, co.conname, json_build_object("
+     " 'sql_name', quote_ident(co.conname), 'sql_table', format('%I.%I', n.nspname, c.relname),"
+     " 'type', CASE co.contype WHEN 'p' THEN 'primary key' WHEN 'f' THEN 'foreign key' WHEN 'u' THEN 'unique'"
+     "   WHEN 'c' THEN 'check' WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'trigger' ELSE co.contype::text END,"
+     " 'definition', pg_catalog.pg_get_constraintdef(co.oid),"
+     " 'not_valid', CASE WHEN NOT co.convalidated THEN 'true' END)::text"
+     " FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class c ON c.oid = co.conrelid"
+     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+     " WHERE co.conparentid = 0 AND co.contype <> 'n' AND n.nspname = ANY($1)"
+     " AND n.nspname || '.' || c.relname <> ALL($2) ORDER BY 1, 2, 3"},
+    // Indexes not backing a constraint (those are the constraint's), with validity.
+    {"index",
+     "SELECT n.nspname, t.relname, ic.relname, json_build_object("
+     " 'sql_name', format('%I.%I', n.nspname, ic.relname), 'sql_table', format('%I.%I', n.nspname, t.relname),"
+     " 'definition', pg_catalog.pg_get_indexdef(i.indexrelid),"
+     " 'valid', CASE WHEN i.indisvalid THEN 'true' ELSE 'false' END)::text"
+     " FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
+     " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
+     " WHERE t.relkind IN ('r', 'p', 'm') AND n.nspname = ANY($1) AND n.nspname || '.' || t.relname <> ALL($2)"
+     " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid"
+     "   AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))"
+     " AND" NOT_FROM_EXTENSION("pg_class", "t.oid") "ORDER BY 1, 2, 3"},
+    // Views and materialized views, with the relations they read (to rebuild them in fixes).
+    {"view",
+     "SELECT n.nspname, '', c.relname, json_build_object("
+     " 'sql_name', format('%I.%I', n.nspname, c.relname),"
+     " 'materialized', CASE WHEN c.relkind = 'm' THEN 'true' END,"
+     " 'definition', pg_catalog.pg_get_viewdef(c.oid, true),"
+     " 'depends_on', (SELECT string_agg(DISTINCT rn.nspname || '.' || rc.relname, ',')"
+     "   FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d ON d.classid = 'pg_rewrite'::regclass"
+     "   AND d.objid = r.oid JOIN pg_catalog.pg_class rc ON rc.oid = d.refobjid"
+     "   JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace"
+     "   WHERE r.ev_class = c.oid AND d.refobjid <> c.oid AND d.refclassid = 'pg_class'::regclass))::text"
+     " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+     " WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY($1) AND n.nspname || '.' || c.relname <> ALL($2)"
+     " AND" NOT_FROM_EXTENSION("pg_class", "c.oid") "ORDER BY 1, 3"},
+    // Sequences, except those behind identity columns (the column says it) and stepwise's own.
+    {"sequence",
+     "SELECT n.nspname, '', c.relname, json_build_object("
+     " 'sql_name', format('%I.%I', n.nspname, c.relname), 'type', pg_catalog.format_type(s.seqtypid, NULL),"
+     " 'start', s.seqstart::text, 'increment', s.seqincrement::text, 'min', s.seqmin::text,"
+     " 'max', s.seqmax::text, 'cache', s.seqcache::text, 'cycle', CASE WHEN s.seqcycle THEN 'true' END,"
+     " 'owned_by', (SELECT tn.nspname || '.' || t.relname || '.' || a.attname FROM pg_catalog.pg_depend d"
+     "   JOIN pg_catalog.pg_class t ON t.oid = d.refobjid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace"
+     "   JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid"
+     "   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'))::text"
+     " FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid"
+     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+     " WHERE n.nspname = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+     "   JOIN pg_catalog.pg_class t ON t.oid = d.refobjid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace"
+     "   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid"
+     "   AND (d.deptype = 'i' OR tn.nspname || '.' || t.relname = ANY($2)))"
+     " AND" NOT_FROM_EXTENSION("pg_class", "c.oid") "ORDER BY 1, 3"},
+    // Functions and procedures: signature and full definition (aggregates: signature only).
+    {"function",
+     "SELECT n.nspname, '', p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',"
+     " json_build_object("
+     " 'sql_name', format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),"
+     " 'kind', CASE p.prokind WHEN 'f' THEN 'function' WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'"
+     "   ELSE 'window' END,"
+     " 'definition', CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END)::text"
+     " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+     " WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL AND" NOT_FROM_EXTENSION("pg_proc", "p.oid")
+     "ORDER BY 1, 3"},
+    // Triggers (not the internal ones behind foreign keys; not a partition's inherited clone).
+    {"trigger",
+     "SELECT n.nspname, c.relname, tg.tgname, json_build_object("
+     " 'sql_name', quote_ident(tg.tgname), 'sql_table', format('%I.%I', n.nspname, c.relname),"
+     " 'definition', pg_catalog.pg_get_triggerdef(tg.oid),"
+     " 'enabled', CASE tg.tgenabled WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica' WHEN 'A' THEN 'always' END)::text"
+     " FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid"
+     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+     " WHERE NOT tg.tgisinternal AND tg.tgparentid = 0 AND n.nspname = ANY($1)"
+     " AND n.nspname || '.' || c.relname <> ALL($2) ORDER BY 1, 2, 3"},
+    // Types: enums (labels in order), domains, composite types.
+    {"type",
+     "SELECT n.nspname, '', t.typname, json_build_object("
+     " 'sql_name', format('%I.%I', n.nspname, t.typname), 'sql_schema', quote_ident(n.nspname),"
+     " 'type', CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' ELSE 'composite' END,"
+     " 'labels', (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)"
+     "   FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid),"
+     " 'base_type', CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END,"
+     " 'not_null', CASE WHEN t.typnotnull THEN 'true' END, 'default', t.typdefault,"
+     " 'constraints', (SELECT string_agg(format('CONSTRAINT %I %s', co.conname, pg_catalog.pg_get_constraintdef(co.oid)),"
+     "   ' ' ORDER BY co.conname) FROM pg_catalog.pg_constraint co WHERE co.contypid = t.oid),"
+     " 'attributes', (SELECT string_agg(format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),"
+     "   ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE t.typtype = 'c' AND a.attrelid = t.typrelid"
+     "   AND a.attnum > 0 AND NOT a.attisdropped))::text"
+     " FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
+     " WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c'"
+     "   AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c'))"
+     " AND" NOT_FROM_EXTENSION("pg_type", "t.oid") "ORDER BY 1, 3"},
+    // Row-level security policies.
+    {"policy",
+     "SELECT n.nspname, c.relname, p.polname, json_build_object("
+     " 'sql_name', quote_ident(p.polname), 'sql_table', format('%I.%I', n.nspname, c.relname),"
+     " 'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'"
+     "   WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
+     " 'permissive', CASE WHEN p.polpermissive THEN 'true' ELSE 'false' END,"
+     " 'roles', (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(r)) END,"
+     "   ', ' ORDER BY 1) FROM unnest(p.polroles) r),"
+     " 'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),"
+     " 'with_check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text"
+     " FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid"
+     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+     " WHERE n.nspname = ANY($1) AND n.nspname || '.' || c.relname <> ALL($2) ORDER BY 1, 2, 3"},
+};
+
+#undef NOT_FROM_EXTENSION
+
+// A text[] literal: {"a","b"} with " and \ escaped.
+std::string array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+SchemaDescription describe_in_transaction(Connection& conn, const DescribeOptions& options);
+
+}  // namespace
+
+SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options) {
+  // One read-only snapshot for every query, and an empty search_path so that every name the
+  // server prints (types, referenced tables, view bodies) is schema-qualified the same way
+  // whatever the role's own search_path is.
+  conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''");
+  try {
+    auto d = describe_in_transaction(conn, options);
+    conn.execute("COMMIT");
+    return d;
+  } catch (const DbError&) {
+    try {
+      conn.execute("ROLLBACK");
+    } catch (const Error&) {
+    }
+    throw;
+  }
+}
+
+namespace {
+SchemaDescription describe_in_transaction(Connection& conn, const DescribeOptions& options) {
+  std::vector<std::string> schemas = options.schemas;
+  if (schemas.empty()) {
+    // Every schema but the system ones (and other sessions' temporary schemas).
+    for (const auto& r : conn.query(
+             "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')"
+             " AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%' ORDER BY 1",
+             {}))
+      schemas.push_back(r[0].value_or(""));
+  }
+  std::vector<std::string> excluded;
+  for (const auto& t : options.exclude) excluded.push_back(t.schema + "." + t.table);
+  const Params params{array_literal(schemas), array_literal(excluded)};
+
+  SchemaDescription d;
+  for (const auto& q : kQueries) {
+    for (const auto& r : conn.query(q.sql, params)) {
+      SchemaObject o;
+      o.kind = q.kind;
+      o.schema = r[0].value_or("");
+      o.table = r[1].value_or("");
+      o.name = r[2].value_or("");
+      const auto attrs = nlohmann::json::parse(r[3].value_or("{}"));
+      for (const auto& [k, v] : attrs.items())
+        if (!v.is_null()) o.attrs[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      d.objects.push_back(std::move(o));
+    }
+  }
+  canonicalize(d);
+  return d;
+}
+}  // namespace
+
+}  // namespace stepwise
