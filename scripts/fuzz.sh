@@ -10,7 +10,9 @@
 #   build/fuzz/tests/fuzz/<name>_fuzz build/fuzz/artifacts/<name>/crash-...
 # Exit status: 0 when every target ran its time without a finding, 1 otherwise.
 # Other knobs: FUZZ_JOBS (parallel fuzzing processes per target, default 1), FUZZ_BUILD_DIR,
-# FUZZ_KEEP_GOING=1 (fork mode: record a finding and keep fuzzing instead of stopping at it).
+# FUZZ_KEEP_GOING=1 (fork mode: record a finding and keep fuzzing instead of stopping at it),
+# STEPWISE_FUZZ_IGNORE=<text> (the harness skips an exception whose message holds <text>: a
+# known, reported finding, so that a long run can look past it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

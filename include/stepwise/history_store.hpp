@@ -51,6 +51,9 @@ class HistoryStore {
   void finish(long long id, Outcome outcome, int statements_done, const DbError* error);
   void insert_finished(const Step& step, Outcome outcome, double seconds, int statements_done,
                        const DbError* error);
+  // A pg_dump taken before an upgrade: a row of kind 'backup' (not a migration attempt).
+  void record_backup(Version database_version, const std::string& path, const std::string& checksum,
+                     double seconds);
   // Marks an attempt whose runner is gone (found under the lock).
   void mark_abandoned(long long id);
 

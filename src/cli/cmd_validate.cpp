@@ -13,11 +13,9 @@ namespace stepwise::cli {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
 // One full check: history (one query) and, when an expected description exists for the
 // database's version, drift (catalog queries). Never writes, never locks.
-Validation check(Context& ctx, const ValidateOptions& options, const Expectation& exp) {
+Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp) {
   const auto& source = ctx.source();
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
@@ -42,7 +40,7 @@ Validation check(Context& ctx, const ValidateOptions& options, const Expectation
   return v;
 }
 
-void print(const Context& ctx, const Validation& v) {
+void print_validation(const Context& ctx, const Validation& v) {
   if (ctx.output() == OutputFormat::kJson) {
     nlohmann::json findings = nlohmann::json::array();
     for (const auto& f : v.findings)
@@ -72,14 +70,12 @@ void print(const Context& ctx, const Validation& v) {
   std::fflush(stdout);
 }
 
-}  // namespace
-
 int run_validate(Context& ctx, const ValidateOptions& options) {
   const auto& source = ctx.source();
   const auto exp = expectation_for(source.migrations, source.releases, options.release);
   if (!options.wait) {
-    const auto v = check(ctx, options, exp);
-    print(ctx, v);
+    const auto v = check_database(ctx, options, exp);
+    print_validation(ctx, v);
     return static_cast<int>(v.exit_code());
   }
   // --wait: poll cheaply while another runner migrates; give up on anything waiting cannot fix.
@@ -88,14 +84,14 @@ int run_validate(Context& ctx, const ValidateOptions& options) {
   auto next_log = start;
   milliseconds nap{250};
   while (true) {
-    const auto v = check(ctx, options, exp);
+    const auto v = check_database(ctx, options, exp);
     const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
     if (v.ok() || !v.worth_waiting()) {
-      print(ctx, v);
+      print_validation(ctx, v);
       return static_cast<int>(v.exit_code());
     }
     if (waited >= timeout || ctx.stop.load()) {
-      print(ctx, v);
+      print_validation(ctx, v);
       spdlog::error("the database did not validate within {}", format_duration(timeout));
       return static_cast<int>(ExitCode::kWaitTimeout);
     }

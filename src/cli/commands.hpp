@@ -5,8 +5,17 @@
 #include <vector>
 
 #include "context.hpp"
+#include "stepwise/runner.hpp"
+#include "stepwise/validation.hpp"
 
 namespace stepwise::cli {
+
+// Shared by the commands that apply migrations (cmd_up.cpp).
+[[nodiscard]] RunOptions run_options(Context& ctx);
+[[nodiscard]] RunResult apply(Context& ctx, const RunOptions& run, Reporter& reporter);
+[[nodiscard]] nlohmann::json steps_json(const Plan& plan, bool with_sql);
+[[nodiscard]] nlohmann::json applied_json(const RunResult& result);
+void print_plan_text(const Plan& plan, bool with_sql);
 
 struct UpOptions {
   bool allow_out_of_order = false;
@@ -14,6 +23,22 @@ struct UpOptions {
 int run_up(Context& ctx, const UpOptions& options);
 
 int run_status(Context& ctx);
+
+struct MigrateToOptions {
+  std::string version;
+  bool allow_out_of_order = false;
+};
+int run_migrate_to(Context& ctx, const MigrateToOptions& options);
+
+struct UpgradeOptions {
+  std::string from;
+  std::string to;
+  bool offline = false;
+  bool skip_drift_check = false;
+  std::string backup;
+  std::string pg_dump = "pg_dump";
+};
+int run_upgrade(Context& ctx, const UpgradeOptions& options);
 
 struct DescribeCommandOptions {
   std::vector<std::string> schemas;
@@ -29,6 +54,9 @@ struct ValidateOptions {
   bool skip_drift = false;
 };
 int run_validate(Context& ctx, const ValidateOptions& options);
+// validate's checks against an expectation, and their rendering (cmd_validate.cpp).
+[[nodiscard]] Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp);
+void print_validation(const Context& ctx, const Validation& v);
 
 struct GenerateExpectedOptions {
   std::string out;

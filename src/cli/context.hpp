@@ -60,6 +60,7 @@ class Context {
   [[nodiscard]] std::unique_ptr<Connection> open_another() const;
   // A connection to another database on the same server (single attempt).
   [[nodiscard]] std::unique_ptr<Connection> open_database(const std::string& dbname) const;
+  [[nodiscard]] const ConnInfo& conninfo() const noexcept { return conninfo_; }
   // stepwise's own tables, left out of describe and drift.
   [[nodiscard]] std::vector<TableName> own_tables() const;
   // The lock chosen by --lock-strategy, on the main connection.

@@ -106,6 +106,23 @@ int main(int argc, char** argv) {
                    "apply pending migrations older than the newest applied one");
   auto* cmd_status = app.add_subcommand("status", "applied and pending migrations, one line each");
 
+  stepwise::cli::MigrateToOptions migrate_to;
+  auto* cmd_migrate_to = app.add_subcommand("migrate-to", "go up or down to exactly VERSION (0: before the first)");
+  cmd_migrate_to->add_option("VERSION", migrate_to.version, "target migration version")->required();
+  cmd_migrate_to->add_flag("--allow-out-of-order", migrate_to.allow_out_of_order,
+                           "apply pending migrations older than the newest applied one");
+
+  stepwise::cli::UpgradeOptions upgrade;
+  auto* cmd_upgrade = app.add_subcommand(
+      "upgrade", "multi-release upgrade: check the starting release, plan through the releases between, apply");
+  cmd_upgrade->add_option("--from", upgrade.from, "starting release (default: the one whose schema the database has)");
+  cmd_upgrade->add_option("--to", upgrade.to, "release to reach")->required();
+  cmd_upgrade->add_flag("--offline", upgrade.offline,
+                        "no application instance is running: pass the roll-out stops and apply straight through");
+  cmd_upgrade->add_flag("--skip-drift-check", upgrade.skip_drift_check, "do not refuse on drift at the start");
+  cmd_upgrade->add_option("--backup", upgrade.backup, "pg_dump --format=custom to this file before the first change");
+  cmd_upgrade->add_option("--pg-dump", upgrade.pg_dump, "the pg_dump to use");
+
   stepwise::cli::DescribeCommandOptions describe;
   auto* cmd_describe = app.add_subcommand("describe", "canonical dump of the live schema (--output json, or SQL text)");
   cmd_describe->add_option("--schema", describe.schemas, "schema to describe (repeatable; default: all but system)");
@@ -148,6 +165,8 @@ int main(int argc, char** argv) {
     start_signal_watcher(ctx);
     if (cmd_up->parsed()) return stepwise::cli::run_up(ctx, up);
     if (cmd_status->parsed()) return stepwise::cli::run_status(ctx);
+    if (cmd_migrate_to->parsed()) return stepwise::cli::run_migrate_to(ctx, migrate_to);
+    if (cmd_upgrade->parsed()) return stepwise::cli::run_upgrade(ctx, upgrade);
     if (cmd_describe->parsed()) return stepwise::cli::run_describe(ctx, describe);
     if (cmd_validate->parsed()) {
       if (release_opt->count() > 0) validate.release = validate_release;

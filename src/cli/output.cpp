@@ -63,14 +63,36 @@ void LogReporter::plan_ready(const Plan& plan) {
     spdlog::info("{} step(s) to run, version {} -> {}", plan.steps.size(), plan.from, plan.to);
 }
 
+void LogReporter::track_overall(std::size_t total_steps, std::map<Version, std::string> release_of) {
+  overall_total_ = total_steps;
+  overall_done_ = 0;
+  release_of_ = std::move(release_of);
+  overall_start_ = std::chrono::steady_clock::now();
+}
+
 void LogReporter::step_started(const Step& step, std::size_t index, std::size_t total) {
-  spdlog::info("[{}/{}] {} {} ...", index, total, step.direction == Direction::kUp ? "applying" : "reverting",
-               step.script().file);
+  const auto verb = step.direction == Direction::kUp ? "applying" : "reverting";
+  if (overall_total_ == 0) {
+    spdlog::info("[{}/{}] {} {} ...", index, total, verb, step.script().file);
+    return;
+  }
+  const auto it = release_of_.find(step.migration->version);
+  spdlog::info("[{}/{}] release {}: {} {} ...", overall_done_ + 1, overall_total_,
+               it == release_of_.end() ? "?" : it->second, verb, step.script().file);
 }
 
 void LogReporter::step_finished(const Step& step, std::size_t index, std::size_t total,
                                 std::chrono::milliseconds took) {
-  spdlog::info("[{}/{}] {} done in {}", index, total, step.script().file, format_duration(took));
+  if (overall_total_ == 0) {
+    spdlog::info("[{}/{}] {} done in {}", index, total, step.script().file, format_duration(took));
+    return;
+  }
+  ++overall_done_;
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - overall_start_);
+  const auto remaining = elapsed * static_cast<long long>(overall_total_ - overall_done_) /
+                         static_cast<long long>(std::max<std::size_t>(overall_done_, 1));
+  spdlog::info("[{}/{}] {} done in {}; elapsed {}, about {} remaining", overall_done_, overall_total_,
+               step.script().file, format_duration(took), format_duration(elapsed), format_duration(remaining));
 }
 
 void LogReporter::retrying(const Step& step, int attempt, int max_attempts, std::chrono::milliseconds wait,

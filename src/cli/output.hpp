@@ -1,5 +1,7 @@
 #pragma once
 // Logging (stderr, redacted) and the runner's events rendered as log lines.
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,9 +14,13 @@ namespace stepwise::cli {
 // time it is written; `secrets` is read live, so secrets learned later are masked too.
 void setup_logging(const std::string& level, const std::vector<std::string>* secrets);
 
-// Logs runner events on stderr: plain lines that read well in `kubectl logs`.
+// Logs runner events on stderr: plain lines that read well in `kubectl logs` (no animation).
 class LogReporter final : public Reporter {
  public:
+  // For a run made of several runner calls (upgrade stages): step n/N over the whole run, the
+  // release each version belongs to, elapsed time and an estimate of the time remaining.
+  void track_overall(std::size_t total_steps, std::map<Version, std::string> release_of);
+
   void warning(std::string_view message) override;
   void lock_waiting(std::chrono::milliseconds waited, const std::string& holder) override;
   void lock_acquired(std::chrono::milliseconds waited) override;
@@ -23,6 +29,12 @@ class LogReporter final : public Reporter {
   void step_finished(const Step& step, std::size_t index, std::size_t total,
                      std::chrono::milliseconds took) override;
   void statement_skipped(const Step& step, std::string_view why) override;
+
+ private:
+  std::size_t overall_total_ = 0;
+  std::size_t overall_done_ = 0;
+  std::map<Version, std::string> release_of_;
+  std::chrono::steady_clock::time_point overall_start_{};
   void retrying(const Step& step, int attempt, int max_attempts, std::chrono::milliseconds wait,
                 std::string_view reason) override;
 };

@@ -44,10 +44,11 @@ History HistoryStore::read(Detail detail) {
                               "SELECT id, version, direction, outcome, checksum, statements_done, name,"
                               " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
                               " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                              " error, sqlstate FROM {}",
+                              " error, sqlstate FROM {} WHERE kind = 'migration'",
                               qualified())
                         : fmt::format(
-                              "SELECT id, version, direction, outcome, checksum, statements_done FROM {}",
+                              "SELECT id, version, direction, outcome, checksum, statements_done FROM {}"
+                              " WHERE kind = 'migration'",
                               qualified());
   Rows rows;
   try {
@@ -99,7 +100,8 @@ void HistoryStore::ensure_table() {
   id bigserial PRIMARY KEY,
   version bigint NOT NULL,
   name text NOT NULL,
-  direction text NOT NULL CHECK (direction IN ('up', 'down')),
+  kind text NOT NULL DEFAULT 'migration' CHECK (kind IN ('migration', 'backup')),
+  direction text NOT NULL CHECK (direction IN ('up', 'down', 'none')),
   outcome text NOT NULL
     CHECK (outcome IN ('running', 'succeeded', 'failed', 'interrupted', 'abandoned')),
   checksum text NOT NULL,
@@ -176,6 +178,17 @@ void HistoryStore::insert_finished(const Step& step, Outcome outcome, double sec
   conn_.execute(insert_sql(step, outcome,
                            ", started_at, finished_at, duration_ms, statements_done, error, sqlstate",
                            vals));
+}
+
+void HistoryStore::record_backup(Version database_version, const std::string& path, const std::string& checksum,
+                                 double seconds) {
+  conn_.execute(fmt::format(
+      "INSERT INTO {} (kind, version, name, direction, outcome, checksum, checksum_algorithm, started_at,"
+      " finished_at, duration_ms, host, pid, tool_version) VALUES ('backup', {}, {}, 'none', 'succeeded', {}, {},"
+      " clock_timestamp() - make_interval(secs => {:.3f}), clock_timestamp(), {}, {}, {}, {})",
+      qualified(), database_version, conn_.quote_literal(path), conn_.quote_literal(checksum),
+      conn_.quote_literal(kChecksumAlgorithm), seconds, static_cast<long long>(seconds * 1000),
+      conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version)));
 }
 
 void HistoryStore::mark_abandoned(long long id) {

@@ -151,6 +151,10 @@ ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds) {
       quoted += c;
     }
     out += fmt::format("{}='{}' ", key, quoted);
+    if (key == "password")
+      info.password = val;
+    else if (key != "sslpassword")
+      info.conninfo_public += fmt::format("{}='{}' ", key, quoted);
   }
   PQconninfoFree(opts);
   if (!has_app) out += "fallback_application_name='stepwise' ";

@@ -14,6 +14,8 @@ struct ConnInfo {
   std::string conninfo;              // keyword/value form handed to libpq
   std::vector<std::string> secrets;  // password values to mask in any output
   std::string display;               // host:port/db as the user will recognise it, no secrets
+  std::string conninfo_public;       // conninfo without password keywords (for child processes)
+  std::string password;              // the password keyword's value, if any
 };
 
 // Parses a URL or keyword/value string (empty: libpq's PG* environment variables), adds

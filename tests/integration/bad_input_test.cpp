@@ -134,7 +134,7 @@ std::string diff(const std::vector<std::string>& before, const std::vector<std::
 struct Ctx {
   TestDb& db;
   MigrationDir& dir;
-  std::string role;           // a login role the case created (dropped after the case)
+  std::string& role;          // a login role the case created (dropped after the case)
   std::string role_password;  // its password: never printed
   std::string role_url;       // this database, as that role
 };
@@ -257,9 +257,9 @@ std::function<void(Ctx&)> applied_then(Files first, Files then,
 // The example application (the embedded set, copied to the folder), applied; then one pending
 // migration; then a role that may only connect and read.
 void example_applied_plus_pending(Ctx& c) {
-  std::filesystem::copy(STEPWISE_MIGRATIONS_DIR, c.dir.path(),
-                        std::filesystem::copy_options::recursive |
-                            std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy(
+      STEPWISE_MIGRATIONS_DIR, c.dir.path(),
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
   run_ok(c, {"--source", c.dir.path(), "up"});
   c.dir.write("20240401000000_add_task_notes.up.sql", "ALTER TABLE tasks ADD COLUMN notes text;\n");
 }
@@ -637,6 +637,12 @@ std::vector<Case> cases() {
        src({"up"}),
        3,
        {"releases.json", "limit"}});
+  // Found by tests/fuzz/releases_fuzz: a number too large for a double is not a parse_error.
+  add({"ReleasesNumberOverflow",
+       releases(R"({"releases": [{"name": "1.0.0", "schema": 1e400, "min_schema": 1}]})"),
+       src({"up"}),
+       3,
+       {"releases.json"}});
   add({"ReleasesUnterminatedLongString",
        releases(R"({"releases": [{"name": "1.0.0", "schema": 1, "min_schema": 1, "notes": ")" +
                 std::string(100000, 'n')),
@@ -1087,12 +1093,11 @@ TEST_P(BadInputTest, FailsClearlyAndChangesNothing) {
   db_ = std::make_unique<TestDb>();
   TestDb& db = *db_;
   MigrationDir dir;
-  Ctx ctx{db, dir, "", "", ""};
+  Ctx ctx{db, dir, role_, "", ""};  // role_ is dropped in TearDown, even after a failed setup
   if (tc.setup) {
     tc.setup(ctx);
     if (::testing::Test::HasFatalFailure()) return;
   }
-  role_ = ctx.role;
   const auto before = snapshot(db);
 
   const auto inv = tc.invoke(ctx);
