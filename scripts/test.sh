@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset dev >/dev/null
 cmake --build --preset dev
+# A short fuzzing run of the file and releases.json parsers (clang, libFuzzer, ASan, UBSan);
+# scripts/fuzz.sh runs longer by hand (FUZZ_SECONDS).
+FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
 # Integration tests must not silently skip here: a missing server is a failure.
 export STEPWISE_REQUIRE_DB=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}

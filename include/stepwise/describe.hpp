@@ -13,6 +13,12 @@ namespace stepwise {
 struct DescribeOptions {
   std::vector<std::string> schemas;    // empty: every schema but the system ones
   std::vector<TableName> exclude;      // stepwise's own tables (log, lock)
+  // CockroachDB implements pg_catalog only in part: each kind is read on its own, and a kind
+  // whose query fails is reported as unknown (never as missing).
+  bool partial_catalog = false;
+  // The caller already opened a (read-only, repeatable read) transaction with an empty
+  // search_path: validate reads the log and the catalogs in one snapshot.
+  bool in_caller_transaction = false;
 };
 
 [[nodiscard]] SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options);

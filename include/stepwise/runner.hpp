@@ -2,6 +2,7 @@
 // The runner: applies a plan under the lock and writes the attempt log. It never prints; it
 // reports events to a Reporter, which the CLI renders as text or JSON.
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -28,6 +29,15 @@ class Reporter {
                         std::chrono::milliseconds /*wait*/, std::string_view /*reason*/) {}
 };
 
+// What the runner needs from the engine, asked for only once there is work to do: the no-op
+// path never pays for engine detection or lock set-up.
+struct ExecutionProfile {
+  Lock* lock = nullptr;
+  bool statement_by_statement = false;  // CockroachDB: every step one statement per transaction
+  std::string session_setup;            // run once after taking the lock
+};
+using ProfileResolver = std::function<ExecutionProfile()>;
+
 struct RunOptions {
   Target target = Target::latest();
   PlanPolicy policy;
@@ -38,6 +48,8 @@ struct RunOptions {
   // off and tries again, up to ddl_lock_retries times. 0: wait forever, no retries.
   std::chrono::milliseconds ddl_lock_timeout{5'000};
   int ddl_lock_retries = 10;
+  // 40001 / 40P01 (serialization failure, CockroachDB restart, deadlock): jittered backoff.
+  int serialization_retries = 10;
   bool dry_run = false;
   const std::atomic<bool>* stop = nullptr;  // set on SIGINT/SIGTERM
 };
@@ -60,8 +72,8 @@ struct RunResult {
 // A step failed: the attempt is recorded; what() names the file, line, SQLSTATE and message.
 class StepFailed : public Error {
  public:
-  StepFailed(std::string message, std::string sqlstate)
-      : Error(ExitCode::kFailed, std::move(message)), sqlstate_(std::move(sqlstate)) {}
+  StepFailed(std::string message, std::string sqlstate, std::string hint = {})
+      : Error(ExitCode::kFailed, std::move(message), std::move(hint)), sqlstate_(std::move(sqlstate)) {}
   [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
 
  private:
@@ -70,8 +82,11 @@ class StepFailed : public Error {
 
 class Runner {
  public:
+  Runner(Connection& conn, HistoryStore& store, ProfileResolver resolve, Reporter& reporter)
+      : conn_(conn), store_(store), resolve_(std::move(resolve)), reporter_(reporter) {}
+  // PostgreSQL defaults with this lock (tests, tools).
   Runner(Connection& conn, HistoryStore& store, Lock& lock, Reporter& reporter)
-      : conn_(conn), store_(store), lock_(lock), reporter_(reporter) {}
+      : Runner(conn, store, [&lock] { return ExecutionProfile{&lock, false, ""}; }, reporter) {}
 
   // Reads the log without the lock; when there is work, takes the lock, re-reads, re-plans and
   // applies. Throws StepFailed, PlanRefused, LockTimeout, Interrupted, ConnectionLost.
@@ -93,9 +108,14 @@ class Runner {
   // soon as another runner has left nothing to do. Throws LockTimeout or Interrupted.
   [[nodiscard]] bool wait_for_lock(const MigrationSet& set, const RunOptions& options);
 
+  // Runs a log write (or any idempotent-to-retry action) again on serialization failures.
+  template <typename F>
+  auto with_retries(const Step& step, const RunOptions& options, F&& f) -> decltype(f());
+
   Connection& conn_;
   HistoryStore& store_;
-  Lock& lock_;
+  ProfileResolver resolve_;
+  ExecutionProfile profile_;
   Reporter& reporter_;
 };
 

@@ -9,10 +9,13 @@
 
 namespace stepwise {
 
-// Kinds, in the order they are listed (and created).
+// Kinds, in the order they are listed and created (dropped in the reverse order): a function
+// before the views and triggers that call it.
 inline constexpr std::string_view kObjectKinds[] = {
     "extension", "schema", "type", "sequence", "table", "column", "constraint",
-    "index", "view", "function", "trigger", "policy"};
+    "index", "function", "view", "trigger", "policy"};
+// Position of a kind in kObjectKinds.
+[[nodiscard]] int kind_rank(std::string_view kind);
 
 struct SchemaObject {
   std::string kind;
@@ -38,6 +41,13 @@ struct SchemaDescription {
 // Sorts objects (kind order, then schema, table, name), drops empty attributes and collapses
 // white space runs in view definitions.
 void canonicalize(SchemaDescription& d);
+
+// CockroachDB spells some types differently and shows a hidden primary key: "int8" is
+// "bigint", "json" is "jsonb", "string" is "text", a table without a primary key has a hidden
+// `rowid` column (default unique_rowid()) with its own primary key. Rewrites `d` in PostgreSQL's
+// spelling and drops the hidden key, so that descriptions compare by meaning.
+void normalize_cockroach(SchemaDescription& d);
+[[nodiscard]] std::string normalize_cockroach_type(std::string_view type);
 
 // Stable, sorted JSON: diffable with plain `diff`. Format documented in docs/describe.md.
 [[nodiscard]] std::string to_json(const SchemaDescription& d);

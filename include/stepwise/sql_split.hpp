@@ -36,6 +36,19 @@ struct IndexStatement {
 // nullopt when the statement is not a CREATE INDEX with a name.
 [[nodiscard]] std::optional<IndexStatement> parse_create_index(std::string_view statement);
 
+// What a DDL statement creates or drops, to tell after an interruption whether it took effect.
+struct DdlEffect {
+  enum class Action { kCreate, kDrop, kAddColumn, kDropColumn };
+  Action action;
+  std::string kind;    // "relation" (table, view, sequence, index), "type", "schema"
+  std::string name;    // as written, quotes kept: a to_regclass()/to_regtype() argument
+  std::string column;  // for add/drop column, unquoted-folded as PostgreSQL stores it
+};
+// CREATE TABLE/VIEW/MATERIALIZED VIEW/SEQUENCE/TYPE/SCHEMA name, DROP of the same,
+// ALTER TABLE name ADD/DROP [COLUMN] col. nullopt for anything else (and CREATE OR REPLACE,
+// which is safe to run again).
+[[nodiscard]] std::optional<DdlEffect> parse_ddl_effect(std::string_view statement);
+
 // BEGIN / START TRANSACTION / COMMIT / END / ROLLBACK / ABORT / PREPARE TRANSACTION ...
 [[nodiscard]] bool is_transaction_control(std::string_view statement);
 

@@ -12,6 +12,10 @@ namespace stepwise {
 // Printable form of an untrusted string for an error message: quoted, control bytes escaped,
 // cut at max_chars.
 [[nodiscard]] std::string printable(std::string_view s, std::size_t max_chars = 80);
+// A name as it may appear in a one-line message: as is when printable, else printable(name).
+[[nodiscard]] std::string display_name(std::string_view name);
+// Control characters escaped (\n, \x01 ...), cut at max_chars: untrusted text in one line.
+[[nodiscard]] std::string one_line(std::string_view s, std::size_t max_chars = 500);
 // First line of a multi-line message.
 [[nodiscard]] std::string first_line(std::string_view s);
 }  // namespace stepwise

@@ -57,8 +57,8 @@ struct Validation {
   // Priority when several kinds are found: failed > unfinished > checksum > not migrated >
   // behind > ahead > drift.
   [[nodiscard]] ExitCode exit_code() const;
-  // True when waiting may help (another runner is migrating): only behind / unfinished /
-  // not migrated findings.
+  // True when waiting may help (another runner is migrating): behind, unfinished or not
+  // migrated, and no failure, checksum mismatch or ahead (drift alongside does not count).
   [[nodiscard]] bool worth_waiting() const;
 };
 

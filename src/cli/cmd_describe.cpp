@@ -10,10 +10,7 @@ namespace stepwise::cli {
 // Read-only: catalog queries only.
 int run_describe(Context& ctx, const DescribeCommandOptions& options) {
   auto& conn = ctx.connect();
-  DescribeOptions d;
-  d.schemas = options.schemas;
-  d.exclude = ctx.own_tables();
-  const auto description = describe_postgres(conn, d);
+  const auto description = describe_postgres(conn, ctx.describe_options(options.schemas));
   const auto text = ctx.output() == OutputFormat::kJson ? to_json(description) : to_sql_text(description);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);

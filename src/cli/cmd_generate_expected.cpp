@@ -58,18 +58,30 @@ int run_generate_expected(Context& ctx, const GenerateExpectedOptions& options) 
   ScratchDatabase scratch(admin);
   auto conn = ctx.open_database(scratch.name());
   HistoryStore store(*conn, ctx.log_table(), runner_identity());
-  AdvisoryLock lock(*conn, ctx.log_table());
+  const auto& engine = ctx.engine();
+  // Nobody else knows the scratch database: the lock only keeps the runner's contract.
+  std::unique_ptr<Lock> lock;
+  if (engine.needs_lease()) {
+    LeaseLock::Options o;
+    o.log_table = ctx.log_table();
+    o.holder_id = fmt::format("generate-expected:{}", getpid());
+    o.open_connection = [&ctx, &scratch] { return ctx.open_database(scratch.name()); };
+    lock = std::make_unique<LeaseLock>(*conn, std::move(o));
+  } else {
+    lock = std::make_unique<AdvisoryLock>(*conn, ctx.log_table());
+  }
   LogReporter reporter;
-  Runner runner(*conn, store, lock, reporter);
+  Runner runner(
+      *conn, store,
+      [&] { return ExecutionProfile{lock.get(), engine.statement_by_statement(), engine.session_setup()}; },
+      reporter);
   std::filesystem::create_directories(out);
   for (const auto v : versions) {
     RunOptions run;
     run.target = Target::at(v);
     run.stop = &ctx.stop;
     (void)runner.run(source.migrations, run);
-    DescribeOptions d;
-    d.exclude = ctx.own_tables();
-    const auto json = to_json(describe_postgres(*conn, d));
+    const auto json = to_json(describe_postgres(*conn, ctx.describe_options({})));
     const auto path = fmt::format("{}/{}.json", out, v);
     std::ofstream f(path, std::ios::binary);
     f << json;

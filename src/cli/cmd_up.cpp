@@ -22,8 +22,7 @@ RunOptions run_options(Context& ctx) {
 RunResult apply(Context& ctx, const RunOptions& run, Reporter& reporter) {
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
-  const auto lock = ctx.make_lock();
-  Runner runner(conn, store, *lock, reporter);
+  Runner runner(conn, store, [&ctx] { return ctx.execution_profile(); }, reporter);
   return runner.run(ctx.source().migrations, run);
 }
 

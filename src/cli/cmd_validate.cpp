@@ -15,7 +15,8 @@ using Clock = std::chrono::steady_clock;
 
 // One full check: history (one query) and, when an expected description exists for the
 // database's version, drift (catalog queries). Never writes, never locks.
-Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp) {
+namespace {
+Validation check_in(Context& ctx, const ValidateOptions& options, const Expectation& exp, bool snapshot) {
   const auto& source = ctx.source();
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
@@ -31,13 +32,32 @@ Validation check_database(Context& ctx, const ValidateOptions& options, const Ex
     return v;
   }
   const auto expected = parse_schema_json(it->second, fmt::format("expected/{}.json", v.database_version));
-  DescribeOptions d;
-  d.schemas = options.schemas;
-  d.exclude = ctx.own_tables();
+  auto d = ctx.describe_options(options.schemas);
+  d.in_caller_transaction = snapshot;
   DiffOptions diff;
   diff.ignore = options.ignore;
   add_drift(v, diff_schemas(expected, describe_postgres(conn, d), diff));
   return v;
+}
+}  // namespace
+
+// The log and the catalogs are read in one read-only snapshot (PostgreSQL), so a migration
+// committing in between cannot show as drift. Never writes, never takes the lock.
+Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp) {
+  if (ctx.engine().partial_catalog()) return check_in(ctx, options, exp, false);
+  auto& conn = ctx.connect();
+  conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''");
+  try {
+    auto v = check_in(ctx, options, exp, true);
+    conn.execute("COMMIT");
+    return v;
+  } catch (const DbError&) {
+    try {
+      conn.execute("ROLLBACK");
+    } catch (const Error&) {
+    }
+    throw;
+  }
 }
 
 void print_validation(const Context& ctx, const Validation& v) {

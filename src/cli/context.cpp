@@ -11,6 +11,7 @@
 #include "stepwise/duration.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/redact.hpp"
+#include "stepwise/text.hpp"
 #include "stepwise/version.hpp"
 
 namespace stepwise::cli {
@@ -26,17 +27,20 @@ void Context::resolve() {
   else if (options_.output == "json")
     output_ = OutputFormat::kJson;
   else
-    throw UsageError(fmt::format("--output: invalid value \"{}\" (expected text or json)", options_.output));
+    throw UsageError(fmt::format("--output: invalid value {} (expected text or json)", printable(options_.output, 40)));
   log_table_ = parse_table_name("--log-table", options_.log_table);
   connect_timeout_ = parse_duration("--connect-timeout", options_.connect_timeout);
   lock_timeout_ = parse_duration("--lock-timeout", options_.lock_timeout);
   statement_timeout_ = parse_duration("--statement-timeout", options_.statement_timeout);
-  if (options_.lock_strategy != "advisory" && options_.lock_strategy != "lease")
-    throw UsageError(fmt::format("--lock-strategy: invalid value \"{}\" (expected advisory or lease)",
-                                 options_.lock_strategy));
+  if (options_.lock_strategy != "auto" && options_.lock_strategy != "advisory" && options_.lock_strategy != "lease")
+    throw UsageError(fmt::format("--lock-strategy: invalid value {} (expected auto, advisory or lease)",
+                                 printable(options_.lock_strategy, 40)));
+  if (options_.engine != "auto" && !parse_engine(options_.engine))
+    throw UsageError(fmt::format("--engine: invalid value {} (expected auto, postgres or cockroachdb)",
+                                 printable(options_.engine, 40)));
   lease_ttl_ = parse_duration("--lease-ttl", options_.lease_ttl);
   if (lease_ttl_ < milliseconds(1000))
-    throw UsageError(fmt::format("--lease-ttl: {} is too short (at least 1s)", options_.lease_ttl));
+    throw UsageError(fmt::format("--lease-ttl: {} is too short (at least 1s)", printable(options_.lease_ttl, 40)));
   ddl_lock_timeout_ = parse_duration("--ddl-lock-timeout", options_.ddl_lock_timeout);
   if (options_.ddl_lock_retries < 0 || options_.ddl_lock_retries > 1000)
     throw UsageError(fmt::format("--ddl-lock-retries: {} is out of range (0 to 1000)", options_.ddl_lock_retries));
@@ -108,9 +112,36 @@ std::unique_ptr<Connection> Context::open_database(const std::string& dbname) co
 
 std::vector<TableName> Context::own_tables() const { return {log_table_, lock_table_for(log_table_)}; }
 
+const Engine& Context::engine() {
+  if (!engine_) {
+    const auto forced = options_.engine == "auto" ? std::nullopt : parse_engine(options_.engine);
+    engine_ = detect_engine(connect(), forced);
+    spdlog::debug("engine: {} ({}{})", to_string(engine_->kind), engine_->server_version,
+                  forced ? ", forced by --engine" : "");
+    if (engine_->kind == EngineKind::kCockroach && options_.lock_strategy == "advisory")
+      throw UsageError("--lock-strategy advisory: CockroachDB has no working advisory locks; use lease (the default there)");
+  }
+  return *engine_;
+}
+
+ExecutionProfile Context::execution_profile() {
+  const auto& e = engine();
+  if (!lock_) lock_ = make_lock();
+  return ExecutionProfile{lock_.get(), e.statement_by_statement(), e.session_setup()};
+}
+
+DescribeOptions Context::describe_options(std::vector<std::string> schemas) {
+  DescribeOptions d;
+  d.schemas = std::move(schemas);
+  d.exclude = own_tables();
+  d.partial_catalog = engine().partial_catalog();
+  return d;
+}
+
 std::unique_ptr<Lock> Context::make_lock() {
   auto& conn = connect();
-  if (options_.lock_strategy == "advisory") return std::make_unique<AdvisoryLock>(conn, log_table_);
+  const bool lease = options_.lock_strategy == "lease" || (options_.lock_strategy == "auto" && engine().needs_lease());
+  if (!lease) return std::make_unique<AdvisoryLock>(conn, log_table_);
   const auto who = runner_identity();
   LeaseLock::Options o;
   o.log_table = log_table_;

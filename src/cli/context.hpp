@@ -12,7 +12,10 @@
 #include "../pqxx/pqxx_connection.hpp"
 #include "stepwise/database.hpp"
 #include "stepwise/history_store.hpp"
+#include "stepwise/describe.hpp"
+#include "stepwise/engine.hpp"
 #include "stepwise/lock.hpp"
+#include "stepwise/runner.hpp"
 #include "stepwise/source.hpp"
 #include "stepwise/table_name.hpp"
 
@@ -30,7 +33,8 @@ struct GlobalOptions {
   std::string statement_timeout = "0";
   std::string ddl_lock_timeout = "5s";
   int ddl_lock_retries = 10;
-  std::string lock_strategy = "advisory";
+  std::string lock_strategy = "auto";
+  std::string engine = "auto";
   std::string lease_ttl = "30s";
   std::string output = "text";
   std::string log_level = "info";
@@ -63,8 +67,14 @@ class Context {
   [[nodiscard]] const ConnInfo& conninfo() const noexcept { return conninfo_; }
   // stepwise's own tables, left out of describe and drift.
   [[nodiscard]] std::vector<TableName> own_tables() const;
-  // The lock chosen by --lock-strategy, on the main connection.
+  // The engine (detected with one query on first use, or forced by --engine).
+  [[nodiscard]] const Engine& engine();
+  // The lock chosen by --lock-strategy (auto: the engine's), on the main connection.
   [[nodiscard]] std::unique_ptr<Lock> make_lock();
+  // Engine detection, lock and executor settings, resolved only once there is work to do.
+  [[nodiscard]] ExecutionProfile execution_profile();
+  // describe's options for this engine, leaving out stepwise's own tables.
+  [[nodiscard]] DescribeOptions describe_options(std::vector<std::string> schemas);
   // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().
   [[nodiscard]] const std::vector<std::string>& secrets() const noexcept { return secrets_; }
 
@@ -84,6 +94,8 @@ class Context {
   std::chrono::milliseconds ddl_lock_timeout_{5'000};
   std::optional<Source> source_;
   std::unique_ptr<Connection> conn_;
+  std::optional<Engine> engine_;
+  std::unique_ptr<Lock> lock_;
   ConnInfo conninfo_;
   std::chrono::milliseconds lease_ttl_{30'000};
   std::vector<std::string> secrets_;

@@ -8,12 +8,14 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "commands.hpp"
 #include "output.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/redact.hpp"
+#include "stepwise/text.hpp"
 #include "stepwise/version.hpp"
 
 namespace {
@@ -39,6 +41,22 @@ void start_signal_watcher(Context& ctx) {
   }).detach();
 }
 
+// The first word that is neither an option nor an option's value: what the user meant as the
+// command when CLI11 only says that a command is required.
+std::optional<std::string> unknown_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a.starts_with("-")) {
+      if (a.starts_with("--") && a.find('=') == std::string_view::npos && a != "--dry-run" && a != "--help" &&
+          a != "--version")
+        ++i;  // every other global option takes a value
+      continue;
+    }
+    return std::string(a);
+  }
+  return std::nullopt;
+}
+
 std::string version_text() {
   auto text = fmt::format("stepwise {}", stepwise::kToolVersion);
   if (*stepwise::kGitCommit) text += fmt::format(" (commit {})", stepwise::kGitCommit);
@@ -48,12 +66,12 @@ std::string version_text() {
 int report(const Context& ctx, const stepwise::Error& e) {
   const auto& secrets = ctx.secrets();
   std::string msg = e.what();
-  // One line per problem; every line says it comes from stepwise.
+  // One line per problem; every line says it comes from stepwise, and none is a dump.
   std::size_t start = 0;
   while (start <= msg.size()) {
     const auto nl = msg.find('\n', start);
     std::fprintf(stderr, "stepwise: error: %s\n",
-                 stepwise::redact(msg.substr(start, nl - start), secrets).c_str());
+                 stepwise::one_line(stepwise::redact(msg.substr(start, nl - start), secrets), 2000).c_str());
     if (nl == std::string::npos) break;
     start = nl + 1;
   }
@@ -89,9 +107,11 @@ int main(int argc, char** argv) {
       ->envname("STEPWISE_DDL_LOCK_TIMEOUT");
   app.add_option("--ddl-lock-retries", g.ddl_lock_retries, "retries after a lock timeout before the step fails")
       ->envname("STEPWISE_DDL_LOCK_RETRIES");
+  app.add_option("--engine", g.engine, "auto (detected at connect), postgres or cockroachdb")
+      ->envname("STEPWISE_ENGINE");
   app.add_option("--lock-strategy", g.lock_strategy,
-                 "advisory (session advisory lock) or lease (a row renewed by a heartbeat; for "
-                 "PgBouncer transaction pooling)")
+                 "auto (the engine's: advisory on PostgreSQL, lease on CockroachDB), advisory, or lease (a row "
+                 "renewed by a heartbeat; for PgBouncer transaction pooling)")
       ->envname("STEPWISE_LOCK_STRATEGY");
   app.add_option("--lease-ttl", g.lease_ttl, "lease strategy: a lease not renewed for this long can be taken over")
       ->envname("STEPWISE_LEASE_TTL");
@@ -152,7 +172,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const auto text = stepwise::redact(e.what());
+    std::string text = e.what();
+    if (!app.get_subcommands().empty() || text.find("subcommand is required") == std::string::npos) {
+    } else if (const auto unknown = unknown_command(argc, argv)) {
+      text = "unknown command " + stepwise::printable(*unknown, 60) +
+             " (commands: up, migrate-to, upgrade, validate, status, describe, generate-expected)";
+    }
+    text = stepwise::one_line(stepwise::redact(text), 1000);
     std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
     std::fprintf(stderr, "stepwise: hint: run `stepwise --help` for the commands and options\n");
     return static_cast<int>(ExitCode::kUsage);

@@ -9,6 +9,7 @@
 #include "stepwise/duration.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/redact.hpp"
+#include "stepwise/text.hpp"
 
 namespace stepwise::cli {
 namespace {
@@ -36,8 +37,8 @@ class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 void setup_logging(const std::string& level, const std::vector<std::string>* secrets) {
   const auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off")
-    throw UsageError("--log-level: invalid value \"" + level +
-                     "\" (expected trace, debug, info, warn, error or off)");
+    throw UsageError("--log-level: invalid value " + printable(level, 40) +
+                     " (expected trace, debug, info, warn, error or off)");
   auto sink = std::make_shared<RedactingStderrSink>(secrets);
   auto logger = std::make_shared<spdlog::logger>("stepwise", sink);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);

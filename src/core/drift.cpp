@@ -104,7 +104,14 @@ class Differ {
     for (const auto& [k, o] : act)
       if (o->kind == "table" && !exp.count(k)) whole_tables.insert({o->schema, o->name});
     const auto covered = [&](const SchemaObject& o) {
-      return is_child_kind(o.kind) && whole_tables.count({o.schema, o.table});
+      if (is_child_kind(o.kind)) return whole_tables.count({o.schema, o.table}) > 0;
+      // A serial column's sequence comes and goes with its table.
+      const auto owner = o.attr("owned_by");  // schema.table.column
+      if (o.kind != "sequence" || owner.empty()) return false;
+      const auto last = owner.rfind('.');
+      const auto table = owner.substr(0, last);
+      const auto dot = table.find('.');
+      return dot != std::string::npos && whole_tables.count({table.substr(0, dot), table.substr(dot + 1)}) > 0;
     };
     for (const auto& [k, o] : exp) {
       if (covered(*o)) continue;
@@ -116,6 +123,16 @@ class Differ {
     }
     for (const auto& [k, o] : act)
       if (!exp.count(k) && !covered(*o)) items_.push_back({o->kind, o->display(), "unexpected", "", "", summary(*o), drop_sql(*o)});
+    // The order in which the fixes apply: drops first, dependents before what they depend on;
+    // then creations and changes, dependencies first; a missing object before a changed one.
+    std::stable_sort(items_.begin(), items_.end(), [](const DriftItem& a, const DriftItem& b) {
+      const auto key = [](const DriftItem& d) {
+        const int rank = kind_rank(d.kind);
+        if (d.change == "unexpected") return std::pair(0, -rank);
+        return std::pair(1, 2 * rank + (d.change == "missing" ? 0 : 1));
+      };
+      return key(a) < key(b);
+    });
     return std::move(items_);
   }
 

@@ -35,7 +35,7 @@ std::optional<FileName> parse_file_name(std::string_view name, std::string* prob
   problem->clear();
   if (name.empty() || name.front() == '.' || !name.ends_with(".sql")) return std::nullopt;
   const auto fail = [&](std::string why) {
-    *problem = fmt::format("{}: {}", name, why);
+    *problem = fmt::format("{}: {}", display_name(name), why);
     return std::nullopt;
   };
   Direction direction;
@@ -87,7 +87,7 @@ Directives parse_directives(std::string_view file, std::string_view sql, std::st
     if (directive == "no-transaction") {
       out.tx = TxMode::kNoTransaction;
     } else {
-      *problem = fmt::format("{}: unknown directive {} (known: no-transaction)", file,
+      *problem = fmt::format("{}: unknown directive {} (known: no-transaction)", display_name(file),
                              printable(directive, 40));
     }
   }
@@ -114,14 +114,14 @@ namespace {
 std::string check_bytes(const MigrationFile& f) {
   const auto size = std::max(f.size, f.bytes.size());
   if (size > kMaxMigrationBytes)
-    return fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", f.name, size,
+    return fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", display_name(f.name), size,
                        kMaxMigrationBytes);
-  if (f.bytes.find('\0') != std::string::npos) return fmt::format("{}: file holds a NUL byte", f.name);
-  if (!is_valid_utf8(f.bytes)) return fmt::format("{}: file is not valid UTF-8", f.name);
+  if (f.bytes.find('\0') != std::string::npos) return fmt::format("{}: file holds a NUL byte", display_name(f.name));
+  if (!is_valid_utf8(f.bytes)) return fmt::format("{}: file is not valid UTF-8", display_name(f.name));
   std::string_view text = f.bytes;
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a byte order mark is not content
   if (is_blank(text))
-    return fmt::format("{}: file is empty (a placeholder step needs at least a comment)", f.name);
+    return fmt::format("{}: file is empty (a placeholder step needs at least a comment)", display_name(f.name));
   return {};
 }
 
@@ -156,7 +156,7 @@ std::string unwrap_transaction(std::string_view file, std::string sql, std::stri
   *problem = fmt::format(
       "{}:{}: {} inside a transactional migration would commit part of the step; remove it, "
       "split the file, or mark the file -- stepwise:no-transaction",
-      file, bad.line, leading_keywords(bad.text, 1).at(0));
+      display_name(file), bad.line, leading_keywords(bad.text, 1).at(0));
   return sql;
 }
 
@@ -197,29 +197,29 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
   for (auto& [version, pair] : by_version) {
     const auto list = [](const std::vector<const MigrationFile*>& fs) {
       std::vector<std::string> names;
-      for (auto* f : fs) names.push_back(f->name);
+      for (auto* f : fs) names.push_back(display_name(f->name));
       std::sort(names.begin(), names.end());
       return fmt::format("{}", fmt::join(names, ", "));
     };
     if (pair.ups.size() > 1) {
-      problems.push_back(fmt::format("{}: duplicate version {} (files: {})", pair.ups[1]->name,
+      problems.push_back(fmt::format("{}: duplicate version {} (files: {})", display_name(pair.ups[1]->name),
                                      version, list(pair.ups)));
       continue;
     }
     if (pair.downs.size() > 1) {
-      problems.push_back(fmt::format("{}: duplicate version {} (files: {})", pair.downs[1]->name,
+      problems.push_back(fmt::format("{}: duplicate version {} (files: {})", display_name(pair.downs[1]->name),
                                      version, list(pair.downs)));
       continue;
     }
     if (pair.ups.empty()) {
       if (unreadable.count(version)) continue;
-      problems.push_back(fmt::format("{}: down file without its up file ({}_{}.up.sql)",
-                                     pair.downs[0]->name, version, pair.down_names[0].slug));
+      problems.push_back(fmt::format("{}: down file without its up file ({})", display_name(pair.downs[0]->name),
+                                     display_name(fmt::format("{}_{}.up.sql", version, pair.down_names[0].slug))));
       continue;
     }
     if (!pair.downs.empty() && pair.down_names[0].slug != pair.up_names[0].slug) {
       problems.push_back(fmt::format("{}: down file does not match its up file {}",
-                                     pair.downs[0]->name, pair.ups[0]->name));
+                                     display_name(pair.downs[0]->name), display_name(pair.ups[0]->name)));
       continue;
     }
     const auto make_script = [&](const MigrationFile& f) {

@@ -38,8 +38,9 @@ Releases parse_releases(std::string_view text, const MigrationSet* set) {
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw SourceError(fmt::format("{}: not valid JSON: {}", file, e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    // nlohmann quotes the last token read, which may be huge: keep the line short.
+    throw SourceError(fmt::format("{}: not valid JSON: {}", file, one_line(e.what(), 200)));
   }
   if (!root.is_object() || !root.contains("releases") || !root["releases"].is_array())
     throw SourceError(fmt::format("{}: expected an object with a \"releases\" array", file));

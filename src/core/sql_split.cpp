@@ -309,6 +309,120 @@ std::optional<IndexStatement> parse_create_index(std::string_view statement) {
   return out;
 }
 
+namespace {
+// "name" or schema.name (tokens as written) starting at t[k]; advances k.
+std::optional<std::string> qualified_name(const std::vector<std::string_view>& t, std::size_t& k) {
+  if (k >= t.size() || (t[k].size() == 1 && !ident_start(t[k][0]) && t[k][0] != '"')) return std::nullopt;
+  std::string name(t[k++]);
+  if (k + 1 < t.size() && t[k] == ".") {
+    name += "." + std::string(t[k + 1]);
+    k += 2;
+  }
+  return name;
+}
+
+std::string fold_identifier(std::string_view token) {
+  if (token.size() >= 2 && token.front() == '"') {
+    std::string out;
+    for (std::size_t i = 1; i + 1 < token.size(); ++i) {
+      out += token[i];
+      if (token[i] == '"') ++i;  // "" inside quotes
+    }
+    return out;
+  }
+  std::string out(token);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+}  // namespace
+
+std::optional<DdlEffect> parse_ddl_effect(std::string_view statement) {
+  const auto t = head_tokens(statement, 4096);
+  std::size_t k = 0;
+  const auto next_is = [&](std::string_view w) {
+    if (k < t.size() && is_word(t[k], w)) {
+      ++k;
+      return true;
+    }
+    return false;
+  };
+  const auto skip_if_exists = [&] {
+    if (next_is("IF")) {
+      next_is("NOT");
+      next_is("EXISTS");
+    }
+  };
+  if (next_is("CREATE")) {
+    if (next_is("OR")) return std::nullopt;  // OR REPLACE: running it again is harmless
+    next_is("UNLOGGED");
+    next_is("TEMPORARY");
+    std::string kind;
+    if (next_is("TABLE") || next_is("VIEW") || next_is("SEQUENCE"))
+      kind = "relation";
+    else if (next_is("MATERIALIZED") && next_is("VIEW"))
+      kind = "relation";
+    else if (next_is("TYPE") || next_is("DOMAIN"))
+      kind = "type";
+    else if (next_is("SCHEMA"))
+      kind = "schema";
+    else
+      return std::nullopt;
+    skip_if_exists();
+    const auto name = qualified_name(t, k);
+    if (!name) return std::nullopt;
+    return DdlEffect{DdlEffect::Action::kCreate, kind, *name, ""};
+  }
+  if (next_is("DROP")) {
+    std::string kind;
+    if (next_is("TABLE") || next_is("VIEW") || next_is("SEQUENCE") || next_is("INDEX"))
+      kind = "relation";
+    else if (next_is("MATERIALIZED") && next_is("VIEW"))
+      kind = "relation";
+    else if (next_is("TYPE") || next_is("DOMAIN"))
+      kind = "type";
+    else if (next_is("SCHEMA"))
+      kind = "schema";
+    else
+      return std::nullopt;
+    next_is("CONCURRENTLY");
+    skip_if_exists();
+    const auto name = qualified_name(t, k);
+    if (!name || (k < t.size() && t[k] == ",")) return std::nullopt;  // one object only
+    return DdlEffect{DdlEffect::Action::kDrop, kind, *name, ""};
+  }
+  if (next_is("ALTER") && next_is("TABLE")) {
+    skip_if_exists();
+    next_is("ONLY");
+    const auto name = qualified_name(t, k);
+    if (!name) return std::nullopt;
+    DdlEffect e{DdlEffect::Action::kAddColumn, "relation", *name, ""};
+    if (next_is("ADD")) {
+      e.action = DdlEffect::Action::kAddColumn;
+    } else if (next_is("DROP")) {
+      e.action = DdlEffect::Action::kDropColumn;
+    } else {
+      return std::nullopt;
+    }
+    next_is("COLUMN");
+    skip_if_exists();
+    if (k >= t.size() || is_word(t[k], "CONSTRAINT") || is_word(t[k], "PRIMARY") || is_word(t[k], "UNIQUE") ||
+        is_word(t[k], "CHECK") || is_word(t[k], "FOREIGN") || is_word(t[k], "EXCLUDE"))
+      return std::nullopt;
+    e.column = fold_identifier(t[k++]);
+    // A single action only: "ADD COLUMN a int, ADD COLUMN b int" is not judged by its first
+    // part (a comma inside parentheses, as in numeric(10,2), does not count).
+    int depth = 0;
+    for (std::size_t j = k; j < t.size(); ++j) {
+      if (t[j] == "(") ++depth;
+      if (t[j] == ")") --depth;
+      if (t[j] == "," && depth == 0) return std::nullopt;
+    }
+    if (t.size() >= 4096) return std::nullopt;
+    return e;
+  }
+  return std::nullopt;
+}
+
 bool is_transaction_control(std::string_view statement) {
   const auto t = head_tokens(statement, 3);
   if (t.empty()) return false;

@@ -88,6 +88,37 @@ std::string printable(std::string_view s, std::size_t max_chars) {
   return out;
 }
 
+std::string display_name(std::string_view name) {
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) return printable(name, 200);
+  }
+  if (!is_valid_utf8(name)) return printable(name, 200);
+  return std::string(name);
+}
+
+std::string one_line(std::string_view s, std::size_t max_chars) {
+  std::string out;
+  for (char ch : s) {
+    if (out.size() >= max_chars) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(ch);
+    if (ch == '\n')
+      out += "\\n";
+    else if (ch == '\r')
+      out += "\\r";
+    else if (ch == '\t')
+      out += ' ';
+    else if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += ch;
+  }
+  return out;
+}
+
 std::string first_line(std::string_view s) {
   s = trim(s);
   const auto nl = s.find('\n');

@@ -113,9 +113,14 @@ ExitCode Validation::exit_code() const {
 }
 
 bool Validation::worth_waiting() const {
-  return !findings.empty() && std::all_of(findings.begin(), findings.end(), [](const Finding& f) {
-    return f.kind == FindingKind::kBehind || f.kind == FindingKind::kUnfinished || f.kind == FindingKind::kNotMigrated;
-  });
+  const auto has = [&](FindingKind k) {
+    return std::any_of(findings.begin(), findings.end(), [k](const Finding& f) { return f.kind == k; });
+  };
+  // Behind, unfinished or not yet migrated: another runner may be at work, and the schema of a
+  // half-applied step may look like drift meanwhile. Failures, edited files and a database
+  // ahead of this build do not go away by waiting.
+  if (has(FindingKind::kFailed) || has(FindingKind::kChecksum) || has(FindingKind::kAhead)) return false;
+  return has(FindingKind::kBehind) || has(FindingKind::kUnfinished) || has(FindingKind::kNotMigrated);
 }
 
 }  // namespace stepwise

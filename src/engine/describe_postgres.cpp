@@ -200,6 +200,14 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
 }  // namespace
 
 SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options) {
+  if (options.in_caller_transaction) return describe_in_transaction(conn, options);
+  if (options.partial_catalog) {
+    conn.execute("SET search_path = ''");
+    auto d = describe_in_transaction(conn, options);
+    conn.execute("RESET search_path");
+    normalize_cockroach(d);
+    return d;
+  }
   // One read-only snapshot for every query, and an empty search_path so that every name the
   // server prints (types, referenced tables, view bodies) is schema-qualified the same way
   // whatever the role's own search_path is.
@@ -234,7 +242,15 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
 
   SchemaDescription d;
   for (const auto& q : kQueries) {
-    for (const auto& r : conn.query(q.sql, params)) {
+    Rows rows;
+    try {
+      rows = conn.query(q.sql, params);
+    } catch (const DbError&) {
+      if (!options.partial_catalog) throw;
+      d.unknown_kinds.emplace_back(q.kind);
+      continue;
+    }
+    for (const auto& r : rows) {
       SchemaObject o;
       o.kind = q.kind;
       o.schema = r[0].value_or("");

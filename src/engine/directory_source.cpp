@@ -67,6 +67,10 @@ SourceFiles load_directory(const std::string& dir) {
       std::size_t size = 0;
       if (name == kReleasesFile) {
         out.releases_json = read_fd(fd, path, kMaxReleasesBytes, &size);
+        if (size > kMaxReleasesBytes) {  // the catch below closes fd and d
+          throw SourceError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", kReleasesFile,
+                                        size, kMaxReleasesBytes));
+        }
       } else {
         MigrationFile f;
         f.name = name;

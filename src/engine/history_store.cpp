@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <ctime>
 
 #include "stepwise/text.hpp"
 
@@ -16,6 +17,16 @@ long long to_ll(const Field& f) {
   long long v = 0;
   if (f) std::from_chars(f->data(), f->data() + f->size(), v);
   return v;
+}
+
+// Milliseconds since the epoch -> "2026-11-26T11:27:50.760Z". Times travel as numbers so that
+// neither the session's DateStyle nor the engine's formatting functions matter.
+std::string iso_utc(long long ms) {
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
 
 // Error text kept in the log: the server's full message, bounded.
@@ -42,8 +53,8 @@ History HistoryStore::read(Detail detail) {
   const bool full = detail == Detail::kFull;
   const auto sql = full ? fmt::format(
                               "SELECT id, version, direction, outcome, checksum, statements_done, name,"
-                              " to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                              " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                              " (extract(epoch FROM started_at) * 1000)::bigint,"
+                              " (extract(epoch FROM finished_at) * 1000)::bigint,"
                               " error, sqlstate FROM {} WHERE kind = 'migration'",
                               qualified())
                         : fmt::format(
@@ -74,8 +85,8 @@ History HistoryStore::read(Detail detail) {
     a.statements_done = static_cast<int>(to_ll(r[5]));
     if (full) {
       a.name = r[6].value_or("");
-      a.started_at = r[7].value_or("");
-      a.finished_at = r[8].value_or("");
+      a.started_at = r[7] ? iso_utc(to_ll(r[7])) : "";
+      a.finished_at = r[8] ? iso_utc(to_ll(r[8])) : "";
       a.error = r[9].value_or("");
       a.sqlstate = r[10].value_or("");
     }
@@ -171,8 +182,8 @@ void HistoryStore::finish(long long id, Outcome outcome, int statements_done, co
 void HistoryStore::insert_finished(const Step& step, Outcome outcome, double seconds,
                                    int statements_done, const DbError* error) {
   const auto vals = fmt::format(
-      ", clock_timestamp() - make_interval(secs => {:.3f}), clock_timestamp(), {}, {}, {}, {}",
-      seconds, static_cast<long long>(seconds * 1000), statements_done,
+      ", clock_timestamp() - interval '1 millisecond' * {:.0f}, clock_timestamp(), {}, {}, {}, {}",
+      seconds * 1000, static_cast<long long>(seconds * 1000), statements_done,
       error ? conn_.quote_literal(error_text(*error)) : "NULL",
       error && !error->sqlstate().empty() ? conn_.quote_literal(error->sqlstate()) : "NULL");
   conn_.execute(insert_sql(step, outcome,
@@ -185,9 +196,9 @@ void HistoryStore::record_backup(Version database_version, const std::string& pa
   conn_.execute(fmt::format(
       "INSERT INTO {} (kind, version, name, direction, outcome, checksum, checksum_algorithm, started_at,"
       " finished_at, duration_ms, host, pid, tool_version) VALUES ('backup', {}, {}, 'none', 'succeeded', {}, {},"
-      " clock_timestamp() - make_interval(secs => {:.3f}), clock_timestamp(), {}, {}, {}, {})",
+      " clock_timestamp() - interval '1 millisecond' * {:.0f}, clock_timestamp(), {}, {}, {}, {})",
       qualified(), database_version, conn_.quote_literal(path), conn_.quote_literal(checksum),
-      conn_.quote_literal(kChecksumAlgorithm), seconds, static_cast<long long>(seconds * 1000),
+      conn_.quote_literal(kChecksumAlgorithm), seconds * 1000, static_cast<long long>(seconds * 1000),
       conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version)));
 }
 

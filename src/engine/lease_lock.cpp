@@ -49,7 +49,10 @@ void LeaseLock::ensure_table() {
 bool LeaseLock::try_acquire() {
   ensure_table();
   // Insert, or take over an expired lease (or our own), in one statement, by the database clock.
-  const auto rows = conn_.query(
+  // A serialization failure (racing runners on CockroachDB) is just "not this time".
+  Rows rows;
+  try {
+    rows = conn_.query(
       fmt::format("INSERT INTO {0} AS l (name, holder, acquired_at, expires_at)"
                   " VALUES ($1, $2, now(), now() + $3::bigint * interval '1 millisecond')"
                   " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,"
@@ -57,6 +60,10 @@ bool LeaseLock::try_acquire() {
                   " WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder RETURNING l.holder",
                   qualified_),
       {options_.log_table.display(), options_.holder_id, std::to_string(options_.ttl.count())});
+  } catch (const DbError& e) {
+    if (e.sqlstate() == "40001") return false;
+    throw;
+  }
   if (rows.empty()) return false;
   stop_heartbeat();
   {

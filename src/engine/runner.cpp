@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "stepwise/duration.hpp"
+#include "stepwise/engine.hpp"
 
 #include "stepwise/sql_split.hpp"
 #include "stepwise/text.hpp"
@@ -80,16 +81,16 @@ bool Runner::wait_for_lock(const MigrationSet& set, const RunOptions& options) {
   const auto start = Clock::now();
   auto next_report = start + milliseconds(2000);
   milliseconds nap{5};
-  while (!lock_.try_acquire()) {
+  while (!profile_.lock->try_acquire()) {
     const auto waited = since(start);
     if (waited >= options.lock_timeout)
       throw LockTimeout(fmt::format("could not take the migration lock within {}: held by {}",
-                                    format_duration(options.lock_timeout), lock_.holder()),
+                                    format_duration(options.lock_timeout), profile_.lock->holder()),
                         "another stepwise run is applying migrations; wait for it, or raise --lock-timeout");
     // The holder may finish the very work this run came for: then there is nothing to wait for.
     if (make_plan(set, store_.read(), options.target, options.policy).empty()) return false;
     if (Clock::now() >= next_report) {
-      reporter_.lock_waiting(waited, lock_.holder());
+      reporter_.lock_waiting(waited, profile_.lock->holder());
       next_report = Clock::now() + milliseconds(5000);
     }
     const auto until = Clock::now() + std::min(nap, options.lock_timeout - waited);
@@ -114,6 +115,7 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
     return result;
   }
 
+  profile_ = resolve_();
   const auto lock_start = Clock::now();
   if (!wait_for_lock(set, options)) {
     result.done_by_other = true;
@@ -123,9 +125,10 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
     reporter_.plan_ready(result.plan);
     return result;
   }
-  HeldLock held(lock_);
+  HeldLock held(*profile_.lock);
   result.took_lock = true;
   reporter_.lock_acquired(since(lock_start));
+  if (!profile_.session_setup.empty()) conn_.execute(profile_.session_setup);
 
   // Another runner may have done the work while we waited: read and plan again.
   store_.ensure_table();
@@ -153,22 +156,36 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
 }
 
 void Runner::apply(const Step& step, const RunOptions& options, bool durable) {
-  if (step.retries && step.retries->outcome == Outcome::kRunning) store_.mark_abandoned(step.retries->id);
-  if (step.script().tx == TxMode::kNoTransaction)
+  if (step.retries && step.retries->outcome == Outcome::kRunning)
+    with_retries(step, options, [&] { store_.mark_abandoned(step.retries->id); });
+  if (step.script().tx == TxMode::kNoTransaction || profile_.statement_by_statement)
     apply_statements(step, options);
   else
     apply_transactional(step, options, durable);
 }
 
 bool Runner::back_off(const Step& step, int attempt, const RunOptions& options, const DbError& e) {
-  constexpr std::string_view kLockNotAvailable = "55P03";
-  if (e.sqlstate() != kLockNotAvailable || options.ddl_lock_timeout.count() <= 0 ||
-      attempt >= options.ddl_lock_retries || stopping(options))
-    return false;
-  // 1 s, 2 s, 4 s ... capped at 30 s, with jitter so that retries do not line up.
-  const auto base = milliseconds(1000LL << std::min(attempt, 5));
-  const auto wait = std::min(base, milliseconds(30'000)) + milliseconds(std::rand() % 250);
-  reporter_.retrying(step, attempt + 1, options.ddl_lock_retries, wait, e.what());
+  if (stopping(options)) return false;
+  milliseconds wait{0};
+  int max = 0;
+  switch (classify_retry(e.sqlstate())) {
+    case Retry::kLockTimeout:
+      // 1 s, 2 s, 4 s ... capped at 30 s, with jitter so that retries do not line up.
+      if (options.ddl_lock_timeout.count() <= 0) return false;
+      max = options.ddl_lock_retries;
+      wait = std::min(milliseconds(1000LL << std::min(attempt, 5)), milliseconds(30'000)) +
+             milliseconds(std::rand() % 250);
+      break;
+    case Retry::kSerialization:
+      // 50 ms, 100 ms ... capped at 2 s, fully jittered: contention clears fast or not at all.
+      max = options.serialization_retries;
+      wait = milliseconds(std::rand() % (std::min(50LL << std::min(attempt, 6), 2000LL) + 1));
+      break;
+    case Retry::kNo:
+      return false;
+  }
+  if (attempt >= max) return false;
+  reporter_.retrying(step, attempt + 1, max, wait, e.what());
   const auto until = Clock::now() + wait;
   while (Clock::now() < until && !stopping(options)) std::this_thread::sleep_for(milliseconds(10));
   return !stopping(options);
@@ -196,13 +213,40 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options, bo
       }
       if (back_off(step, attempt, options, e)) continue;
       const double seconds = static_cast<double>(since(start).count()) / 1000.0;
-      store_.insert_finished(step, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed,
-                             seconds, 0, &e);
+      try {
+        store_.insert_finished(step, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, seconds, 0, &e);
+      } catch (const DbError& not_recorded) {
+        // E.g. a role that may not write the log: report the step's own error, and this one.
+        reporter_.warning(fmt::format("could not record the failed attempt: {}", not_recorded.what()));
+      }
       const int line = server_line(e.detail()) - prefix_lines;
       fail(step, e, line > 0 ? line : 0, options);
     }
   }
 }
+
+namespace {
+// Whether an interrupted DDL statement took effect before the interruption (statement by
+// statement execution records progress after each statement, so one may be in doubt).
+bool took_effect(Connection& conn, const DdlEffect& e) {
+  using A = DdlEffect::Action;
+  Rows rows;
+  if (e.action == A::kAddColumn || e.action == A::kDropColumn) {
+    rows = conn.query(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2"
+        " AND attnum > 0 AND NOT attisdropped)",
+        {e.name, e.column});
+  } else if (e.kind == "type") {
+    rows = conn.query("SELECT to_regtype($1) IS NOT NULL", {e.name});
+  } else if (e.kind == "schema") {
+    rows = conn.query("SELECT to_regnamespace($1) IS NOT NULL", {e.name});
+  } else {
+    rows = conn.query("SELECT to_regclass($1) IS NOT NULL", {e.name});
+  }
+  const bool exists = rows.at(0).at(0).value_or("f") == "t";
+  return (e.action == A::kCreate || e.action == A::kAddColumn) ? exists : !exists;
+}
+}  // namespace
 
 void Runner::run_statement(const Step& step, std::string_view statement, bool retry) {
   // An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index behind: drop it and build
@@ -226,14 +270,34 @@ void Runner::run_statement(const Step& step, std::string_view statement, bool re
       }
     }
   }
+  if (retry) {
+    if (const auto effect = parse_ddl_effect(statement); effect && took_effect(conn_, *effect)) {
+      reporter_.statement_skipped(step, fmt::format("{} already took effect before the interruption",
+                                                    first_line(statement)));
+      return;
+    }
+  }
   conn_.execute(statement);
+}
+
+template <typename F>
+auto Runner::with_retries(const Step& step, const RunOptions& options, F&& f) -> decltype(f()) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return f();
+    } catch (const DbError& e) {
+      if (classify_retry(e.sqlstate()) != Retry::kSerialization || !back_off(step, attempt, options, e)) throw;
+    }
+  }
 }
 
 void Runner::apply_statements(const Step& step, const RunOptions& options) {
   const auto& script = step.script();
   const auto statements = split_sql(script.sql);
   const auto total = static_cast<int>(statements.size());
-  const auto id = store_.insert_running(step);
+  // Recorded before and after, each write its own (retried) transaction, so that an
+  // interruption is found and resumed by the next run.
+  const auto id = with_retries(step, options, [&] { return store_.insert_running(step); });
   int done = std::min(step.resume_from, total);
   if (done > 0)
     reporter_.statement_skipped(step, fmt::format("resuming after {} statement(s) already done", done));
@@ -247,7 +311,7 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
     for (; done < total; ++done) {
       bool retry = done <= maybe_ran;
       if (stopping(options)) {
-        store_.finish(id, Outcome::kInterrupted, done, nullptr);
+        with_retries(step, options, [&] { store_.finish(id, Outcome::kInterrupted, done, nullptr); });
         throw Interrupted(fmt::format("{}: interrupted after {} of {} statements", script.file, done, total));
       }
       const auto text = statements[static_cast<std::size_t>(done)].text;
@@ -260,12 +324,14 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
           retry = true;
         }
       }
-      store_.set_progress(id, done + 1);
+      with_retries(step, options, [&] { store_.set_progress(id, done + 1); });
     }
     if (!settings.empty()) conn_.execute("RESET statement_timeout; RESET lock_timeout");
-    store_.finish(id, Outcome::kSucceeded, done, nullptr);
+    with_retries(step, options, [&] { store_.finish(id, Outcome::kSucceeded, done, nullptr); });
   } catch (const DbError& e) {
-    store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
+    with_retries(step, options, [&] {
+      store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
+    });
     const int line = done < total ? statements[static_cast<std::size_t>(done)].line +
                                         std::max(server_line(e.detail()), 1) - 1
                                   : 0;
@@ -278,7 +344,10 @@ void Runner::fail(const Step& step, const DbError& e, int line, const RunOptions
   const auto where = line > 0 ? fmt::format("{}:{}", file, line) : file;
   if (stopping(options))
     throw Interrupted(fmt::format("{}: statement cancelled; the attempt is recorded as interrupted", where));
-  throw StepFailed(fmt::format("{}: {} (SQLSTATE {})", where, e.what(), e.sqlstate()), e.sqlstate());
+  throw StepFailed(fmt::format("{}: {} (SQLSTATE {})", where, e.what(), e.sqlstate()), e.sqlstate(),
+                   e.sqlstate() == "42501" ? "the role needs INSERT and UPDATE on the log table and the rights the "
+                                             "migration needs; validate and status only read"
+                                           : "");
 }
 
 }  // namespace stepwise

@@ -19,7 +19,7 @@ void write_set(const MigrationDir& dir, int n) {
   }
 }
 
-void race(int processes, int migrations, const std::string& strategy = "advisory") {
+void race(int processes, int migrations, const std::string& strategy = "auto") {
   TestDb db;
   MigrationDir dir;
   write_set(dir, migrations);

@@ -142,9 +142,11 @@ TEST_P(KillNine, RandomKillsThenAPlainUpFinishesExactlyOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Suite, KillNine,
-                         ::testing::Values(FaultCase{"generated1000_advisory", 1000, false, "advisory"},
+                         // "auto": the engine's own lock (advisory on PostgreSQL; the lease when the
+                         // CockroachDB rules are forced with STEPWISE_ENGINE=cockroachdb).
+                         ::testing::Values(FaultCase{"generated1000_auto", 1000, false, "auto"},
                                            FaultCase{"generated1000_lease", 1000, false, "lease"},
-                                           FaultCase{"concurrent_indexes_advisory", 40, true, "advisory"},
+                                           FaultCase{"concurrent_indexes_auto", 40, true, "auto"},
                                            FaultCase{"concurrent_indexes_lease", 40, true, "lease"}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
 

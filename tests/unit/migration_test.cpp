@@ -7,6 +7,7 @@
 #include "stepwise/checksum.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/migration.hpp"
+#include "stepwise/text.hpp"
 
 namespace stepwise {
 namespace {
@@ -97,7 +98,8 @@ void expect_bad_name(std::string_view name, std::string_view why_fragment = {}) 
   const auto fn = parse_file_name(name, &problem);
   EXPECT_FALSE(fn.has_value()) << name;
   ASSERT_FALSE(problem.empty()) << name << ": no problem reported";
-  EXPECT_TRUE(problem.starts_with(std::string(name) + ": ")) << problem;
+  // The name as it can stand in a one-line message: escaped when it holds control characters.
+  EXPECT_TRUE(problem.starts_with(display_name(name) + ": ")) << problem;
   EXPECT_EQ(problem.find('\n'), std::string::npos) << problem;
   if (!why_fragment.empty()) {
     EXPECT_TRUE(contains(problem, why_fragment)) << problem;

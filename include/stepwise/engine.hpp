@@ -1,0 +1,47 @@
+#pragma once
+// The engine seam: PostgreSQL or CockroachDB. The engine decides the lock strategy, how a step
+// is executed, which errors are retried, and how the catalogs are read.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "stepwise/database.hpp"
+
+namespace stepwise {
+
+enum class EngineKind { kPostgres, kCockroach };
+[[nodiscard]] std::string_view to_string(EngineKind k);
+// "postgres" / "cockroachdb"; nullopt otherwise ("auto" is the caller's business).
+[[nodiscard]] std::optional<EngineKind> parse_engine(std::string_view s);
+
+struct Engine {
+  EngineKind kind = EngineKind::kPostgres;
+  // The server really is CockroachDB (crdb_version is set); false when the CockroachDB rules
+  // are forced on PostgreSQL, where CockroachDB-only session settings do not exist.
+  bool cockroach_server = false;
+  std::string server_version;
+
+  // CockroachDB: DDL is not atomic inside explicit transactions, so every step runs its
+  // statements one per implicit transaction, with the attempt recorded before and after.
+  [[nodiscard]] bool statement_by_statement() const { return kind == EngineKind::kCockroach; }
+  // CockroachDB: advisory locks are no-ops there; the lease row is the lock.
+  [[nodiscard]] bool needs_lease() const { return kind == EngineKind::kCockroach; }
+  // Session settings set explicitly instead of trusting server defaults.
+  [[nodiscard]] std::string session_setup() const;
+  // The catalogs may lack some object kinds: describe reports those kinds as unknown.
+  [[nodiscard]] bool partial_catalog() const { return kind == EngineKind::kCockroach; }
+};
+
+// Decides from the server's first answer; one query: current_setting('crdb_version', true).
+// With `forced`, the engine's rules are used whatever the server is.
+[[nodiscard]] Engine detect_engine(Connection& conn, std::optional<EngineKind> forced);
+
+// Errors worth trying again, and how.
+enum class Retry {
+  kNo,
+  kLockTimeout,    // 55P03: our lock_timeout expired; back off so traffic can pass
+  kSerialization,  // 40001 (CockroachDB restarts, SERIALIZABLE conflicts), 40P01 deadlock
+};
+[[nodiscard]] Retry classify_retry(std::string_view sqlstate);
+
+}  // namespace stepwise

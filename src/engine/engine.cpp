@@ -1,0 +1,38 @@
+#include "stepwise/engine.hpp"
+
+namespace stepwise {
+
+std::string_view to_string(EngineKind k) { return k == EngineKind::kCockroach ? "cockroachdb" : "postgres"; }
+
+std::optional<EngineKind> parse_engine(std::string_view s) {
+  if (s == "postgres" || s == "postgresql") return EngineKind::kPostgres;
+  if (s == "cockroachdb" || s == "cockroach" || s == "crdb") return EngineKind::kCockroach;
+  return std::nullopt;
+}
+
+std::string Engine::session_setup() const {
+  // Our statements run one per implicit transaction; should one ever arrive inside an explicit
+  // transaction, do not let the server commit it silently before a schema change (the v25.1
+  // default) — fail loudly instead.
+  return cockroach_server ? "SET autocommit_before_ddl = false" : "";
+}
+
+Engine detect_engine(Connection& conn, std::optional<EngineKind> forced) {
+  Engine e;
+  const auto rows = conn.query("SELECT current_setting('crdb_version', true), current_setting('server_version')", {});
+  const auto crdb = rows.at(0).at(0).value_or("");
+  e.cockroach_server = !crdb.empty();
+  e.server_version = e.cockroach_server ? crdb : "PostgreSQL " + rows.at(0).at(1).value_or("?");
+  e.kind = forced ? *forced : (e.cockroach_server ? EngineKind::kCockroach : EngineKind::kPostgres);
+  return e;
+}
+
+Retry classify_retry(std::string_view sqlstate) {
+  if (sqlstate == "55P03") return Retry::kLockTimeout;
+  if (sqlstate == "40001" || sqlstate == "40P01") return Retry::kSerialization;
+  // 40003 (statement completion unknown) and XXA00 (CockroachDB: committed, schema change
+  // failed) are deliberately not retried: the outcome must be looked at, not guessed.
+  return Retry::kNo;
+}
+
+}  // namespace stepwise
