@@ -70,6 +70,7 @@ int run_status(Context& ctx) {
                     {"database_version", history.current_version()},
                     {"latest_version", source.migrations.latest()},
                     {"source", source.origin},
+                    {"set_digest", source.migrations.digest()},
                     {"migrations", ms}});
   } else {
     for (const auto& l : lines) {
@@ -81,6 +82,7 @@ int run_status(Context& ctx) {
     }
     fmt::print("database version {}, latest {}: {} applied, {} pending\n", history.current_version(),
                source.migrations.latest(), applied, pending);
+    fmt::print("migration set: {}\n", describe_set(source));
     std::fflush(stdout);
   }
   if (!history.log_table_exists())

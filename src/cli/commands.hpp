@@ -58,6 +58,11 @@ int run_validate(Context& ctx, const ValidateOptions& options);
 [[nodiscard]] Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp);
 void print_validation(const Context& ctx, const Validation& v);
 
+struct BundleOptions {
+  std::string out;
+};
+int run_bundle(Context& ctx, const BundleOptions& options);
+
 struct GenerateExpectedOptions {
   std::string out;
 };

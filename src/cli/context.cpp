@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "stepwise/bundle.hpp"
 #include "stepwise/duration.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/redact.hpp"
@@ -47,11 +48,23 @@ void Context::resolve() {
 }
 
 const Source& Context::source() {
-  if (!source_) {
-    const auto files = options_.source_dir.empty() ? load_embedded() : load_directory(options_.source_dir);
-    source_ = validate_source(files);
-  }
+  if (!source_) source_ = load_source(options_.source_dir);
   return *source_;
+}
+
+Source load_source(const std::string& dir) {
+  if (!dir.empty()) return validate_source(load_directory(dir));
+  // A set bundled into this executable (stepwise bundle) wins over the one compiled in.
+  char exe[4096] = {};
+  const auto n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (auto bundled = load_bundle(n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "/proc/self/exe"))
+    return validate_source(*bundled);
+  return validate_source(load_embedded());
+}
+
+std::string describe_set(const Source& s) {
+  return fmt::format("{} set, {} migration(s), newest {}, digest {}", s.origin, s.migrations.size(),
+                     s.migrations.latest(), s.migrations.digest());
 }
 
 namespace {

@@ -101,6 +101,11 @@ class Context {
   std::vector<std::string> secrets_;
 };
 
+// The embedded (or bundled) set, or the folder `dir` when given; validated. Throws SourceError.
+[[nodiscard]] Source load_source(const std::string& dir);
+// "embedded set, 10 migration(s), newest 20240315100000, digest 1a2b3c4d5e6f".
+[[nodiscard]] std::string describe_set(const Source& s);
+
 // Identity recorded in the log: host name, pid, tool version.
 [[nodiscard]] RunnerIdentity runner_identity();
 

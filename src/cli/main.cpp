@@ -57,9 +57,15 @@ std::optional<std::string> unknown_command(int argc, char** argv) {
   return std::nullopt;
 }
 
+// The version, the commit, and the migration set this binary carries.
 std::string version_text() {
   auto text = fmt::format("stepwise {}", stepwise::kToolVersion);
   if (*stepwise::kGitCommit) text += fmt::format(" (commit {})", stepwise::kGitCommit);
+  try {
+    text += "\nmigrations: " + stepwise::cli::describe_set(stepwise::cli::load_source(""));
+  } catch (const stepwise::Error& e) {
+    text += "\nmigrations: unusable: " + stepwise::one_line(e.what(), 300);
+  }
   return text;
 }
 
@@ -87,7 +93,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   stepwise::cli::GlobalOptions g;
   CLI::App app{"stepwise: schema migrations for PostgreSQL, safe to run from every replica at once"};
-  app.set_version_flag("--version", version_text());
+  app.set_version_flag("--version", std::function<std::string()>(version_text));
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
   app.add_option("--database-url", g.database_url,
@@ -160,6 +166,11 @@ int main(int argc, char** argv) {
   cmd_validate->add_option("--schema", validate.schemas, "schemas to check for drift (repeatable)");
   cmd_validate->add_flag("--skip-drift", validate.skip_drift, "check versions, checksums and attempts only");
 
+  stepwise::cli::BundleOptions bundle;
+  auto* cmd_bundle = app.add_subcommand(
+      "bundle", "write a copy of this executable with the migration set of --source DIR embedded");
+  cmd_bundle->add_option("-o,--out", bundle.out, "the file to write")->required();
+
   stepwise::cli::GenerateExpectedOptions generate;
   auto* cmd_generate = app.add_subcommand(
       "generate-expected",
@@ -198,6 +209,7 @@ int main(int argc, char** argv) {
       if (release_opt->count() > 0) validate.release = validate_release;
       return stepwise::cli::run_validate(ctx, validate);
     }
+    if (cmd_bundle->parsed()) return stepwise::cli::run_bundle(ctx, bundle);
     if (cmd_generate->parsed()) return stepwise::cli::run_generate_expected(ctx, generate);
     return static_cast<int>(ExitCode::kUsage);
   } catch (const stepwise::Error& e) {

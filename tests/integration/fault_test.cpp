@@ -67,6 +67,8 @@ struct FaultCase {
   const char* strategy;
 };
 
+void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.name; }
+
 class KillNine : public ::testing::TestWithParam<FaultCase> {};
 
 TEST_P(KillNine, RandomKillsThenAPlainUpFinishesExactlyOnce) {

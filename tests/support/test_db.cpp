@@ -47,7 +47,11 @@ TestDb::~TestDb() {
   try {
     pqxx::connection c(admin_url());
     pqxx::nontransaction w(c);
-    w.exec("DROP DATABASE IF EXISTS " + c.quote_name(name_) + " WITH (FORCE)");
+    try {
+      w.exec("DROP DATABASE IF EXISTS " + c.quote_name(name_) + " WITH (FORCE)");
+    } catch (const pqxx::sql_error&) {
+      w.exec("DROP DATABASE IF EXISTS " + c.quote_name(name_) + " CASCADE");  // CockroachDB's spelling
+    }
   } catch (...) {
   }
 }
