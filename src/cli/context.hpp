@@ -38,6 +38,7 @@ struct GlobalOptions {
   std::string lease_ttl = "30s";
   std::string output = "text";
   std::string log_level = "info";
+  std::string log_format = "text";
   bool dry_run = false;
 };
 

@@ -124,6 +124,8 @@ int main(int argc, char** argv) {
   app.add_option("--output", g.output, "result format on stdout: text or json")->envname("STEPWISE_OUTPUT");
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off (logs go to stderr)")
       ->envname("STEPWISE_LOG_LEVEL");
+  app.add_option("--log-format", g.log_format, "text, or json: one object per line (time, level, message, fields)")
+      ->envname("STEPWISE_LOG_FORMAT");
   app.add_flag("--dry-run", g.dry_run, "print what would run; change nothing");
 
   stepwise::cli::UpOptions up;
@@ -197,7 +199,7 @@ int main(int argc, char** argv) {
 
   Context ctx(g);
   try {
-    stepwise::cli::setup_logging(g.log_level, &ctx.secrets());
+    stepwise::cli::setup_logging(g.log_level, g.log_format, &ctx.secrets());
     ctx.resolve();
     start_signal_watcher(ctx);
     if (cmd_up->parsed()) return stepwise::cli::run_up(ctx, up);

@@ -14,32 +14,52 @@
 namespace stepwise::cli {
 namespace {
 
+thread_local nlohmann::json* t_fields = nullptr;
+
 class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  explicit RedactingStderrSink(const std::vector<std::string>* secrets) : secrets_(secrets) {}
+  RedactingStderrSink(const std::vector<std::string>* secrets, bool json) : secrets_(secrets), json_(json) {}
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t formatted;
-    formatter_->format(msg, formatted);
-    const auto line = redact(std::string_view(formatted.data(), formatted.size()),
-                             secrets_ ? *secrets_ : std::vector<std::string>{});
+    const auto& secrets = secrets_ ? *secrets_ : std::vector<std::string>{};
+    std::string line;
+    if (json_) {
+      nlohmann::json j = t_fields ? *t_fields : nlohmann::json::object();
+      spdlog::memory_buf_t time;
+      time_formatter_.format(msg, time);
+      j["time"] = std::string(time.data(), time.size() - 1);  // without the pattern's newline
+      j["level"] = std::string(spdlog::level::to_string_view(msg.level).data(), spdlog::level::to_string_view(msg.level).size());
+      j["message"] = redact(std::string_view(msg.payload.data(), msg.payload.size()), secrets);
+      line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    } else {
+      spdlog::memory_buf_t formatted;
+      formatter_->format(msg, formatted);
+      line = redact(std::string_view(formatted.data(), formatted.size()), secrets);
+    }
     std::fwrite(line.data(), 1, line.size(), stderr);
   }
   void flush_() override { std::fflush(stderr); }
 
  private:
   const std::vector<std::string>* secrets_;
+  bool json_;
+  spdlog::pattern_formatter time_formatter_{"%Y-%m-%dT%H:%M:%S.%eZ", spdlog::pattern_time_type::utc};
 };
 
 }  // namespace
 
-void setup_logging(const std::string& level, const std::vector<std::string>* secrets) {
+LogFields::LogFields(nlohmann::json fields) : previous_(t_fields), fields_(std::move(fields)) { t_fields = &fields_; }
+LogFields::~LogFields() { t_fields = previous_; }
+
+void setup_logging(const std::string& level, const std::string& format, const std::vector<std::string>* secrets) {
+  if (format != "text" && format != "json")
+    throw UsageError("--log-format: invalid value " + printable(format, 40) + " (expected text or json)");
   const auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off")
     throw UsageError("--log-level: invalid value " + printable(level, 40) +
                      " (expected trace, debug, info, warn, error or off)");
-  auto sink = std::make_shared<RedactingStderrSink>(secrets);
+  auto sink = std::make_shared<RedactingStderrSink>(secrets, format == "json");
   auto logger = std::make_shared<spdlog::logger>("stepwise", sink);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   logger->set_level(lvl);
@@ -50,6 +70,7 @@ void setup_logging(const std::string& level, const std::vector<std::string>* sec
 void LogReporter::warning(std::string_view message) { spdlog::warn("{}", message); }
 
 void LogReporter::lock_waiting(std::chrono::milliseconds waited, const std::string& holder) {
+  LogFields fields({{"event", "lock_waiting"}, {"waited_ms", waited.count()}, {"holder", holder}});
   spdlog::info("waiting for the migration lock ({} so far), held by {}", format_duration(waited), holder);
 }
 
@@ -73,6 +94,9 @@ void LogReporter::track_overall(std::size_t total_steps, std::map<Version, std::
 
 void LogReporter::step_started(const Step& step, std::size_t index, std::size_t total) {
   const auto verb = step.direction == Direction::kUp ? "applying" : "reverting";
+  LogFields fields({{"event", "step_started"}, {"version", step.migration->version}, {"file", step.script().file},
+                    {"direction", std::string(to_string(step.direction))},
+                    {"step", overall_total_ ? overall_done_ + 1 : index}, {"steps", overall_total_ ? overall_total_ : total}});
   if (overall_total_ == 0) {
     spdlog::info("[{}/{}] {} {} ...", index, total, verb, step.script().file);
     return;
@@ -84,6 +108,9 @@ void LogReporter::step_started(const Step& step, std::size_t index, std::size_t 
 
 void LogReporter::step_finished(const Step& step, std::size_t index, std::size_t total,
                                 std::chrono::milliseconds took) {
+  LogFields fields({{"event", "step_finished"}, {"version", step.migration->version}, {"file", step.script().file},
+                    {"step", overall_total_ ? overall_done_ + 1 : index}, {"steps", overall_total_ ? overall_total_ : total},
+                    {"duration_ms", took.count()}});
   if (overall_total_ == 0) {
     spdlog::info("[{}/{}] {} done in {}", index, total, step.script().file, format_duration(took));
     return;
@@ -98,6 +125,8 @@ void LogReporter::step_finished(const Step& step, std::size_t index, std::size_t
 
 void LogReporter::retrying(const Step& step, int attempt, int max_attempts, std::chrono::milliseconds wait,
                            std::string_view reason) {
+  LogFields fields({{"event", "retry"}, {"version", step.migration->version}, {"file", step.script().file},
+                    {"attempt", attempt}, {"max_attempts", max_attempts}, {"wait_ms", wait.count()}});
   spdlog::warn("{}: {}; retry {}/{} in {}", step.script().file, reason, attempt, max_attempts,
                format_duration(wait));
 }

@@ -6,13 +6,31 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "stepwise/runner.hpp"
 
 namespace stepwise::cli {
 
 // Sets up spdlog on stderr. Every line passes through redact() with the secrets known at the
 // time it is written; `secrets` is read live, so secrets learned later are masked too.
-void setup_logging(const std::string& level, const std::vector<std::string>* secrets);
+// format "text": "2026-11-26T11:00:00.000Z info message"; "json": one object per line with
+// time, level, message and the fields of the current LogFields scope.
+void setup_logging(const std::string& level, const std::string& format, const std::vector<std::string>* secrets);
+
+// Structured fields (version, file, step, elapsed_ms ...) attached to the log lines written
+// while this object lives, in JSON format; text lines carry them in their message already.
+class LogFields {
+ public:
+  explicit LogFields(nlohmann::json fields);
+  ~LogFields();
+  LogFields(const LogFields&) = delete;
+  LogFields& operator=(const LogFields&) = delete;
+
+ private:
+  nlohmann::json* previous_;
+  nlohmann::json fields_;
+};
 
 // Logs runner events on stderr: plain lines that read well in `kubectl logs` (no animation).
 class LogReporter final : public Reporter {
