@@ -15,4 +15,4 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
 export STEPWISE_REQUIRE_DB=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
-exec scripts/with-postgres.sh ctest --preset dev -j "$(nproc)" "$@"
+exec scripts/with-postgres.sh ctest --preset dev -j "$(( $(nproc) * 2 ))" "$@"

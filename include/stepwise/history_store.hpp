@@ -54,6 +54,9 @@ class HistoryStore {
   // A pg_dump taken before an upgrade: a row of kind 'backup' (not a migration attempt).
   void record_backup(Version database_version, const std::string& path, const std::string& checksum,
                      double seconds);
+  // `stepwise repair`: a person decided what an interrupted step left behind. "applied" records
+  // a succeeded attempt; "rolled back" an abandoned one with nothing done (run again in full).
+  void record_repair(const Step& step, bool applied);
   // Marks an attempt whose runner is gone (found under the lock).
   void mark_abandoned(long long id);
 

@@ -35,6 +35,10 @@ struct Script {
   std::string sql;
   std::string checksum;  // hex SHA-256 of the file bytes
   TxMode tx = TxMode::kTransaction;
+  // "-- stepwise:not-resumable": when run statement by statement (no-transaction, or on
+  // CockroachDB) and interrupted part-way, it is not resumed automatically: `up` stops and
+  // says what to check, and `stepwise repair` records the decision.
+  bool resumable = true;
   bool operator==(const Script&) const = default;
 };
 
@@ -60,6 +64,7 @@ struct FileName {
 // Header directives: "-- stepwise:<directive>" in the leading comment lines.
 struct Directives {
   TxMode tx = TxMode::kTransaction;
+  bool resumable = true;
 };
 // An unknown or malformed directive sets *problem (naming `file`) and is otherwise ignored.
 [[nodiscard]] Directives parse_directives(std::string_view file, std::string_view sql,

@@ -58,6 +58,13 @@ int run_validate(Context& ctx, const ValidateOptions& options);
 [[nodiscard]] Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp);
 void print_validation(const Context& ctx, const Validation& v);
 
+struct RepairOptions {
+  std::string version;
+  bool applied = false;
+  bool rolled_back = false;
+};
+int run_repair(Context& ctx, const RepairOptions& options);
+
 struct BundleOptions {
   std::string out;
 };

@@ -168,6 +168,13 @@ int main(int argc, char** argv) {
   cmd_validate->add_option("--schema", validate.schemas, "schemas to check for drift (repeatable)");
   cmd_validate->add_flag("--skip-drift", validate.skip_drift, "check versions, checksums and attempts only");
 
+  stepwise::cli::RepairOptions repair;
+  auto* cmd_repair = app.add_subcommand(
+      "repair", "record what you found of an interrupted not-resumable step (the only hand repair there is)");
+  cmd_repair->add_option("VERSION", repair.version, "the interrupted migration's version")->required();
+  cmd_repair->add_flag("--applied", repair.applied, "the step is complete: record it as applied");
+  cmd_repair->add_flag("--rolled-back", repair.rolled_back, "nothing of it is left: the next up runs it again");
+
   stepwise::cli::BundleOptions bundle;
   auto* cmd_bundle = app.add_subcommand(
       "bundle", "write a copy of this executable with the migration set of --source DIR embedded");
@@ -189,7 +196,7 @@ int main(int argc, char** argv) {
     if (!app.get_subcommands().empty() || text.find("subcommand is required") == std::string::npos) {
     } else if (const auto unknown = unknown_command(argc, argv)) {
       text = "unknown command " + stepwise::printable(*unknown, 60) +
-             " (commands: up, migrate-to, upgrade, validate, status, describe, generate-expected)";
+             " (commands: up, migrate-to, upgrade, validate, status, describe, repair, bundle, generate-expected)";
     }
     text = stepwise::one_line(stepwise::redact(text), 1000);
     std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
@@ -211,6 +218,7 @@ int main(int argc, char** argv) {
       if (release_opt->count() > 0) validate.release = validate_release;
       return stepwise::cli::run_validate(ctx, validate);
     }
+    if (cmd_repair->parsed()) return stepwise::cli::run_repair(ctx, repair);
     if (cmd_bundle->parsed()) return stepwise::cli::run_bundle(ctx, bundle);
     if (cmd_generate->parsed()) return stepwise::cli::run_generate_expected(ctx, generate);
     return static_cast<int>(ExitCode::kUsage);

@@ -86,8 +86,10 @@ Directives parse_directives(std::string_view file, std::string_view sql, std::st
     const auto directive = lower(trim(body.substr(kPrefix.size())));
     if (directive == "no-transaction") {
       out.tx = TxMode::kNoTransaction;
+    } else if (directive == "not-resumable") {
+      out.resumable = false;
     } else {
-      *problem = fmt::format("{}: unknown directive {} (known: no-transaction)", display_name(file),
+      *problem = fmt::format("{}: unknown directive {} (known: no-transaction, not-resumable)", display_name(file),
                              printable(directive, 40));
     }
   }
@@ -229,7 +231,9 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
       s.sql = f.bytes;
       if (s.sql.starts_with("\xEF\xBB\xBF")) s.sql.erase(0, 3);  // the server rejects a BOM
       s.checksum = f.checksum.empty() ? sha256_hex(f.bytes) : f.checksum;
-      s.tx = parse_directives(f.name, f.bytes, &problem).tx;
+      const auto directives = parse_directives(f.name, f.bytes, &problem);
+      s.tx = directives.tx;
+      s.resumable = directives.resumable;
       if (!problem.empty()) problems.push_back(std::move(problem));
       if (s.tx == TxMode::kTransaction) {
         s.sql = unwrap_transaction(f.name, std::move(s.sql), &problem);

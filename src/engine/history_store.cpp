@@ -202,6 +202,13 @@ void HistoryStore::record_backup(Version database_version, const std::string& pa
       conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version)));
 }
 
+void HistoryStore::record_repair(const Step& step, bool applied) {
+  const auto note = applied ? "marked applied by stepwise repair" : "marked rolled back by stepwise repair";
+  conn_.execute(insert_sql(step, applied ? Outcome::kSucceeded : Outcome::kAbandoned,
+                           ", started_at, finished_at, duration_ms, statements_done, error",
+                           fmt::format(", clock_timestamp(), clock_timestamp(), 0, 0, {}", conn_.quote_literal(note))));
+}
+
 void HistoryStore::mark_abandoned(long long id) {
   conn_.execute(fmt::format(
       "UPDATE {} SET outcome = 'abandoned', finished_at = clock_timestamp(),"

@@ -156,9 +156,24 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
 }
 
 void Runner::apply(const Step& step, const RunOptions& options, bool durable) {
+  const bool by_statement = step.script().tx == TxMode::kNoTransaction || profile_.statement_by_statement;
+  // A step its author marked not-resumable, interrupted part-way: only a person can tell what
+  // of it took effect.
+  if (by_statement && !step.script().resumable && step.retries &&
+      (step.retries->outcome == Outcome::kRunning || step.retries->statements_done > 0)) {
+    const auto total = split_sql(step.script().sql).size();
+    throw Error(ExitCode::kFailedAttempt,
+                fmt::format("{} was interrupted after {} of {} statement(s) (the next one may or may not have taken "
+                            "effect) and is marked not-resumable",
+                            step.script().file, step.retries->statements_done, total),
+                fmt::format("check which of its statements took effect and complete or undo them by hand, then run "
+                            "`stepwise repair {} --applied` (it is complete now) or `stepwise repair {} --rolled-back` "
+                            "(nothing of it is left: run it again from the start)",
+                            step.migration->version, step.migration->version));
+  }
   if (step.retries && step.retries->outcome == Outcome::kRunning)
     with_retries(step, options, [&] { store_.mark_abandoned(step.retries->id); });
-  if (step.script().tx == TxMode::kNoTransaction || profile_.statement_by_statement)
+  if (by_statement)
     apply_statements(step, options);
   else
     apply_transactional(step, options, durable);

@@ -48,7 +48,7 @@ TEST(Signals, SigtermCancelsARunningStatementRecordsItAndExitsWithin2s) {
   EXPECT_NE(r.err.find("received SIGTERM"), std::string::npos) << r.err;
   EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = 2"), "interrupted");
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'two'"), 0) << "rolled back";
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0) << "lock released";
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"), 0) << "lock released";
   db.query("CREATE TABLE marker ()");
   const auto again = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
@@ -78,6 +78,37 @@ TEST(Signals, SigtermInANoTransactionStepResumesAfterTheDoneStatements) {
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.err.find("resuming after 1 statement(s) already done"), std::string::npos) << again.err;
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'b')"), 2);
+}
+
+TEST(Signals, AnInterruptedNotResumableStepWaitsForAPersonsDecision) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_steps.up.sql", std::string("-- stepwise:no-transaction\n-- stepwise:not-resumable\n"
+                                          "CREATE TABLE a (id int);\n") +
+                                  kSleepUntilMarker + "INSERT INTO a VALUES (1);\n");
+  Process p(stepwise_cmd({"--database-url", db.url(), "--source", dir.path(), "up"}),
+            {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
+  ASSERT_NE(wait_for_query(db, "pg_sleep(CASE"), 0) << p.stderr_so_far();
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(10s).exit_code, 7);
+  db.query("CREATE TABLE marker ()");
+  // Not resumed automatically: up stops and says what to check.
+  auto r = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(r.exit_code, 13) << r.err;
+  EXPECT_NE(r.err.find("1_steps.up.sql was interrupted after 1 of 3 statement(s)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("stepwise repair 1 --applied"), std::string::npos) << r.err;
+  // The person undoes what took effect and records it; the next up runs the step in full.
+  db.query("DROP TABLE a");
+  r = db.stepwise({"--source", dir.path(), "repair", "1", "--rolled-back"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM a"), 1);
+  EXPECT_EQ(db.scalar("SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log"), "interrupted,abandoned,succeeded");
+  // repair refuses what needs no repair.
+  r = db.stepwise({"--source", dir.path(), "repair", "1", "--applied"});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
 }
 
 TEST(ConnectionLost, ServerSideTerminationExitsWith8AndARerunCompletes) {

@@ -74,7 +74,7 @@ TEST(Up, WaitsForTheLockAndTimesOutWithItsOwnExitCode) {
   EXPECT_GE(r.took.count(), 1400);
   // Nothing was applied and the waiter left no lock behind.
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'accounts'"), 0);
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> " +
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> " +
                      std::to_string(holder.backendpid())),
             0);
 }
