@@ -11,8 +11,8 @@
 namespace stepwise {
 
 struct DescribeOptions {
-  std::vector<std::string> schemas;    // empty: every schema but the system ones
-  std::vector<TableName> exclude;      // stepwise's own tables (log, lock)
+  std::vector<std::string> schemas;  // empty: every schema but the system ones
+  std::vector<TableName> exclude;    // stepwise's own tables (log, lock)
   // CockroachDB implements pg_catalog only in part: each kind is read on its own, and a kind
   // whose query fails is reported as unknown (never as missing).
   bool partial_catalog = false;

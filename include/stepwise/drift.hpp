@@ -15,7 +15,7 @@ struct DriftItem {
   std::string field;     // for "changed": the attribute (type, not_null, default, definition ...)
   std::string expected;  // text, empty when missing from the expected side
   std::string actual;
-  std::string fix;       // SQL that makes the live schema match the expected one
+  std::string fix;  // SQL that makes the live schema match the expected one
   bool operator==(const DriftItem&) const = default;
 };
 

@@ -9,20 +9,20 @@ namespace stepwise {
 // Stable exit codes; documented in docs/exit-codes.md. Never renumber.
 enum class ExitCode : int {
   kOk = 0,
-  kFailed = 1,            // a migration step failed (attempt recorded) or another database error
-  kUsage = 2,             // bad command line: unknown flag, bad duration, bad value
-  kInvalidSource = 3,     // bad migration files or releases.json
-  kConnect = 4,           // could not connect (timeout, authentication, malformed URL)
-  kLockTimeout = 5,       // another runner held the lock for longer than --lock-timeout
-  kRefused = 6,           // plan refused: out of order, unknown applied version, unknown target
-  kInterrupted = 7,       // SIGINT/SIGTERM: running statement cancelled, attempt recorded
-  kConnectionLost = 8,    // the server went away mid-run; a re-run finishes the job
-  kBehind = 10,           // validate: migrations pending / log table missing
-  kAhead = 11,            // validate: database has versions this build does not know
-  kChecksumMismatch = 12, // validate: an applied migration's file changed
-  kFailedAttempt = 13,    // validate: a failed or unfinished attempt is the latest for a version
-  kDrift = 14,            // validate: live schema differs from the expected one
-  kWaitTimeout = 15,      // validate --wait: did not validate within --timeout
+  kFailed = 1,             // a migration step failed (attempt recorded) or another database error
+  kUsage = 2,              // bad command line: unknown flag, bad duration, bad value
+  kInvalidSource = 3,      // bad migration files or releases.json
+  kConnect = 4,            // could not connect (timeout, authentication, malformed URL)
+  kLockTimeout = 5,        // another runner held the lock for longer than --lock-timeout
+  kRefused = 6,            // plan refused: out of order, unknown applied version, unknown target
+  kInterrupted = 7,        // SIGINT/SIGTERM: running statement cancelled, attempt recorded
+  kConnectionLost = 8,     // the server went away mid-run; a re-run finishes the job
+  kBehind = 10,            // validate: migrations pending / log table missing
+  kAhead = 11,             // validate: database has versions this build does not know
+  kChecksumMismatch = 12,  // validate: an applied migration's file changed
+  kFailedAttempt = 13,     // validate: a failed or unfinished attempt is the latest for a version
+  kDrift = 14,             // validate: live schema differs from the expected one
+  kWaitTimeout = 15,       // validate --wait: did not validate within --timeout
 };
 
 class Error : public std::runtime_error {

@@ -31,21 +31,21 @@ struct Attempt {
 };
 
 enum class State {
-  kApplied,      // latest successful attempt is an up
-  kPending,      // never applied, or rolled back by a successful down
-  kFailed,       // latest attempt failed (and the version is not applied)
-  kUnfinished,   // latest attempt is still running, or its runner vanished
+  kApplied,     // latest successful attempt is an up
+  kPending,     // never applied, or rolled back by a successful down
+  kFailed,      // latest attempt failed (and the version is not applied)
+  kUnfinished,  // latest attempt is still running, or its runner vanished
 };
 [[nodiscard]] std::string_view to_string(State s);
 
 struct VersionState {
   Version version = 0;
   State state = State::kPending;
-  bool applied = false;             // effect is in the database (applied, or a failed down)
-  std::string applied_checksum;     // checksum of the up attempt that applied it
-  std::string applied_at;           // finished_at of that attempt
-  std::string name;                 // as logged
-  std::optional<Attempt> latest;    // latest attempt of any kind
+  bool applied = false;           // effect is in the database (applied, or a failed down)
+  std::string applied_checksum;   // checksum of the up attempt that applied it
+  std::string applied_at;         // finished_at of that attempt
+  std::string name;               // as logged
+  std::optional<Attempt> latest;  // latest attempt of any kind
 };
 
 // Version -> state, for every version that has at least one attempt.

@@ -18,8 +18,8 @@ inline constexpr std::string_view kChecksumAlgorithm = "sha256";
 
 // A file as read from disk or from the embedded table: a base name and its bytes.
 struct MigrationFile {
-  std::string name;   // base name, e.g. "20240101120000_create_users.up.sql"
-  std::string bytes;  // exact file contents
+  std::string name;      // base name, e.g. "20240101120000_create_users.up.sql"
+  std::string bytes;     // exact file contents
   std::string checksum;  // lowercase hex SHA-256 of bytes; computed when empty
   std::size_t size = 0;  // size on disk when larger than bytes (an oversized file is cut)
 };
@@ -31,7 +31,7 @@ enum class TxMode { kTransaction, kNoTransaction };
 
 // One script (up or down) of a migration.
 struct Script {
-  std::string file;      // base name of the file it came from
+  std::string file;  // base name of the file it came from
   std::string sql;
   std::string checksum;  // hex SHA-256 of the file bytes
   TxMode tx = TxMode::kTransaction;
@@ -80,7 +80,9 @@ class MigrationSet {
   [[nodiscard]] const Migration* find(Version v) const;
   [[nodiscard]] bool empty() const noexcept { return migrations_.empty(); }
   [[nodiscard]] std::size_t size() const noexcept { return migrations_.size(); }
-  [[nodiscard]] Version latest() const { return migrations_.empty() ? 0 : migrations_.back().version; }
+  [[nodiscard]] Version latest() const {
+    return migrations_.empty() ? 0 : migrations_.back().version;
+  }
   // A digest over every file name and checksum: names the set in --version and status.
   [[nodiscard]] std::string digest() const;
 

@@ -10,6 +10,7 @@ namespace stepwise {
 // URL ("postgres://u:***@h"), and the value of password= / sslpassword= parameters in URL
 // queries and keyword/value strings. Then replaces every occurrence of each known secret
 // (e.g. the parsed password, PGPASSWORD) with "***".
-[[nodiscard]] std::string redact(std::string_view text, const std::vector<std::string>& secrets = {});
+[[nodiscard]] std::string redact(std::string_view text,
+                                 const std::vector<std::string>& secrets = {});
 
 }  // namespace stepwise

@@ -2,8 +2,8 @@
 // The runner: applies a plan under the lock and writes the attempt log. It never prints; it
 // reports events to a Reporter, which the CLI renders as text or JSON.
 #include <atomic>
-#include <functional>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -62,10 +62,10 @@ struct AppliedStep {
 };
 
 struct RunResult {
-  Plan plan;                        // the plan that was (or, with dry_run, would be) executed
+  Plan plan;  // the plan that was (or, with dry_run, would be) executed
   std::vector<AppliedStep> applied;
   bool took_lock = false;
-  bool done_by_other = false;       // another runner did the work while this one waited
+  bool done_by_other = false;  // another runner did the work while this one waited
   Version version_after = 0;
 };
 
@@ -73,7 +73,8 @@ struct RunResult {
 class StepFailed : public Error {
  public:
   StepFailed(std::string message, std::string sqlstate, std::string hint = {})
-      : Error(ExitCode::kFailed, std::move(message), std::move(hint)), sqlstate_(std::move(sqlstate)) {}
+      : Error(ExitCode::kFailed, std::move(message), std::move(hint)),
+        sqlstate_(std::move(sqlstate)) {}
   [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
 
  private:
@@ -86,7 +87,12 @@ class Runner {
       : conn_(conn), store_(store), resolve_(std::move(resolve)), reporter_(reporter) {}
   // PostgreSQL defaults with this lock (tests, tools).
   Runner(Connection& conn, HistoryStore& store, Lock& lock, Reporter& reporter)
-      : Runner(conn, store, [&lock] { return ExecutionProfile{&lock, false, ""}; }, reporter) {}
+      : Runner(
+            conn, store,
+            [&lock] {
+              return ExecutionProfile{&lock, false, ""};
+            },
+            reporter) {}
 
   // Reads the log without the lock; when there is work, takes the lock, re-reads, re-plans and
   // applies. Throws StepFailed, PlanRefused, LockTimeout, Interrupted, ConnectionLost.

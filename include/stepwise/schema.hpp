@@ -11,9 +11,9 @@ namespace stepwise {
 
 // Kinds, in the order they are listed and created (dropped in the reverse order): a function
 // before the views and triggers that call it.
-inline constexpr std::string_view kObjectKinds[] = {
-    "extension", "schema", "type", "sequence", "table", "column", "constraint",
-    "index", "function", "view", "trigger", "policy"};
+inline constexpr std::string_view kObjectKinds[] = {"extension", "schema", "type",       "sequence",
+                                                    "table",     "column", "constraint", "index",
+                                                    "function",  "view",   "trigger",    "policy"};
 // Position of a kind in kObjectKinds.
 [[nodiscard]] int kind_rank(std::string_view kind);
 

@@ -11,11 +11,11 @@
 namespace stepwise {
 
 struct SourceFiles {
-  std::vector<MigrationFile> files;         // every regular file of the folder, sorted by name
-  std::optional<std::string> releases_json; // releases.json, when present
+  std::vector<MigrationFile> files;          // every regular file of the folder, sorted by name
+  std::optional<std::string> releases_json;  // releases.json, when present
   // expected/<VERSION>.json: the schema description each release (and the head) should have.
   std::map<std::string, std::string> expected;  // file name -> JSON text
-  std::string origin;                       // "embedded" or the folder path, for messages
+  std::string origin;                           // "embedded" or the folder path, for messages
 };
 
 inline constexpr std::string_view kExpectedDir = "expected";

@@ -21,11 +21,13 @@ struct Statement {
 [[nodiscard]] bool is_comment_only(std::string_view script);
 
 // Upper-cased leading keywords of a statement, comments skipped: ("CREATE","INDEX",...).
-[[nodiscard]] std::vector<std::string> leading_keywords(std::string_view statement, std::size_t max);
+[[nodiscard]] std::vector<std::string> leading_keywords(std::string_view statement,
+                                                        std::size_t max);
 
 // The first tokens of a statement, comments skipped: words and "quoted identifiers" as
 // written, and single punctuation characters ("." "(" ...). Stops after `max` tokens.
-[[nodiscard]] std::vector<std::string_view> head_tokens(std::string_view statement, std::size_t max);
+[[nodiscard]] std::vector<std::string_view> head_tokens(std::string_view statement,
+                                                        std::size_t max);
 
 // CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT EXISTS] name ON [ONLY] [schema.]table ...
 struct IndexStatement {

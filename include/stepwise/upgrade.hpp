@@ -12,8 +12,8 @@
 namespace stepwise {
 
 struct UpgradeStage {
-  Release release;               // the release this stage reaches
-  std::vector<Version> versions; // its migrations still to apply, in order
+  Release release;                // the release this stage reaches
+  std::vector<Version> versions;  // its migrations still to apply, in order
   // Set when the stage may not start before `stop_before` is rolled out everywhere: this
   // release's code needs a schema (min_schema) newer than the previous release's, so the
   // previous release must be the oldest code still running.

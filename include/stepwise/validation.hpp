@@ -26,16 +26,16 @@ enum class FindingKind {
 
 struct Finding {
   FindingKind kind;
-  std::string object;    // file, version or schema object
+  std::string object;  // file, version or schema object
   std::string expected;
   std::string actual;
-  std::string fix;       // suggested SQL or command
+  std::string fix;  // suggested SQL or command
   bool operator==(const Finding&) const = default;
 };
 
 struct Expectation {
-  Version min = 0;  // the oldest database version accepted
-  Version max = 0;  // the newest
+  Version min = 0;    // the oldest database version accepted
+  Version max = 0;    // the newest
   std::string label;  // "this build (20240315100000)" or "release 1.1.0 (...)"
 };
 
@@ -46,7 +46,8 @@ struct Expectation {
 
 // Schema versions release `r`'s code runs against: [r.min_schema, S.schema] where S is the
 // newest release from r on whose min_schema <= r.schema (S's migrations keep r's code working).
-[[nodiscard]] std::pair<Version, Version> compatible_range(const Releases& releases, const Release& r);
+[[nodiscard]] std::pair<Version, Version> compatible_range(const Releases& releases,
+                                                           const Release& r);
 
 struct Validation {
   Version database_version = 0;
@@ -62,7 +63,8 @@ struct Validation {
   [[nodiscard]] bool worth_waiting() const;
 };
 
-[[nodiscard]] Validation evaluate(const MigrationSet& set, const History& history, const Expectation& expectation);
+[[nodiscard]] Validation evaluate(const MigrationSet& set, const History& history,
+                                  const Expectation& expectation);
 void add_drift(Validation& v, const std::vector<DriftItem>& items);
 
 }  // namespace stepwise

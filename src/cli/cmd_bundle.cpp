@@ -15,8 +15,12 @@ int run_bundle(Context& ctx, const BundleOptions& options) {
   write_bundle("/proc/self/exe", files, options.out);
   source.origin = "bundled";
   if (ctx.output() == OutputFormat::kJson)
-    ctx.print_json({{"command", "bundle"}, {"ok", true}, {"file", options.out}, {"migrations", source.migrations.size()},
-                    {"newest", source.migrations.latest()}, {"digest", source.migrations.digest()}});
+    ctx.print_json({{"command", "bundle"},
+                    {"ok", true},
+                    {"file", options.out},
+                    {"migrations", source.migrations.size()},
+                    {"newest", source.migrations.latest()},
+                    {"digest", source.migrations.digest()}});
   else
     fmt::print("wrote {}: {}\n", options.out, describe_set(source));
   std::fflush(stdout);

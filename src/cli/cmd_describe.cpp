@@ -11,7 +11,8 @@ namespace stepwise::cli {
 int run_describe(Context& ctx, const DescribeCommandOptions& options) {
   auto& conn = ctx.connect();
   const auto description = describe_postgres(conn, ctx.describe_options(options.schemas));
-  const auto text = ctx.output() == OutputFormat::kJson ? to_json(description) : to_sql_text(description);
+  const auto text =
+      ctx.output() == OutputFormat::kJson ? to_json(description) : to_sql_text(description);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   return 0;

@@ -73,7 +73,10 @@ int run_generate_expected(Context& ctx, const GenerateExpectedOptions& options) 
   LogReporter reporter;
   Runner runner(
       *conn, store,
-      [&] { return ExecutionProfile{lock.get(), engine.statement_by_statement(), engine.session_setup()}; },
+      [&] {
+        return ExecutionProfile{lock.get(), engine.statement_by_statement(),
+                                engine.session_setup()};
+      },
       reporter);
   std::filesystem::create_directories(out);
   for (const auto v : versions) {

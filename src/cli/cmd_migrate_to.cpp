@@ -14,8 +14,9 @@ int run_migrate_to(Context& ctx, const MigrateToOptions& options) {
   const auto& t = options.version;
   const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), target);
   if (ec != std::errc{} || ptr != t.data() + t.size() || target < 0)
-    throw UsageError(fmt::format("migrate-to: invalid version {} (expected a migration version, or 0 for none)",
-                                 printable(t, 40)));
+    throw UsageError(
+        fmt::format("migrate-to: invalid version {} (expected a migration version, or 0 for none)",
+                    printable(t, 40)));
   (void)ctx.source();  // validate the files before connecting
   auto run = run_options(ctx);
   run.target = Target::at(target);

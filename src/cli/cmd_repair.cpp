@@ -12,33 +12,42 @@ namespace stepwise::cli {
 // Records a person's decision about an interrupted not-resumable step, under the lock.
 int run_repair(Context& ctx, const RepairOptions& options) {
   if (options.applied == options.rolled_back)
-    throw UsageError("repair: say what you found: --applied (the step is complete) or --rolled-back (nothing of it is left)");
+    throw UsageError(
+        "repair: say what you found: --applied (the step is complete) or --rolled-back (nothing of "
+        "it is left)");
   Version version = 0;
   const auto& t = options.version;
   const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), version);
-  const auto* m = ec == std::errc{} && ptr == t.data() + t.size() ? ctx.source().migrations.find(version) : nullptr;
-  if (m == nullptr) throw UsageError(fmt::format("repair: {} is not a migration version of this set", printable(t, 40)));
+  const auto* m = ec == std::errc{} && ptr == t.data() + t.size()
+                      ? ctx.source().migrations.find(version)
+                      : nullptr;
+  if (m == nullptr)
+    throw UsageError(
+        fmt::format("repair: {} is not a migration version of this set", printable(t, 40)));
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
   const auto profile = ctx.execution_profile();
   const auto start = std::chrono::steady_clock::now();
   while (!profile.lock->try_acquire()) {
     if (std::chrono::steady_clock::now() - start > ctx.lock_timeout())
-      throw LockTimeout(fmt::format("repair: could not take the migration lock: held by {}", profile.lock->holder()));
+      throw LockTimeout(fmt::format("repair: could not take the migration lock: held by {}",
+                                    profile.lock->holder()));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const auto history = store.read();
   const auto* st = history.find(version);
   if (st == nullptr || (st->state != State::kUnfinished && st->state != State::kFailed)) {
     profile.lock->release();
-    throw PlanRefused(fmt::format("repair: {} has no failed or unfinished attempt to repair (state: {})", m->up.file,
-                                  st ? to_string(st->state) : "pending"));
+    throw PlanRefused(
+        fmt::format("repair: {} has no failed or unfinished attempt to repair (state: {})",
+                    m->up.file, st ? to_string(st->state) : "pending"));
   }
   Step step{m, Direction::kUp, 0, st->latest};
   if (st->latest->outcome == Outcome::kRunning) store.mark_abandoned(st->latest->id);
   store.record_repair(step, options.applied);
   profile.lock->release();
-  fmt::print("{}: recorded as {}\n", m->up.file, options.applied ? "applied" : "rolled back (the next up runs it from the start)");
+  fmt::print("{}: recorded as {}\n", m->up.file,
+             options.applied ? "applied" : "rolled back (the next up runs it from the start)");
   return 0;
 }
 

@@ -47,7 +47,8 @@ int run_status(Context& ctx) {
   for (const auto& [v, st] : history.versions())
     if (st.state == State::kApplied && source.migrations.find(v) == nullptr)
       lines.push_back({v, st.name, "applied, not in this build", st.applied_at, "", false});
-  std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.version < b.version; });
+  std::sort(lines.begin(), lines.end(),
+            [](const Line& a, const Line& b) { return a.version < b.version; });
 
   std::size_t applied = 0, pending = 0;
   for (const auto& l : lines) {
@@ -80,16 +81,17 @@ int run_status(Context& ctx) {
       if (!l.detail.empty()) state += ": " + l.detail;
       fmt::print("{:<20} {:<40} {}\n", l.version, l.name, state);
     }
-    fmt::print("database version {}, latest {}: {} applied, {} pending\n", history.current_version(),
-               source.migrations.latest(), applied, pending);
+    fmt::print("database version {}, latest {}: {} applied, {} pending\n",
+               history.current_version(), source.migrations.latest(), applied, pending);
     fmt::print("migration set: {}\n", describe_set(source));
     std::fflush(stdout);
   }
   if (!history.log_table_exists())
-    throw Error(ExitCode::kBehind,
-                fmt::format("log table {} does not exist: nothing has been applied to this database",
-                            ctx.log_table().display()),
-                "run `stepwise up`, or pass the right --log-table");
+    throw Error(
+        ExitCode::kBehind,
+        fmt::format("log table {} does not exist: nothing has been applied to this database",
+                    ctx.log_table().display()),
+        "run `stepwise up`, or pass the right --log-table");
   return 0;
 }
 

@@ -22,7 +22,8 @@ RunOptions run_options(Context& ctx) {
 RunResult apply(Context& ctx, const RunOptions& run, Reporter& reporter) {
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
-  Runner runner(conn, store, [&ctx] { return ctx.execution_profile(); }, reporter);
+  Runner runner(
+      conn, store, [&ctx] { return ctx.execution_profile(); }, reporter);
   return runner.run(ctx.source().migrations, run);
 }
 
@@ -54,8 +55,8 @@ nlohmann::json applied_json(const RunResult& result) {
 void print_plan_text(const Plan& plan, bool with_sql) {
   if (plan.steps.empty()) fmt::print("nothing to do: database at version {}\n", plan.from);
   for (const auto& s : plan.steps) {
-    fmt::print("would {} {}{}\n", s.direction == Direction::kUp ? "apply" : "revert", s.script().file,
-               s.script().tx == TxMode::kNoTransaction ? " (no transaction)" : "");
+    fmt::print("would {} {}{}\n", s.direction == Direction::kUp ? "apply" : "revert",
+               s.script().file, s.script().tx == TxMode::kNoTransaction ? " (no transaction)" : "");
     if (with_sql) fmt::print("{}\n", s.script().sql);
   }
 }
@@ -86,8 +87,8 @@ int run_up(Context& ctx, const UpOptions& options) {
   } else {
     std::chrono::milliseconds total{0};
     for (const auto& a : result.applied) total += a.took;
-    fmt::print("applied {} migration(s) in {}: version {} -> {}\n", result.applied.size(), format_duration(total),
-               result.plan.from, result.version_after);
+    fmt::print("applied {} migration(s) in {}: version {} -> {}\n", result.applied.size(),
+               format_duration(total), result.plan.from, result.version_after);
   }
   std::fflush(stdout);
   return 0;

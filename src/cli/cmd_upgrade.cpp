@@ -39,8 +39,9 @@ std::string read_all(const std::string& path) {
 void backup(Context& ctx, const UpgradeOptions& options, Version version) {
   const auto& info = ctx.conninfo();
   const std::string err_path = options.backup + ".stderr";
-  std::vector<std::string> args = {options.pg_dump, "--format=custom", "--no-password", "--file", options.backup,
-                                   "--dbname", info.conninfo_public};
+  std::vector<std::string> args = {
+      options.pg_dump, "--format=custom", "--no-password",     "--file",
+      options.backup,  "--dbname",        info.conninfo_public};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -54,17 +55,21 @@ void backup(Context& ctx, const UpgradeOptions& options, Version version) {
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   pid_t pid = 0;
   const auto start = Clock::now();
   spdlog::info("backing up the database to {} with {} ...", options.backup, options.pg_dump);
-  const int rc = posix_spawnp(&pid, options.pg_dump.c_str(), &actions, nullptr, argv.data(), envp.data());
+  const int rc =
+      posix_spawnp(&pid, options.pg_dump.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     std::filesystem::remove(err_path);
-    throw Error(ExitCode::kFailed, fmt::format("--pg-dump {}: cannot run it: {}", options.pg_dump, std::strerror(rc)),
-                "install postgresql-client, or pass --pg-dump /path/to/pg_dump; nothing was applied");
+    throw Error(
+        ExitCode::kFailed,
+        fmt::format("--pg-dump {}: cannot run it: {}", options.pg_dump, std::strerror(rc)),
+        "install postgresql-client, or pass --pg-dump /path/to/pg_dump; nothing was applied");
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -75,17 +80,20 @@ void backup(Context& ctx, const UpgradeOptions& options, Version version) {
     std::error_code ec;
     std::filesystem::remove(options.backup, ec);
     const auto lines = split_lines(trim(errors));
-    throw Error(ExitCode::kFailed,
-                fmt::format("--backup {}: pg_dump failed: {}", options.backup,
-                            redact(lines.empty() ? "exit status " + std::to_string(WEXITSTATUS(status)) : std::string(lines.back()),
-                                   ctx.secrets())),
-                "nothing was applied");
+    throw Error(
+        ExitCode::kFailed,
+        fmt::format("--backup {}: pg_dump failed: {}", options.backup,
+                    redact(lines.empty() ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                         : std::string(lines.back()),
+                           ctx.secrets())),
+        "nothing was applied");
   }
   const auto seconds = std::chrono::duration<double>(Clock::now() - start).count();
   HistoryStore store(ctx.connect(), ctx.log_table(), runner_identity());
-  store.record_backup(version, std::filesystem::absolute(options.backup).string(), sha256_hex(read_all(options.backup)),
-                      seconds);
-  spdlog::info("backup written: {} ({} bytes, {})", options.backup, std::filesystem::file_size(options.backup),
+  store.record_backup(version, std::filesystem::absolute(options.backup).string(),
+                      sha256_hex(read_all(options.backup)), seconds);
+  spdlog::info("backup written: {} ({} bytes, {})", options.backup,
+               std::filesystem::file_size(options.backup),
                format_duration(std::chrono::duration_cast<milliseconds>(Clock::now() - start)));
 }
 
@@ -94,25 +102,33 @@ nlohmann::json plan_json(const UpgradePlan& plan, const MigrationSet& set) {
   for (const auto& s : plan.stages) {
     nlohmann::json files = nlohmann::json::array();
     for (auto v : s.versions) files.push_back(set.find(v)->up.file);
-    nlohmann::json j{{"release", s.release.name}, {"schema", s.release.schema}, {"min_schema", s.release.min_schema},
+    nlohmann::json j{{"release", s.release.name},
+                     {"schema", s.release.schema},
+                     {"min_schema", s.release.min_schema},
                      {"migrations", files}};
     if (s.stop_before) j["stop_before"] = {{"roll_out", *s.stop_before}};
     stages.push_back(std::move(j));
   }
-  return {{"from", plan.from.name}, {"to", plan.to.name}, {"steps", plan.step_count()}, {"stages", stages}};
+  return {{"from", plan.from.name},
+          {"to", plan.to.name},
+          {"steps", plan.step_count()},
+          {"stages", stages}};
 }
 
 void print_plan(const UpgradePlan& plan, const MigrationSet& set, bool offline) {
-  fmt::print("upgrade plan: release {} -> {}, {} migration(s)\n", plan.from.name, plan.to.name, plan.step_count());
+  fmt::print("upgrade plan: release {} -> {}, {} migration(s)\n", plan.from.name, plan.to.name,
+             plan.step_count());
   for (const auto& s : plan.stages) {
     if (s.stop_before)
       fmt::print("  STOP: roll out release {} everywhere before continuing{}\n", *s.stop_before,
                  offline ? " (passed: --offline)" : "");
-    fmt::print("  release {} (schema {}, runs on {} and later):\n", s.release.name, s.release.schema, s.release.min_schema);
+    fmt::print("  release {} (schema {}, runs on {} and later):\n", s.release.name,
+               s.release.schema, s.release.min_schema);
     if (s.versions.empty()) fmt::print("    (nothing to apply)\n");
     for (auto v : s.versions) {
       const auto* m = set.find(v);
-      fmt::print("    {}{}\n", m->up.file, m->up.tx == TxMode::kNoTransaction ? " (no transaction)" : "");
+      fmt::print("    {}{}\n", m->up.file,
+                 m->up.tx == TxMode::kNoTransaction ? " (no transaction)" : "");
     }
   }
 }
@@ -129,7 +145,8 @@ int run_upgrade(Context& ctx, const UpgradeOptions& options) {
   if (!options.from.empty()) {
     from = source.releases.find(options.from);
     if (from == nullptr)
-      throw PlanRefused(fmt::format("--from {}: not a release in releases.json", printable(options.from, 40)));
+      throw PlanRefused(
+          fmt::format("--from {}: not a release in releases.json", printable(options.from, 40)));
   } else {
     from = &release_at(source.releases, history.current_version());
   }
@@ -137,21 +154,27 @@ int run_upgrade(Context& ctx, const UpgradeOptions& options) {
   // Before any change: the database must be exactly what release `from` left.
   ValidateOptions checks;
   checks.skip_drift = options.skip_drift_check;
-  const Expectation at_from{from->schema, from->schema, fmt::format("release {} (version {})", from->name, from->schema)};
+  const Expectation at_from{from->schema, from->schema,
+                            fmt::format("release {} (version {})", from->name, from->schema)};
   const auto pre = check_database(ctx, checks, at_from);
   if (!pre.ok()) {
     print_validation(ctx, pre);
-    throw Error(pre.exit_code(),
-                fmt::format("the database does not match release {}: {} finding(s); refusing to upgrade", from->name,
-                            pre.findings.size()),
-                pre.exit_code() == ExitCode::kDrift ? "repair the drift (see the fixes above), or pass --skip-drift-check"
-                                                    : "run validate for details");
+    throw Error(
+        pre.exit_code(),
+        fmt::format("the database does not match release {}: {} finding(s); refusing to upgrade",
+                    from->name, pre.findings.size()),
+        pre.exit_code() == ExitCode::kDrift
+            ? "repair the drift (see the fixes above), or pass --skip-drift-check"
+            : "run validate for details");
   }
   const auto plan = plan_upgrade(source.migrations, source.releases, history, *from, options.to);
   const bool json = ctx.output() == OutputFormat::kJson;
   if (ctx.options().dry_run) {
     if (json)
-      ctx.print_json({{"command", "upgrade"}, {"ok", true}, {"dry_run", true}, {"plan", plan_json(plan, source.migrations)}});
+      ctx.print_json({{"command", "upgrade"},
+                      {"ok", true},
+                      {"dry_run", true},
+                      {"plan", plan_json(plan, source.migrations)}});
     else
       print_plan(plan, source.migrations, options.offline);
     return 0;
@@ -181,30 +204,37 @@ int run_upgrade(Context& ctx, const UpgradeOptions& options) {
   }
 
   // Afterwards: the checks of validate at the release reached.
-  const Expectation at_reached{reached->schema, reached->schema,
-                               fmt::format("release {} (version {})", reached->name, reached->schema)};
+  const Expectation at_reached{
+      reached->schema, reached->schema,
+      fmt::format("release {} (version {})", reached->name, reached->schema)};
   const auto post = check_database(ctx, ValidateOptions{}, at_reached);
   if (json) {
     nlohmann::json findings = nlohmann::json::array();
     for (const auto& f : post.findings)
-      findings.push_back({{"kind", std::string(to_string(f.kind))}, {"object", f.object}, {"expected", f.expected},
-                          {"actual", f.actual}, {"fix", f.fix}});
+      findings.push_back({{"kind", std::string(to_string(f.kind))},
+                          {"object", f.object},
+                          {"expected", f.expected},
+                          {"actual", f.actual},
+                          {"fix", f.fix}});
     RunResult r;
     r.applied = applied;
-    nlohmann::json doc{{"command", "upgrade"}, {"ok", post.ok()}, {"dry_run", false},
-                       {"plan", plan_json(plan, source.migrations)}, {"reached", reached->name},
-                       {"applied", applied_json(r)}, {"findings", findings}};
+    nlohmann::json doc{{"command", "upgrade"},     {"ok", post.ok()},
+                       {"dry_run", false},         {"plan", plan_json(plan, source.migrations)},
+                       {"reached", reached->name}, {"applied", applied_json(r)},
+                       {"findings", findings}};
     if (halted) doc["halted_before_rollout_of"] = *halted;
     if (!options.backup.empty()) doc["backup"] = options.backup;
     ctx.print_json(doc);
   } else {
     if (halted)
-      fmt::print("stopped at release {}: roll out release {} everywhere, then run `stepwise upgrade --to {}` again "
-                 "(or pass --offline when no application instance is running)\n",
-                 reached->name, *halted, plan.to.name);
+      fmt::print(
+          "stopped at release {}: roll out release {} everywhere, then run `stepwise upgrade --to "
+          "{}` again "
+          "(or pass --offline when no application instance is running)\n",
+          reached->name, *halted, plan.to.name);
     else
-      fmt::print("upgraded to release {} (schema {}): {} migration(s) applied\n", reached->name, reached->schema,
-                 applied.size());
+      fmt::print("upgraded to release {} (schema {}): {} migration(s) applied\n", reached->name,
+                 reached->schema, applied.size());
     if (!post.ok()) print_validation(ctx, post);
   }
   std::fflush(stdout);

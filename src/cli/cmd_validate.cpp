@@ -16,7 +16,8 @@ using Clock = std::chrono::steady_clock;
 // One full check: history (one query) and, when an expected description exists for the
 // database's version, drift (catalog queries). Never writes, never locks.
 namespace {
-Validation check_in(Context& ctx, const ValidateOptions& options, const Expectation& exp, bool snapshot) {
+Validation check_in(Context& ctx, const ValidateOptions& options, const Expectation& exp,
+                    bool snapshot) {
   const auto& source = ctx.source();
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
@@ -28,10 +29,12 @@ Validation check_in(Context& ctx, const ValidateOptions& options, const Expectat
   }
   const auto it = source.expected.find(v.database_version);
   if (it == source.expected.end()) {
-    v.notes.push_back(fmt::format("no expected schema recorded for version {}: drift not checked", v.database_version));
+    v.notes.push_back(fmt::format("no expected schema recorded for version {}: drift not checked",
+                                  v.database_version));
     return v;
   }
-  const auto expected = parse_schema_json(it->second, fmt::format("expected/{}.json", v.database_version));
+  const auto expected =
+      parse_schema_json(it->second, fmt::format("expected/{}.json", v.database_version));
   auto d = ctx.describe_options(options.schemas);
   d.in_caller_transaction = snapshot;
   DiffOptions diff;
@@ -64,20 +67,29 @@ void print_validation(const Context& ctx, const Validation& v) {
   if (ctx.output() == OutputFormat::kJson) {
     nlohmann::json findings = nlohmann::json::array();
     for (const auto& f : v.findings)
-      findings.push_back({{"kind", std::string(to_string(f.kind))}, {"object", f.object}, {"expected", f.expected},
-                          {"actual", f.actual}, {"fix", f.fix}});
-    ctx.print_json({{"command", "validate"}, {"ok", v.ok()}, {"exit_code", static_cast<int>(v.exit_code())},
-                    {"database_version", v.database_version}, {"expected", v.expectation.label},
-                    {"expected_min", v.expectation.min}, {"expected_max", v.expectation.max},
-                    {"findings", findings}, {"notes", v.notes}});
+      findings.push_back({{"kind", std::string(to_string(f.kind))},
+                          {"object", f.object},
+                          {"expected", f.expected},
+                          {"actual", f.actual},
+                          {"fix", f.fix}});
+    ctx.print_json({{"command", "validate"},
+                    {"ok", v.ok()},
+                    {"exit_code", static_cast<int>(v.exit_code())},
+                    {"database_version", v.database_version},
+                    {"expected", v.expectation.label},
+                    {"expected_min", v.expectation.min},
+                    {"expected_max", v.expectation.max},
+                    {"findings", findings},
+                    {"notes", v.notes}});
     return;
   }
   for (const auto& f : v.findings) {
-    fmt::print("{}\t{}\texpected: {}\tactual: {}\n", to_string(f.kind), f.object, f.expected.empty() ? "-" : f.expected,
-               f.actual.empty() ? "-" : f.actual);
+    fmt::print("{}\t{}\texpected: {}\tactual: {}\n", to_string(f.kind), f.object,
+               f.expected.empty() ? "-" : f.expected, f.actual.empty() ? "-" : f.actual);
     if (!f.fix.empty()) {
       std::string fix = f.fix;
-      for (std::size_t p = 0; (p = fix.find('\n', p)) != std::string::npos; p += 6) fix.replace(p, 1, "\n      ");
+      for (std::size_t p = 0; (p = fix.find('\n', p)) != std::string::npos; p += 6)
+        fix.replace(p, 1, "\n      ");
       fmt::print("  fix: {}\n", fix);
     }
   }
@@ -85,8 +97,8 @@ void print_validation(const Context& ctx, const Validation& v) {
   if (v.ok())
     fmt::print("valid: database version {} fits {}\n", v.database_version, v.expectation.label);
   else
-    fmt::print("invalid: {} finding(s); database version {}, expected {}\n", v.findings.size(), v.database_version,
-               v.expectation.label);
+    fmt::print("invalid: {} finding(s); database version {}, expected {}\n", v.findings.size(),
+               v.database_version, v.expectation.label);
   std::fflush(stdout);
 }
 
@@ -116,8 +128,9 @@ int run_validate(Context& ctx, const ValidateOptions& options) {
       return static_cast<int>(ExitCode::kWaitTimeout);
     }
     if (Clock::now() >= next_log) {
-      spdlog::info("waiting for the database to reach {} ({} so far): {} {}", exp.label, format_duration(waited),
-                   to_string(v.findings.front().kind), v.findings.front().actual);
+      spdlog::info("waiting for the database to reach {} ({} so far): {} {}", exp.label,
+                   format_duration(waited), to_string(v.findings.front().kind),
+                   v.findings.front().actual);
       next_log = Clock::now() + milliseconds(5000);
     }
     std::this_thread::sleep_for(nap);

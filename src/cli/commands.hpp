@@ -55,7 +55,8 @@ struct ValidateOptions {
 };
 int run_validate(Context& ctx, const ValidateOptions& options);
 // validate's checks against an expectation, and their rendering (cmd_validate.cpp).
-[[nodiscard]] Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp);
+[[nodiscard]] Validation check_database(Context& ctx, const ValidateOptions& options,
+                                        const Expectation& exp);
 void print_validation(const Context& ctx, const Validation& v);
 
 struct RepairOptions {

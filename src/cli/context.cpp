@@ -28,23 +28,29 @@ void Context::resolve() {
   else if (options_.output == "json")
     output_ = OutputFormat::kJson;
   else
-    throw UsageError(fmt::format("--output: invalid value {} (expected text or json)", printable(options_.output, 40)));
+    throw UsageError(fmt::format("--output: invalid value {} (expected text or json)",
+                                 printable(options_.output, 40)));
   log_table_ = parse_table_name("--log-table", options_.log_table);
   connect_timeout_ = parse_duration("--connect-timeout", options_.connect_timeout);
   lock_timeout_ = parse_duration("--lock-timeout", options_.lock_timeout);
   statement_timeout_ = parse_duration("--statement-timeout", options_.statement_timeout);
-  if (options_.lock_strategy != "auto" && options_.lock_strategy != "advisory" && options_.lock_strategy != "lease")
-    throw UsageError(fmt::format("--lock-strategy: invalid value {} (expected auto, advisory or lease)",
-                                 printable(options_.lock_strategy, 40)));
+  if (options_.lock_strategy != "auto" && options_.lock_strategy != "advisory" &&
+      options_.lock_strategy != "lease")
+    throw UsageError(
+        fmt::format("--lock-strategy: invalid value {} (expected auto, advisory or lease)",
+                    printable(options_.lock_strategy, 40)));
   if (options_.engine != "auto" && !parse_engine(options_.engine))
-    throw UsageError(fmt::format("--engine: invalid value {} (expected auto, postgres or cockroachdb)",
-                                 printable(options_.engine, 40)));
+    throw UsageError(
+        fmt::format("--engine: invalid value {} (expected auto, postgres or cockroachdb)",
+                    printable(options_.engine, 40)));
   lease_ttl_ = parse_duration("--lease-ttl", options_.lease_ttl);
   if (lease_ttl_ < milliseconds(1000))
-    throw UsageError(fmt::format("--lease-ttl: {} is too short (at least 1s)", printable(options_.lease_ttl, 40)));
+    throw UsageError(fmt::format("--lease-ttl: {} is too short (at least 1s)",
+                                 printable(options_.lease_ttl, 40)));
   ddl_lock_timeout_ = parse_duration("--ddl-lock-timeout", options_.ddl_lock_timeout);
   if (options_.ddl_lock_retries < 0 || options_.ddl_lock_retries > 1000)
-    throw UsageError(fmt::format("--ddl-lock-retries: {} is out of range (0 to 1000)", options_.ddl_lock_retries));
+    throw UsageError(fmt::format("--ddl-lock-retries: {} is out of range (0 to 1000)",
+                                 options_.ddl_lock_retries));
 }
 
 const Source& Context::source() {
@@ -57,7 +63,8 @@ Source load_source(const std::string& dir) {
   // A set bundled into this executable (stepwise bundle) wins over the one compiled in.
   char exe[4096] = {};
   const auto n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (auto bundled = load_bundle(n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "/proc/self/exe"))
+  if (auto bundled =
+          load_bundle(n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "/proc/self/exe"))
     return validate_source(*bundled);
   return validate_source(load_embedded());
 }
@@ -117,13 +124,17 @@ Connection& Context::connect() {
   return *conn_;
 }
 
-std::unique_ptr<Connection> Context::open_another() const { return open_connection(conninfo_); }
+std::unique_ptr<Connection> Context::open_another() const {
+  return open_connection(conninfo_);
+}
 
 std::unique_ptr<Connection> Context::open_database(const std::string& dbname) const {
   return open_connection(with_database(conninfo_, dbname));
 }
 
-std::vector<TableName> Context::own_tables() const { return {log_table_, lock_table_for(log_table_)}; }
+std::vector<TableName> Context::own_tables() const {
+  return {log_table_, lock_table_for(log_table_)};
+}
 
 const Engine& Context::engine() {
   if (!engine_) {
@@ -132,7 +143,9 @@ const Engine& Context::engine() {
     spdlog::debug("engine: {} ({}{})", to_string(engine_->kind), engine_->server_version,
                   forced ? ", forced by --engine" : "");
     if (engine_->kind == EngineKind::kCockroach && options_.lock_strategy == "advisory")
-      throw UsageError("--lock-strategy advisory: CockroachDB has no working advisory locks; use lease (the default there)");
+      throw UsageError(
+          "--lock-strategy advisory: CockroachDB has no working advisory locks; use lease (the "
+          "default there)");
   }
   return *engine_;
 }
@@ -153,13 +166,15 @@ DescribeOptions Context::describe_options(std::vector<std::string> schemas) {
 
 std::unique_ptr<Lock> Context::make_lock() {
   auto& conn = connect();
-  const bool lease = options_.lock_strategy == "lease" || (options_.lock_strategy == "auto" && engine().needs_lease());
+  const bool lease = options_.lock_strategy == "lease" ||
+                     (options_.lock_strategy == "auto" && engine().needs_lease());
   if (!lease) return std::make_unique<AdvisoryLock>(conn, log_table_);
   const auto who = runner_identity();
   LeaseLock::Options o;
   o.log_table = log_table_;
-  o.holder_id = fmt::format("{}:{}:{:08x}", who.host, who.pid,
-                            static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  o.holder_id = fmt::format(
+      "{}:{}:{:08x}", who.host, who.pid,
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
   o.ttl = lease_ttl_;
   o.open_connection = [this] { return open_another(); };
   o.on_lost = [this](const std::string& why) {

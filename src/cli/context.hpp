@@ -11,9 +11,9 @@
 
 #include "../pqxx/pqxx_connection.hpp"
 #include "stepwise/database.hpp"
-#include "stepwise/history_store.hpp"
 #include "stepwise/describe.hpp"
 #include "stepwise/engine.hpp"
+#include "stepwise/history_store.hpp"
 #include "stepwise/lock.hpp"
 #include "stepwise/runner.hpp"
 #include "stepwise/source.hpp"
@@ -53,8 +53,12 @@ class Context {
   [[nodiscard]] OutputFormat output() const noexcept { return output_; }
   [[nodiscard]] const TableName& log_table() const noexcept { return log_table_; }
   [[nodiscard]] std::chrono::milliseconds lock_timeout() const noexcept { return lock_timeout_; }
-  [[nodiscard]] std::chrono::milliseconds statement_timeout() const noexcept { return statement_timeout_; }
-  [[nodiscard]] std::chrono::milliseconds ddl_lock_timeout() const noexcept { return ddl_lock_timeout_; }
+  [[nodiscard]] std::chrono::milliseconds statement_timeout() const noexcept {
+    return statement_timeout_;
+  }
+  [[nodiscard]] std::chrono::milliseconds ddl_lock_timeout() const noexcept {
+    return ddl_lock_timeout_;
+  }
 
   // The embedded set, or --source DIR; loaded and validated once. Throws SourceError.
   [[nodiscard]] const Source& source();
@@ -79,7 +83,7 @@ class Context {
   // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().
   [[nodiscard]] const std::vector<std::string>& secrets() const noexcept { return secrets_; }
 
-  std::atomic<bool> stop{false};            // set by SIGINT/SIGTERM
+  std::atomic<bool> stop{false};             // set by SIGINT/SIGTERM
   std::atomic<Connection*> active{nullptr};  // the connection a signal cancels
 
   // Prints a result document on stdout (JSON mode).

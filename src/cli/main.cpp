@@ -2,8 +2,8 @@
 #include <fmt/format.h>
 #include <signal.h>
 
-#include <csignal>
 #include <spdlog/spdlog.h>
+#include <csignal>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -35,7 +35,8 @@ void start_signal_watcher(Context& ctx) {
     int sig = 0;
     while (sigwait(&set, &sig) == 0) {
       if (ctx.stop.exchange(true)) std::_Exit(static_cast<int>(ExitCode::kInterrupted));
-      spdlog::warn("received {}: cancelling the running statement", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      spdlog::warn("received {}: cancelling the running statement",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
       if (auto* conn = ctx.active.load()) conn->cancel();
     }
   }).detach();
@@ -47,8 +48,8 @@ std::optional<std::string> unknown_command(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     if (a.starts_with("-")) {
-      if (a.starts_with("--") && a.find('=') == std::string_view::npos && a != "--dry-run" && a != "--help" &&
-          a != "--version")
+      if (a.starts_with("--") && a.find('=') == std::string_view::npos && a != "--dry-run" &&
+          a != "--help" && a != "--version")
         ++i;  // every other global option takes a value
       continue;
     }
@@ -76,14 +77,19 @@ int report(const Context& ctx, const stepwise::Error& e) {
   std::size_t start = 0;
   while (start <= msg.size()) {
     const auto nl = msg.find('\n', start);
-    std::fprintf(stderr, "stepwise: error: %s\n",
-                 stepwise::one_line(stepwise::redact(msg.substr(start, nl - start), secrets), 2000).c_str());
+    std::fprintf(
+        stderr, "stepwise: error: %s\n",
+        stepwise::one_line(stepwise::redact(msg.substr(start, nl - start), secrets), 2000).c_str());
     if (nl == std::string::npos) break;
     start = nl + 1;
   }
-  if (!e.hint().empty()) std::fprintf(stderr, "stepwise: hint: %s\n", stepwise::redact(e.hint(), secrets).c_str());
+  if (!e.hint().empty())
+    std::fprintf(stderr, "stepwise: hint: %s\n", stepwise::redact(e.hint(), secrets).c_str());
   if (ctx.output() == stepwise::cli::OutputFormat::kJson)
-    ctx.print_json({{"ok", false}, {"exit_code", static_cast<int>(e.code())}, {"error", e.what()}, {"hint", e.hint()}});
+    ctx.print_json({{"ok", false},
+                    {"exit_code", static_cast<int>(e.code())},
+                    {"error", e.what()},
+                    {"hint", e.hint()}});
   return static_cast<int>(e.code());
 }
 
@@ -92,39 +98,50 @@ int report(const Context& ctx, const stepwise::Error& e) {
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   stepwise::cli::GlobalOptions g;
-  CLI::App app{"stepwise: schema migrations for PostgreSQL, safe to run from every replica at once"};
+  CLI::App app{
+      "stepwise: schema migrations for PostgreSQL, safe to run from every replica at once"};
   app.set_version_flag("--version", std::function<std::string()>(version_text));
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
   app.add_option("--database-url", g.database_url,
                  "connection URL or key=value string (else STEPWISE_DATABASE_URL, DATABASE_URL, "
                  "then libpq's PG* variables)");
-  app.add_option("--source", g.source_dir, "load migrations from this folder instead of the embedded set")
+  app.add_option("--source", g.source_dir,
+                 "load migrations from this folder instead of the embedded set")
       ->envname("STEPWISE_SOURCE");
-  app.add_option("--log-table", g.log_table, "attempt log table, [schema.]table")->envname("STEPWISE_LOG_TABLE");
+  app.add_option("--log-table", g.log_table, "attempt log table, [schema.]table")
+      ->envname("STEPWISE_LOG_TABLE");
   app.add_option("--connect-timeout", g.connect_timeout, "keep retrying the connection this long")
       ->envname("STEPWISE_CONNECT_TIMEOUT");
   app.add_option("--lock-timeout", g.lock_timeout, "wait this long for another runner's lock")
       ->envname("STEPWISE_LOCK_TIMEOUT");
-  app.add_option("--statement-timeout", g.statement_timeout, "per-statement limit while applying; 0 = none")
+  app.add_option("--statement-timeout", g.statement_timeout,
+                 "per-statement limit while applying; 0 = none")
       ->envname("STEPWISE_STATEMENT_TIMEOUT");
   app.add_option("--ddl-lock-timeout", g.ddl_lock_timeout,
-                 "longest wait for a table lock in a step before backing off and retrying; 0 = wait forever")
+                 "longest wait for a table lock in a step before backing off and retrying; 0 = "
+                 "wait forever")
       ->envname("STEPWISE_DDL_LOCK_TIMEOUT");
-  app.add_option("--ddl-lock-retries", g.ddl_lock_retries, "retries after a lock timeout before the step fails")
+  app.add_option("--ddl-lock-retries", g.ddl_lock_retries,
+                 "retries after a lock timeout before the step fails")
       ->envname("STEPWISE_DDL_LOCK_RETRIES");
   app.add_option("--engine", g.engine, "auto (detected at connect), postgres or cockroachdb")
       ->envname("STEPWISE_ENGINE");
   app.add_option("--lock-strategy", g.lock_strategy,
-                 "auto (the engine's: advisory on PostgreSQL, lease on CockroachDB), advisory, or lease (a row "
+                 "auto (the engine's: advisory on PostgreSQL, lease on CockroachDB), advisory, or "
+                 "lease (a row "
                  "renewed by a heartbeat; for PgBouncer transaction pooling)")
       ->envname("STEPWISE_LOCK_STRATEGY");
-  app.add_option("--lease-ttl", g.lease_ttl, "lease strategy: a lease not renewed for this long can be taken over")
+  app.add_option("--lease-ttl", g.lease_ttl,
+                 "lease strategy: a lease not renewed for this long can be taken over")
       ->envname("STEPWISE_LEASE_TTL");
-  app.add_option("--output", g.output, "result format on stdout: text or json")->envname("STEPWISE_OUTPUT");
-  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off (logs go to stderr)")
+  app.add_option("--output", g.output, "result format on stdout: text or json")
+      ->envname("STEPWISE_OUTPUT");
+  app.add_option("--log-level", g.log_level,
+                 "trace, debug, info, warn, error or off (logs go to stderr)")
       ->envname("STEPWISE_LOG_LEVEL");
-  app.add_option("--log-format", g.log_format, "text, or json: one object per line (time, level, message, fields)")
+  app.add_option("--log-format", g.log_format,
+                 "text, or json: one object per line (time, level, message, fields)")
       ->envname("STEPWISE_LOG_FORMAT");
   app.add_flag("--dry-run", g.dry_run, "print what would run; change nothing");
 
@@ -135,45 +152,61 @@ int main(int argc, char** argv) {
   auto* cmd_status = app.add_subcommand("status", "applied and pending migrations, one line each");
 
   stepwise::cli::MigrateToOptions migrate_to;
-  auto* cmd_migrate_to = app.add_subcommand("migrate-to", "go up or down to exactly VERSION (0: before the first)");
+  auto* cmd_migrate_to =
+      app.add_subcommand("migrate-to", "go up or down to exactly VERSION (0: before the first)");
   cmd_migrate_to->add_option("VERSION", migrate_to.version, "target migration version")->required();
   cmd_migrate_to->add_flag("--allow-out-of-order", migrate_to.allow_out_of_order,
                            "apply pending migrations older than the newest applied one");
 
   stepwise::cli::UpgradeOptions upgrade;
-  auto* cmd_upgrade = app.add_subcommand(
-      "upgrade", "multi-release upgrade: check the starting release, plan through the releases between, apply");
-  cmd_upgrade->add_option("--from", upgrade.from, "starting release (default: the one whose schema the database has)");
+  auto* cmd_upgrade = app.add_subcommand("upgrade",
+                                         "multi-release upgrade: check the starting release, plan "
+                                         "through the releases between, apply");
+  cmd_upgrade->add_option("--from", upgrade.from,
+                          "starting release (default: the one whose schema the database has)");
   cmd_upgrade->add_option("--to", upgrade.to, "release to reach")->required();
-  cmd_upgrade->add_flag("--offline", upgrade.offline,
-                        "no application instance is running: pass the roll-out stops and apply straight through");
-  cmd_upgrade->add_flag("--skip-drift-check", upgrade.skip_drift_check, "do not refuse on drift at the start");
-  cmd_upgrade->add_option("--backup", upgrade.backup, "pg_dump --format=custom to this file before the first change");
+  cmd_upgrade->add_flag(
+      "--offline", upgrade.offline,
+      "no application instance is running: pass the roll-out stops and apply straight through");
+  cmd_upgrade->add_flag("--skip-drift-check", upgrade.skip_drift_check,
+                        "do not refuse on drift at the start");
+  cmd_upgrade->add_option("--backup", upgrade.backup,
+                          "pg_dump --format=custom to this file before the first change");
   cmd_upgrade->add_option("--pg-dump", upgrade.pg_dump, "the pg_dump to use");
 
   stepwise::cli::DescribeCommandOptions describe;
-  auto* cmd_describe = app.add_subcommand("describe", "canonical dump of the live schema (--output json, or SQL text)");
-  cmd_describe->add_option("--schema", describe.schemas, "schema to describe (repeatable; default: all but system)");
+  auto* cmd_describe = app.add_subcommand(
+      "describe", "canonical dump of the live schema (--output json, or SQL text)");
+  cmd_describe->add_option("--schema", describe.schemas,
+                           "schema to describe (repeatable; default: all but system)");
 
   stepwise::cli::ValidateOptions validate;
   std::string validate_release;
   auto* cmd_validate = app.add_subcommand(
-      "validate", "read-only: version, checksums, failed attempts and schema drift; the exit code says why");
-  auto* release_opt = cmd_validate->add_option("--release", validate_release,
-                                               "accept any version in this release's compatibility range");
-  cmd_validate->add_flag("--wait", validate.wait, "poll until the database validates (another pod is migrating)");
-  cmd_validate->add_option("--timeout", validate.timeout, "with --wait: give up after this long (exit 15)");
-  cmd_validate->add_option("--ignore", validate.ignore,
-                           "objects not owned by the application, as a glob on schema.table[.name] (repeatable)");
+      "validate",
+      "read-only: version, checksums, failed attempts and schema drift; the exit code says why");
+  auto* release_opt = cmd_validate->add_option(
+      "--release", validate_release, "accept any version in this release's compatibility range");
+  cmd_validate->add_flag("--wait", validate.wait,
+                         "poll until the database validates (another pod is migrating)");
+  cmd_validate->add_option("--timeout", validate.timeout,
+                           "with --wait: give up after this long (exit 15)");
+  cmd_validate->add_option(
+      "--ignore", validate.ignore,
+      "objects not owned by the application, as a glob on schema.table[.name] (repeatable)");
   cmd_validate->add_option("--schema", validate.schemas, "schemas to check for drift (repeatable)");
-  cmd_validate->add_flag("--skip-drift", validate.skip_drift, "check versions, checksums and attempts only");
+  cmd_validate->add_flag("--skip-drift", validate.skip_drift,
+                         "check versions, checksums and attempts only");
 
   stepwise::cli::RepairOptions repair;
   auto* cmd_repair = app.add_subcommand(
-      "repair", "record what you found of an interrupted not-resumable step (the only hand repair there is)");
-  cmd_repair->add_option("VERSION", repair.version, "the interrupted migration's version")->required();
+      "repair",
+      "record what you found of an interrupted not-resumable step (the only hand repair there is)");
+  cmd_repair->add_option("VERSION", repair.version, "the interrupted migration's version")
+      ->required();
   cmd_repair->add_flag("--applied", repair.applied, "the step is complete: record it as applied");
-  cmd_repair->add_flag("--rolled-back", repair.rolled_back, "nothing of it is left: the next up runs it again");
+  cmd_repair->add_flag("--rolled-back", repair.rolled_back,
+                       "nothing of it is left: the next up runs it again");
 
   stepwise::cli::BundleOptions bundle;
   auto* cmd_bundle = app.add_subcommand(
@@ -181,10 +214,11 @@ int main(int argc, char** argv) {
   cmd_bundle->add_option("-o,--out", bundle.out, "the file to write")->required();
 
   stepwise::cli::GenerateExpectedOptions generate;
-  auto* cmd_generate = app.add_subcommand(
-      "generate-expected",
-      "apply the set release by release on a scratch database and write the expected schema of each");
-  cmd_generate->add_option("--out", generate.out, "folder for <VERSION>.json (default: <--source>/expected)");
+  auto* cmd_generate = app.add_subcommand("generate-expected",
+                                          "apply the set release by release on a scratch database "
+                                          "and write the expected schema of each");
+  cmd_generate->add_option("--out", generate.out,
+                           "folder for <VERSION>.json (default: <--source>/expected)");
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
 
   try {
@@ -193,10 +227,12 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string text = e.what();
-    if (!app.get_subcommands().empty() || text.find("subcommand is required") == std::string::npos) {
+    if (!app.get_subcommands().empty() ||
+        text.find("subcommand is required") == std::string::npos) {
     } else if (const auto unknown = unknown_command(argc, argv)) {
       text = "unknown command " + stepwise::printable(*unknown, 60) +
-             " (commands: up, migrate-to, upgrade, validate, status, describe, repair, bundle, generate-expected)";
+             " (commands: up, migrate-to, upgrade, validate, status, describe, repair, bundle, "
+             "generate-expected)";
     }
     text = stepwise::one_line(stepwise::redact(text), 1000);
     std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
@@ -225,6 +261,7 @@ int main(int argc, char** argv) {
   } catch (const stepwise::Error& e) {
     return report(ctx, e);
   } catch (const std::exception& e) {
-    return report(ctx, stepwise::Error(ExitCode::kFailed, fmt::format("internal error: {}", e.what())));
+    return report(ctx,
+                  stepwise::Error(ExitCode::kFailed, fmt::format("internal error: {}", e.what())));
   }
 }

@@ -18,7 +18,8 @@ thread_local nlohmann::json* t_fields = nullptr;
 
 class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  RedactingStderrSink(const std::vector<std::string>* secrets, bool json) : secrets_(secrets), json_(json) {}
+  RedactingStderrSink(const std::vector<std::string>* secrets, bool json)
+      : secrets_(secrets), json_(json) {}
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
@@ -29,7 +30,8 @@ class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
       spdlog::memory_buf_t time;
       time_formatter_.format(msg, time);
       j["time"] = std::string(time.data(), time.size() - 1);  // without the pattern's newline
-      j["level"] = std::string(spdlog::level::to_string_view(msg.level).data(), spdlog::level::to_string_view(msg.level).size());
+      j["level"] = std::string(spdlog::level::to_string_view(msg.level).data(),
+                               spdlog::level::to_string_view(msg.level).size());
       j["message"] = redact(std::string_view(msg.payload.data(), msg.payload.size()), secrets);
       line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     } else {
@@ -44,17 +46,24 @@ class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  private:
   const std::vector<std::string>* secrets_;
   bool json_;
-  spdlog::pattern_formatter time_formatter_{"%Y-%m-%dT%H:%M:%S.%eZ", spdlog::pattern_time_type::utc};
+  spdlog::pattern_formatter time_formatter_{"%Y-%m-%dT%H:%M:%S.%eZ",
+                                            spdlog::pattern_time_type::utc};
 };
 
 }  // namespace
 
-LogFields::LogFields(nlohmann::json fields) : previous_(t_fields), fields_(std::move(fields)) { t_fields = &fields_; }
-LogFields::~LogFields() { t_fields = previous_; }
+LogFields::LogFields(nlohmann::json fields) : previous_(t_fields), fields_(std::move(fields)) {
+  t_fields = &fields_;
+}
+LogFields::~LogFields() {
+  t_fields = previous_;
+}
 
-void setup_logging(const std::string& level, const std::string& format, const std::vector<std::string>* secrets) {
+void setup_logging(const std::string& level, const std::string& format,
+                   const std::vector<std::string>* secrets) {
   if (format != "text" && format != "json")
-    throw UsageError("--log-format: invalid value " + printable(format, 40) + " (expected text or json)");
+    throw UsageError("--log-format: invalid value " + printable(format, 40) +
+                     " (expected text or json)");
   const auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off")
     throw UsageError("--log-level: invalid value " + printable(level, 40) +
@@ -67,11 +76,14 @@ void setup_logging(const std::string& level, const std::string& format, const st
   spdlog::set_default_logger(logger);
 }
 
-void LogReporter::warning(std::string_view message) { spdlog::warn("{}", message); }
+void LogReporter::warning(std::string_view message) {
+  spdlog::warn("{}", message);
+}
 
 void LogReporter::lock_waiting(std::chrono::milliseconds waited, const std::string& holder) {
   LogFields fields({{"event", "lock_waiting"}, {"waited_ms", waited.count()}, {"holder", holder}});
-  spdlog::info("waiting for the migration lock ({} so far), held by {}", format_duration(waited), holder);
+  spdlog::info("waiting for the migration lock ({} so far), held by {}", format_duration(waited),
+               holder);
 }
 
 void LogReporter::lock_acquired(std::chrono::milliseconds waited) {
@@ -85,7 +97,8 @@ void LogReporter::plan_ready(const Plan& plan) {
     spdlog::info("{} step(s) to run, version {} -> {}", plan.steps.size(), plan.from, plan.to);
 }
 
-void LogReporter::track_overall(std::size_t total_steps, std::map<Version, std::string> release_of) {
+void LogReporter::track_overall(std::size_t total_steps,
+                                std::map<Version, std::string> release_of) {
   overall_total_ = total_steps;
   overall_done_ = 0;
   release_of_ = std::move(release_of);
@@ -94,9 +107,12 @@ void LogReporter::track_overall(std::size_t total_steps, std::map<Version, std::
 
 void LogReporter::step_started(const Step& step, std::size_t index, std::size_t total) {
   const auto verb = step.direction == Direction::kUp ? "applying" : "reverting";
-  LogFields fields({{"event", "step_started"}, {"version", step.migration->version}, {"file", step.script().file},
+  LogFields fields({{"event", "step_started"},
+                    {"version", step.migration->version},
+                    {"file", step.script().file},
                     {"direction", std::string(to_string(step.direction))},
-                    {"step", overall_total_ ? overall_done_ + 1 : index}, {"steps", overall_total_ ? overall_total_ : total}});
+                    {"step", overall_total_ ? overall_done_ + 1 : index},
+                    {"steps", overall_total_ ? overall_total_ : total}});
   if (overall_total_ == 0) {
     spdlog::info("[{}/{}] {} {} ...", index, total, verb, step.script().file);
     return;
@@ -108,25 +124,34 @@ void LogReporter::step_started(const Step& step, std::size_t index, std::size_t 
 
 void LogReporter::step_finished(const Step& step, std::size_t index, std::size_t total,
                                 std::chrono::milliseconds took) {
-  LogFields fields({{"event", "step_finished"}, {"version", step.migration->version}, {"file", step.script().file},
-                    {"step", overall_total_ ? overall_done_ + 1 : index}, {"steps", overall_total_ ? overall_total_ : total},
+  LogFields fields({{"event", "step_finished"},
+                    {"version", step.migration->version},
+                    {"file", step.script().file},
+                    {"step", overall_total_ ? overall_done_ + 1 : index},
+                    {"steps", overall_total_ ? overall_total_ : total},
                     {"duration_ms", took.count()}});
   if (overall_total_ == 0) {
     spdlog::info("[{}/{}] {} done in {}", index, total, step.script().file, format_duration(took));
     return;
   }
   ++overall_done_;
-  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - overall_start_);
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - overall_start_);
   const auto remaining = elapsed * static_cast<long long>(overall_total_ - overall_done_) /
                          static_cast<long long>(std::max<std::size_t>(overall_done_, 1));
-  spdlog::info("[{}/{}] {} done in {}; elapsed {}, about {} remaining", overall_done_, overall_total_,
-               step.script().file, format_duration(took), format_duration(elapsed), format_duration(remaining));
+  spdlog::info("[{}/{}] {} done in {}; elapsed {}, about {} remaining", overall_done_,
+               overall_total_, step.script().file, format_duration(took), format_duration(elapsed),
+               format_duration(remaining));
 }
 
-void LogReporter::retrying(const Step& step, int attempt, int max_attempts, std::chrono::milliseconds wait,
-                           std::string_view reason) {
-  LogFields fields({{"event", "retry"}, {"version", step.migration->version}, {"file", step.script().file},
-                    {"attempt", attempt}, {"max_attempts", max_attempts}, {"wait_ms", wait.count()}});
+void LogReporter::retrying(const Step& step, int attempt, int max_attempts,
+                           std::chrono::milliseconds wait, std::string_view reason) {
+  LogFields fields({{"event", "retry"},
+                    {"version", step.migration->version},
+                    {"file", step.script().file},
+                    {"attempt", attempt},
+                    {"max_attempts", max_attempts},
+                    {"wait_ms", wait.count()}});
   spdlog::warn("{}: {}; retry {}/{} in {}", step.script().file, reason, attempt, max_attempts,
                format_duration(wait));
 }

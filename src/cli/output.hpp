@@ -16,7 +16,8 @@ namespace stepwise::cli {
 // time it is written; `secrets` is read live, so secrets learned later are masked too.
 // format "text": "2026-11-26T11:00:00.000Z info message"; "json": one object per line with
 // time, level, message and the fields of the current LogFields scope.
-void setup_logging(const std::string& level, const std::string& format, const std::vector<std::string>* secrets);
+void setup_logging(const std::string& level, const std::string& format,
+                   const std::vector<std::string>* secrets);
 
 // Structured fields (version, file, step, elapsed_ms ...) attached to the log lines written
 // while this object lives, in JSON format; text lines carry them in their message already.

@@ -27,7 +27,9 @@ std::chrono::milliseconds parse_duration(std::string_view flag, std::string_view
     if (number.find('.') != number.rfind('.') || number == ".") throw bad();
     const double value = std::strtod(number.c_str(), nullptr);
     std::size_t k = j;
-    while (k < text.size() && ((text[k] >= 'a' && text[k] <= 'z') || (text[k] >= 'A' && text[k] <= 'Z'))) ++k;
+    while (k < text.size() &&
+           ((text[k] >= 'a' && text[k] <= 'z') || (text[k] >= 'A' && text[k] <= 'Z')))
+      ++k;
     const auto unit = text.substr(j, k - j);
     double scale = 0;
     if (unit.empty()) {
@@ -55,7 +57,8 @@ std::chrono::milliseconds parse_duration(std::string_view flag, std::string_view
 std::string format_duration(std::chrono::milliseconds d) {
   const auto ms = d.count();
   if (ms < 1000) return fmt::format("{}ms", ms);
-  if (ms < 60'000) return fmt::format("{}.{}s", ms / 1000, (ms % 1000) / 100);  // truncated, never "60.0s"
+  if (ms < 60'000)
+    return fmt::format("{}.{}s", ms / 1000, (ms % 1000) / 100);  // truncated, never "60.0s"
   const auto s = ms / 1000;
   if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);

@@ -6,11 +6,16 @@ namespace stepwise {
 
 std::string_view to_string(Outcome o) {
   switch (o) {
-    case Outcome::kRunning: return "running";
-    case Outcome::kSucceeded: return "succeeded";
-    case Outcome::kFailed: return "failed";
-    case Outcome::kInterrupted: return "interrupted";
-    case Outcome::kAbandoned: return "abandoned";
+    case Outcome::kRunning:
+      return "running";
+    case Outcome::kSucceeded:
+      return "succeeded";
+    case Outcome::kFailed:
+      return "failed";
+    case Outcome::kInterrupted:
+      return "interrupted";
+    case Outcome::kAbandoned:
+      return "abandoned";
   }
   return "unknown";
 }
@@ -24,10 +29,14 @@ std::optional<Outcome> parse_outcome(std::string_view s) {
 
 std::string_view to_string(State s) {
   switch (s) {
-    case State::kApplied: return "applied";
-    case State::kPending: return "pending";
-    case State::kFailed: return "failed";
-    case State::kUnfinished: return "unfinished";
+    case State::kApplied:
+      return "applied";
+    case State::kPending:
+      return "pending";
+    case State::kFailed:
+      return "failed";
+    case State::kUnfinished:
+      return "unfinished";
   }
   return "unknown";
 }

@@ -14,14 +14,19 @@
 
 namespace stepwise {
 
-std::string_view to_string(Direction d) { return d == Direction::kUp ? "up" : "down"; }
+std::string_view to_string(Direction d) {
+  return d == Direction::kUp ? "up" : "down";
+}
 
 namespace {
 constexpr std::string_view kUpSuffix = ".up.sql";
 constexpr std::string_view kDownSuffix = ".down.sql";
-constexpr std::string_view kExpected = "expected <VERSION>_<name>.up.sql or <VERSION>_<name>.down.sql";
+constexpr std::string_view kExpected =
+    "expected <VERSION>_<name>.up.sql or <VERSION>_<name>.down.sql";
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -51,11 +56,13 @@ std::optional<FileName> parse_file_name(std::string_view name, std::string* prob
   }
   std::size_t digits = 0;
   while (digits < stem.size() && is_digit(stem[digits])) ++digits;
-  if (digits == 0) return fail(fmt::format("name does not start with a version number: {}", kExpected));
+  if (digits == 0)
+    return fail(fmt::format("name does not start with a version number: {}", kExpected));
   if (digits == stem.size() || stem[digits] != '_')
     return fail(fmt::format("missing '_' after the version: {}", kExpected));
   const auto slug = stem.substr(digits + 1);
-  if (slug.empty()) return fail(fmt::format("empty migration name after the version: {}", kExpected));
+  if (slug.empty())
+    return fail(fmt::format("empty migration name after the version: {}", kExpected));
   for (char ch : slug) {
     const auto c = static_cast<unsigned char>(ch);
     if (c < 0x20 || c == 0x7f || ch == '/' || ch == '\\')
@@ -64,10 +71,12 @@ std::optional<FileName> parse_file_name(std::string_view name, std::string* prob
   if (!is_valid_utf8(slug)) return fail("the migration name is not valid UTF-8");
   const auto digits_view = stem.substr(0, digits);
   std::uint64_t value = 0;
-  const auto [ptr, ec] = std::from_chars(digits_view.data(), digits_view.data() + digits_view.size(), value);
+  const auto [ptr, ec] =
+      std::from_chars(digits_view.data(), digits_view.data() + digits_view.size(), value);
   if (ec != std::errc{} || ptr != digits_view.data() + digits_view.size() ||
       value > static_cast<std::uint64_t>(std::numeric_limits<Version>::max()))
-    return fail(fmt::format("version {} is larger than {}", digits_view, std::numeric_limits<Version>::max()));
+    return fail(fmt::format("version {} is larger than {}", digits_view,
+                            std::numeric_limits<Version>::max()));
   if (value == 0) return fail("version must be a positive integer, not 0");
   return FileName{static_cast<Version>(value), std::string(slug), direction};
 }
@@ -89,8 +98,8 @@ Directives parse_directives(std::string_view file, std::string_view sql, std::st
     } else if (directive == "not-resumable") {
       out.resumable = false;
     } else {
-      *problem = fmt::format("{}: unknown directive {} (known: no-transaction, not-resumable)", display_name(file),
-                             printable(directive, 40));
+      *problem = fmt::format("{}: unknown directive {} (known: no-transaction, not-resumable)",
+                             display_name(file), printable(directive, 40));
     }
   }
   return out;
@@ -116,14 +125,17 @@ namespace {
 std::string check_bytes(const MigrationFile& f) {
   const auto size = std::max(f.size, f.bytes.size());
   if (size > kMaxMigrationBytes)
-    return fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", display_name(f.name), size,
-                       kMaxMigrationBytes);
-  if (f.bytes.find('\0') != std::string::npos) return fmt::format("{}: file holds a NUL byte", display_name(f.name));
-  if (!is_valid_utf8(f.bytes)) return fmt::format("{}: file is not valid UTF-8", display_name(f.name));
+    return fmt::format("{}: file is {} bytes, larger than the limit of {} bytes",
+                       display_name(f.name), size, kMaxMigrationBytes);
+  if (f.bytes.find('\0') != std::string::npos)
+    return fmt::format("{}: file holds a NUL byte", display_name(f.name));
+  if (!is_valid_utf8(f.bytes))
+    return fmt::format("{}: file is not valid UTF-8", display_name(f.name));
   std::string_view text = f.bytes;
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a byte order mark is not content
   if (is_blank(text))
-    return fmt::format("{}: file is empty (a placeholder step needs at least a comment)", display_name(f.name));
+    return fmt::format("{}: file is empty (a placeholder step needs at least a comment)",
+                       display_name(f.name));
   return {};
 }
 
@@ -204,24 +216,26 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
       return fmt::format("{}", fmt::join(names, ", "));
     };
     if (pair.ups.size() > 1) {
-      problems.push_back(fmt::format("{}: duplicate version {} (files: {})", display_name(pair.ups[1]->name),
-                                     version, list(pair.ups)));
+      problems.push_back(fmt::format("{}: duplicate version {} (files: {})",
+                                     display_name(pair.ups[1]->name), version, list(pair.ups)));
       continue;
     }
     if (pair.downs.size() > 1) {
-      problems.push_back(fmt::format("{}: duplicate version {} (files: {})", display_name(pair.downs[1]->name),
-                                     version, list(pair.downs)));
+      problems.push_back(fmt::format("{}: duplicate version {} (files: {})",
+                                     display_name(pair.downs[1]->name), version, list(pair.downs)));
       continue;
     }
     if (pair.ups.empty()) {
       if (unreadable.count(version)) continue;
-      problems.push_back(fmt::format("{}: down file without its up file ({})", display_name(pair.downs[0]->name),
-                                     display_name(fmt::format("{}_{}.up.sql", version, pair.down_names[0].slug))));
+      problems.push_back(
+          fmt::format("{}: down file without its up file ({})", display_name(pair.downs[0]->name),
+                      display_name(fmt::format("{}_{}.up.sql", version, pair.down_names[0].slug))));
       continue;
     }
     if (!pair.downs.empty() && pair.down_names[0].slug != pair.up_names[0].slug) {
       problems.push_back(fmt::format("{}: down file does not match its up file {}",
-                                     display_name(pair.downs[0]->name), display_name(pair.ups[0]->name)));
+                                     display_name(pair.downs[0]->name),
+                                     display_name(pair.ups[0]->name)));
       continue;
     }
     const auto make_script = [&](const MigrationFile& f) {

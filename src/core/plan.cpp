@@ -11,7 +11,8 @@ namespace {
 
 std::string version_list(const std::vector<Version>& vs, std::size_t max = 5) {
   std::string out;
-  for (std::size_t i = 0; i < vs.size() && i < max; ++i) out += (i ? ", " : "") + std::to_string(vs[i]);
+  for (std::size_t i = 0; i < vs.size() && i < max; ++i)
+    out += (i ? ", " : "") + std::to_string(vs[i]);
   if (vs.size() > max) out += fmt::format(" and {} more", vs.size() - max);
   return out;
 }
@@ -74,7 +75,8 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
     const auto& st = it->second;
     const bool half_down = st.state == State::kUnfinished && st.applied && st.latest &&
                            st.latest->direction == Direction::kDown;
-    if ((st.state == State::kApplied || half_down) && it->first > goal) to_undo.push_back(it->first);
+    if ((st.state == State::kApplied || half_down) && it->first > goal)
+      to_undo.push_back(it->first);
   }
 
   if (target.kind == Target::Kind::kLatest) {
@@ -130,7 +132,8 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
     const auto* st = history.find(v);
     if (st->state == State::kUnfinished) {
       step.retries = st->latest;
-      if (step.script().tx == TxMode::kNoTransaction && st->latest->checksum == step.script().checksum)
+      if (step.script().tx == TxMode::kNoTransaction &&
+          st->latest->checksum == step.script().checksum)
         step.resume_from = st->latest->statements_done;
     }
     plan.steps.push_back(step);

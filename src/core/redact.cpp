@@ -68,8 +68,8 @@ std::string mask_parameters(std::string_view in) {
           while (j < in.size() && in[j] != '\'') j += (in[j] == '\\' && j + 1 < in.size()) ? 2 : 1;
           if (j < in.size()) ++j;
         } else {
-          while (j < in.size() && !std::isspace(static_cast<unsigned char>(in[j])) && in[j] != '&' &&
-                 in[j] != '"' && in[j] != '#')
+          while (j < in.size() && !std::isspace(static_cast<unsigned char>(in[j])) &&
+                 in[j] != '&' && in[j] != '"' && in[j] != '#')
             ++j;
         }
         i = j;

@@ -56,18 +56,22 @@ Releases parse_releases(std::string_view text, const MigrationSet* set) {
       continue;
     }
     Release r;
-    if (item.contains("name") && item["name"].is_string() && !item["name"].get<std::string>().empty()) {
+    if (item.contains("name") && item["name"].is_string() &&
+        !item["name"].get<std::string>().empty()) {
       r.name = item["name"].get<std::string>();
       label = fmt::format("release {}", printable(r.name, 40));
       if (!names.insert(r.name).second)
-        problems.push_back(fmt::format("{}: {}: field \"name\": duplicate release name", file, label));
+        problems.push_back(
+            fmt::format("{}: {}: field \"name\": duplicate release name", file, label));
     } else {
-      problems.push_back(fmt::format("{}: {}: field \"name\": missing or not a non-empty string", file, label));
+      problems.push_back(
+          fmt::format("{}: {}: field \"name\": missing or not a non-empty string", file, label));
     }
     for (const auto& [key, value] : item.items()) {
       if (key != "name" && key != "schema" && key != "min_schema" && key != "notes")
-        problems.push_back(fmt::format("{}: {}: unknown field {} (known: name, schema, min_schema, notes)",
-                                       file, label, printable(key, 40)));
+        problems.push_back(
+            fmt::format("{}: {}: unknown field {} (known: name, schema, min_schema, notes)", file,
+                        label, printable(key, 40)));
     }
     const auto field = [&](const char* key, Version* dest) {
       if (!item.contains(key)) {
@@ -93,14 +97,16 @@ Releases parse_releases(std::string_view text, const MigrationSet* set) {
       problems.push_back(fmt::format("{}: {}: field \"min_schema\": {} is newer than its schema {}",
                                      file, label, r.min_schema, r.schema));
     if (!out.empty() && r.schema && out.back().schema && r.schema <= out.back().schema)
-      problems.push_back(fmt::format(
-          "{}: {}: field \"schema\": {} is not newer than the previous release's {} (releases must be "
-          "in order)",
-          file, label, r.schema, out.back().schema));
-    if (!out.empty() && r.min_schema && out.back().min_schema && r.min_schema < out.back().min_schema)
-      problems.push_back(fmt::format(
-          "{}: {}: field \"min_schema\": {} is older than the previous release's {}", file, label,
-          r.min_schema, out.back().min_schema));
+      problems.push_back(
+          fmt::format("{}: {}: field \"schema\": {} is not newer than the previous release's {} "
+                      "(releases must be "
+                      "in order)",
+                      file, label, r.schema, out.back().schema));
+    if (!out.empty() && r.min_schema && out.back().min_schema &&
+        r.min_schema < out.back().min_schema)
+      problems.push_back(
+          fmt::format("{}: {}: field \"min_schema\": {} is older than the previous release's {}",
+                      file, label, r.min_schema, out.back().min_schema));
     out.push_back(std::move(r));
   }
   if (out.empty() && problems.empty())

@@ -61,10 +61,21 @@ void canonicalize(SchemaDescription& d) {
 
 std::string normalize_cockroach_type(std::string_view type) {
   static const std::pair<std::string_view, std::string_view> kAliases[] = {
-      {"int8", "bigint"}, {"int", "bigint"}, {"int64", "bigint"}, {"int4", "integer"}, {"int2", "smallint"},
-      {"float8", "double precision"}, {"float", "double precision"}, {"float4", "real"}, {"json", "jsonb"},
-      {"string", "text"}, {"bool", "boolean"}, {"timestamptz", "timestamp with time zone"},
-      {"timestamp", "timestamp without time zone"}, {"decimal", "numeric"}, {"bytes", "bytea"}};
+      {"int8", "bigint"},
+      {"int", "bigint"},
+      {"int64", "bigint"},
+      {"int4", "integer"},
+      {"int2", "smallint"},
+      {"float8", "double precision"},
+      {"float", "double precision"},
+      {"float4", "real"},
+      {"json", "jsonb"},
+      {"string", "text"},
+      {"bool", "boolean"},
+      {"timestamptz", "timestamp with time zone"},
+      {"timestamp", "timestamp without time zone"},
+      {"decimal", "numeric"},
+      {"bytes", "bytea"}};
   std::string t(type);
   for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string suffix;
@@ -82,12 +93,15 @@ void normalize_cockroach(SchemaDescription& d) {
     if (o.kind == "column") return o.name == "rowid" && o.attr("default") == "unique_rowid()";
     const auto def = o.attr("definition");
     if (o.kind == "constraint" || o.kind == "index")
-      return def.find("(rowid") != std::string::npos && def.find("PRIMARY KEY") != std::string::npos;
+      return def.find("(rowid") != std::string::npos &&
+             def.find("PRIMARY KEY") != std::string::npos;
     return false;
   });
   for (auto& o : d.objects) {
-    if (o.kind == "column" && o.attrs.count("type")) o.attrs["type"] = normalize_cockroach_type(o.attrs["type"]);
-    if (o.kind == "type" && o.attrs.count("base_type")) o.attrs["base_type"] = normalize_cockroach_type(o.attrs["base_type"]);
+    if (o.kind == "column" && o.attrs.count("type"))
+      o.attrs["type"] = normalize_cockroach_type(o.attrs["type"]);
+    if (o.kind == "type" && o.attrs.count("base_type"))
+      o.attrs["base_type"] = normalize_cockroach_type(o.attrs["base_type"]);
   }
   canonicalize(d);
 }
@@ -112,7 +126,8 @@ SchemaDescription parse_schema_json(std::string_view text, std::string_view orig
   SchemaDescription d;
   try {
     const auto doc = nlohmann::json::parse(text.begin(), text.end());
-    if (!doc.is_object() || doc.value("format", 0) != 1 || !doc.contains("objects") || !doc["objects"].is_array())
+    if (!doc.is_object() || doc.value("format", 0) != 1 || !doc.contains("objects") ||
+        !doc["objects"].is_array())
       throw SourceError(fmt::format("{}: not a stepwise schema description (format 1)", origin));
     for (const auto& j : doc["objects"]) {
       SchemaObject o;
@@ -123,7 +138,8 @@ SchemaDescription parse_schema_json(std::string_view text, std::string_view orig
       for (const auto& [k, v] : j.at("attrs").items()) o.attrs[k] = v.get<std::string>();
       d.objects.push_back(std::move(o));
     }
-    if (doc.contains("unknown_kinds")) d.unknown_kinds = doc["unknown_kinds"].get<std::vector<std::string>>();
+    if (doc.contains("unknown_kinds"))
+      d.unknown_kinds = doc["unknown_kinds"].get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw SourceError(fmt::format("{}: invalid schema description: {}", origin, e.what()));
   }
@@ -135,8 +151,10 @@ std::string column_sql(const SchemaObject& c) {
   std::string s = fmt::format("{} {}", c.attr("sql_name"), c.attr("type"));
   if (!c.attr("collation").empty()) s += " COLLATE " + c.attr("collation");
   if (!c.attr("identity").empty())
-    s += fmt::format(" GENERATED {} AS IDENTITY", c.attr("identity") == "always" ? "ALWAYS" : "BY DEFAULT");
-  if (!c.attr("generated").empty()) s += fmt::format(" GENERATED ALWAYS AS ({}) STORED", c.attr("generated"));
+    s += fmt::format(" GENERATED {} AS IDENTITY",
+                     c.attr("identity") == "always" ? "ALWAYS" : "BY DEFAULT");
+  if (!c.attr("generated").empty())
+    s += fmt::format(" GENERATED ALWAYS AS ({}) STORED", c.attr("generated"));
   if (!c.attr("default").empty()) s += " DEFAULT " + c.attr("default");
   if (c.attr("not_null") == "true") s += " NOT NULL";
   return s;
@@ -144,11 +162,12 @@ std::string column_sql(const SchemaObject& c) {
 
 std::string create_sql(const SchemaObject& o, const SchemaDescription& d) {
   if (o.kind == "extension")
-    return fmt::format("CREATE EXTENSION IF NOT EXISTS {} SCHEMA {} VERSION '{}';", o.attr("sql_name"),
-                       o.attr("sql_schema"), o.attr("version"));
+    return fmt::format("CREATE EXTENSION IF NOT EXISTS {} SCHEMA {} VERSION '{}';",
+                       o.attr("sql_name"), o.attr("sql_schema"), o.attr("version"));
   if (o.kind == "schema") return fmt::format("CREATE SCHEMA {};", o.attr("sql_name"));
   if (o.kind == "type") {
-    if (o.attr("type") == "enum") return fmt::format("CREATE TYPE {} AS ENUM ({});", o.attr("sql_name"), o.attr("labels"));
+    if (o.attr("type") == "enum")
+      return fmt::format("CREATE TYPE {} AS ENUM ({});", o.attr("sql_name"), o.attr("labels"));
     if (o.attr("type") == "domain")
       return fmt::format("CREATE DOMAIN {} AS {}{}{}{};", o.attr("sql_name"), o.attr("base_type"),
                          o.attr("default").empty() ? "" : " DEFAULT " + o.attr("default"),
@@ -157,51 +176,59 @@ std::string create_sql(const SchemaObject& o, const SchemaDescription& d) {
     return fmt::format("CREATE TYPE {} AS ({});", o.attr("sql_name"), o.attr("attributes"));
   }
   if (o.kind == "sequence")
-    return fmt::format("CREATE SEQUENCE {} AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{};",
-                       o.attr("sql_name"), o.attr("type"), o.attr("increment"), o.attr("min"), o.attr("max"),
-                       o.attr("start"), o.attr("cache"), o.attr("cycle") == "true" ? " CYCLE" : "");
+    return fmt::format(
+        "CREATE SEQUENCE {} AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{};",
+        o.attr("sql_name"), o.attr("type"), o.attr("increment"), o.attr("min"), o.attr("max"),
+        o.attr("start"), o.attr("cache"), o.attr("cycle") == "true" ? " CYCLE" : "");
   if (o.kind == "table") {
     std::vector<const SchemaObject*> columns;
     for (const auto& c : d.objects)
       if (c.kind == "column" && c.schema == o.schema && c.table == o.name) columns.push_back(&c);
-    std::stable_sort(columns.begin(), columns.end(), [](const SchemaObject* a, const SchemaObject* b) {
-      return std::atoi(a->attr("position").c_str()) < std::atoi(b->attr("position").c_str());
-    });
+    std::stable_sort(
+        columns.begin(), columns.end(), [](const SchemaObject* a, const SchemaObject* b) {
+          return std::atoi(a->attr("position").c_str()) < std::atoi(b->attr("position").c_str());
+        });
     std::vector<std::string> cols;
     for (const auto* c : columns) cols.push_back("  " + column_sql(*c));
     std::string s;
     if (!o.attr("partition_of").empty())
-      s = fmt::format("CREATE TABLE {} PARTITION OF {} {}", o.attr("sql_name"), o.attr("partition_of"),
-                      o.attr("partition_bound"));
+      s = fmt::format("CREATE TABLE {} PARTITION OF {} {}", o.attr("sql_name"),
+                      o.attr("partition_of"), o.attr("partition_bound"));
     else
-      s = fmt::format("CREATE {}TABLE {} (\n{}\n)", o.attr("persistence") == "unlogged" ? "UNLOGGED " : "",
-                      o.attr("sql_name"), fmt::join(cols, ",\n"));
+      s = fmt::format("CREATE {}TABLE {} (\n{}\n)",
+                      o.attr("persistence") == "unlogged" ? "UNLOGGED " : "", o.attr("sql_name"),
+                      fmt::join(cols, ",\n"));
     if (!o.attr("partition_key").empty()) s += " PARTITION BY " + o.attr("partition_key");
     s += ";";
-    if (o.attr("row_security") == "true") s += fmt::format("\nALTER TABLE {} ENABLE ROW LEVEL SECURITY;", o.attr("sql_name"));
+    if (o.attr("row_security") == "true")
+      s += fmt::format("\nALTER TABLE {} ENABLE ROW LEVEL SECURITY;", o.attr("sql_name"));
     if (o.attr("force_row_security") == "true")
       s += fmt::format("\nALTER TABLE {} FORCE ROW LEVEL SECURITY;", o.attr("sql_name"));
     return s;
   }
-  if (o.kind == "column") return fmt::format("ALTER TABLE {} ADD COLUMN {};", o.attr("sql_table"), column_sql(o));
+  if (o.kind == "column")
+    return fmt::format("ALTER TABLE {} ADD COLUMN {};", o.attr("sql_table"), column_sql(o));
   if (o.kind == "constraint")
-    return fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {};", o.attr("sql_table"), o.attr("sql_name"),
-                       o.attr("definition"));
+    return fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {};", o.attr("sql_table"),
+                       o.attr("sql_name"), o.attr("definition"));
   if (o.kind == "index" || o.kind == "trigger") return o.attr("definition") + ";";
   if (o.kind == "view") {
     auto def = o.attr("definition");
     while (!def.empty() && (def.back() == ';' || def.back() == ' ')) def.pop_back();
-    return fmt::format("CREATE {}VIEW {} AS {};", o.attr("materialized") == "true" ? "MATERIALIZED " : "",
-                       o.attr("sql_name"), def);
+    return fmt::format("CREATE {}VIEW {} AS {};",
+                       o.attr("materialized") == "true" ? "MATERIALIZED " : "", o.attr("sql_name"),
+                       def);
   }
   if (o.kind == "function")
-    return o.attr("definition").empty() ? fmt::format("-- aggregate {}: recreate it from its migration", o.attr("sql_name"))
-                                        : o.attr("definition") + ";";
+    return o.attr("definition").empty()
+               ? fmt::format("-- aggregate {}: recreate it from its migration", o.attr("sql_name"))
+               : o.attr("definition") + ";";
   if (o.kind == "policy")
-    return fmt::format("CREATE POLICY {} ON {} AS {} FOR {} TO {}{}{};", o.attr("sql_name"), o.attr("sql_table"),
-                       o.attr("permissive") == "true" ? "PERMISSIVE" : "RESTRICTIVE", o.attr("command"),
-                       o.attr("roles"), o.attr("using").empty() ? "" : " USING (" + o.attr("using") + ")",
-                       o.attr("with_check").empty() ? "" : " WITH CHECK (" + o.attr("with_check") + ")");
+    return fmt::format(
+        "CREATE POLICY {} ON {} AS {} FOR {} TO {}{}{};", o.attr("sql_name"), o.attr("sql_table"),
+        o.attr("permissive") == "true" ? "PERMISSIVE" : "RESTRICTIVE", o.attr("command"),
+        o.attr("roles"), o.attr("using").empty() ? "" : " USING (" + o.attr("using") + ")",
+        o.attr("with_check").empty() ? "" : " WITH CHECK (" + o.attr("with_check") + ")");
   return fmt::format("-- no statement known for a {}", o.kind);
 }
 
@@ -211,10 +238,12 @@ std::string to_sql_text(const SchemaDescription& d) {
     if (o.kind == "column") continue;  // inside CREATE TABLE
     out += create_sql(o, d);
     if (o.kind == "index" && o.attr("valid") == "false") out += " -- INVALID";
-    if (o.kind == "sequence" && !o.attr("owned_by").empty()) out += " -- owned by " + o.attr("owned_by");
+    if (o.kind == "sequence" && !o.attr("owned_by").empty())
+      out += " -- owned by " + o.attr("owned_by");
     out += "\n";
   }
-  for (const auto& k : d.unknown_kinds) out += fmt::format("-- {}: not reported by this server\n", k);
+  for (const auto& k : d.unknown_kinds)
+    out += fmt::format("-- {}: not reported by this server\n", k);
   return out;
 }
 

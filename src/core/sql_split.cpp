@@ -8,9 +8,12 @@ namespace stepwise {
 namespace {
 
 bool ident_start(char c) {
-  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' ||
+         static_cast<unsigned char>(c) >= 0x80;
 }
-bool ident_char(char c) { return ident_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$'; }
+bool ident_char(char c) {
+  return ident_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$';
+}
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -68,8 +71,8 @@ class Scanner {
           }
         }
       } else if (c == '\'') {
-        const bool backslash_escapes = i > 0 && (s_[i - 1] == 'e' || s_[i - 1] == 'E') &&
-                                       (i < 2 || !ident_char(s_[i - 2]));
+        const bool backslash_escapes =
+            i > 0 && (s_[i - 1] == 'e' || s_[i - 1] == 'E') && (i < 2 || !ident_char(s_[i - 2]));
         i = skip_quoted(i, '\'', backslash_escapes, line);
       } else if (c == '"') {
         i = skip_quoted(i, '"', false, line);
@@ -92,9 +95,12 @@ class Scanner {
         const auto word = upper(s_.substr(i, j - i));
         if (words.size() < 4) words.push_back(word);
         if (is_routine(words)) {
-          if (word == "BEGIN") ++begin_depth;
-          else if (word == "CASE" && begin_depth > 0) ++begin_depth;
-          else if (word == "END" && begin_depth > 0) --begin_depth;
+          if (word == "BEGIN")
+            ++begin_depth;
+          else if (word == "CASE" && begin_depth > 0)
+            ++begin_depth;
+          else if (word == "END" && begin_depth > 0)
+            --begin_depth;
         }
         i = j;
       } else {
@@ -203,9 +209,13 @@ std::size_t skip_block_comment(std::string_view st, std::size_t i) {
 }
 }  // namespace
 
-std::vector<Statement> split_sql(std::string_view script) { return Scanner(script).run(); }
+std::vector<Statement> split_sql(std::string_view script) {
+  return Scanner(script).run();
+}
 
-bool is_comment_only(std::string_view script) { return split_sql(script).empty(); }
+bool is_comment_only(std::string_view script) {
+  return split_sql(script).empty();
+}
 
 std::vector<std::string> leading_keywords(std::string_view st, std::size_t max) {
   std::vector<std::string> out;
@@ -312,7 +322,8 @@ std::optional<IndexStatement> parse_create_index(std::string_view statement) {
 namespace {
 // "name" or schema.name (tokens as written) starting at t[k]; advances k.
 std::optional<std::string> qualified_name(const std::vector<std::string_view>& t, std::size_t& k) {
-  if (k >= t.size() || (t[k].size() == 1 && !ident_start(t[k][0]) && t[k][0] != '"')) return std::nullopt;
+  if (k >= t.size() || (t[k].size() == 1 && !ident_start(t[k][0]) && t[k][0] != '"'))
+    return std::nullopt;
   std::string name(t[k++]);
   if (k + 1 < t.size() && t[k] == ".") {
     name += "." + std::string(t[k + 1]);
@@ -405,8 +416,9 @@ std::optional<DdlEffect> parse_ddl_effect(std::string_view statement) {
     }
     next_is("COLUMN");
     skip_if_exists();
-    if (k >= t.size() || is_word(t[k], "CONSTRAINT") || is_word(t[k], "PRIMARY") || is_word(t[k], "UNIQUE") ||
-        is_word(t[k], "CHECK") || is_word(t[k], "FOREIGN") || is_word(t[k], "EXCLUDE"))
+    if (k >= t.size() || is_word(t[k], "CONSTRAINT") || is_word(t[k], "PRIMARY") ||
+        is_word(t[k], "UNIQUE") || is_word(t[k], "CHECK") || is_word(t[k], "FOREIGN") ||
+        is_word(t[k], "EXCLUDE"))
       return std::nullopt;
     e.column = fold_identifier(t[k++]);
     // A single action only: "ADD COLUMN a int, ADD COLUMN b int" is not judged by its first

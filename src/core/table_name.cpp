@@ -38,7 +38,8 @@ TableName parse_table_name(std::string_view flag, std::string_view text) {
         }
         const char c = text[i];
         if (!plain_char(c, false) && c != '-' && c != ' ')
-          throw bad(fmt::format("character {} is not allowed", printable(std::string_view(&text[i], 1))));
+          throw bad(
+              fmt::format("character {} is not allowed", printable(std::string_view(&text[i], 1))));
         part.push_back(c);
         ++i;
       }
@@ -47,7 +48,8 @@ TableName parse_table_name(std::string_view flag, std::string_view text) {
       while (i < text.size() && text[i] != '.') {
         const char c = text[i];
         if (!plain_char(c, part.empty()))
-          throw bad(fmt::format("character {} is not allowed", printable(std::string_view(&text[i], 1))));
+          throw bad(
+              fmt::format("character {} is not allowed", printable(std::string_view(&text[i], 1))));
         part.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
         ++i;
       }
@@ -66,7 +68,8 @@ TableName parse_table_name(std::string_view flag, std::string_view text) {
 
 TableName lock_table_for(const TableName& log) {
   auto name = log.table + "_lock";
-  if (name.size() > kMaxIdentifierBytes) name = log.table.substr(0, kMaxIdentifierBytes - 5) + "_lock";
+  if (name.size() > kMaxIdentifierBytes)
+    name = log.table.substr(0, kMaxIdentifierBytes - 5) + "_lock";
   return TableName{log.schema, name};
 }
 

@@ -41,7 +41,9 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-bool is_blank(std::string_view s) { return trim(s).empty(); }
+bool is_blank(std::string_view s) {
+  return trim(s).empty();
+}
 
 std::string_view trim(std::string_view s) {
   const auto ws = " \t\r\n\f\v";

@@ -16,7 +16,8 @@ std::size_t UpgradePlan::step_count() const {
 namespace {
 std::string release_list(const Releases& releases) {
   std::vector<std::string> items;
-  for (const auto& r : releases.all()) items.push_back(fmt::format("{} (schema {})", r.name, r.schema));
+  for (const auto& r : releases.all())
+    items.push_back(fmt::format("{} (schema {})", r.name, r.schema));
   return fmt::format("{}", fmt::join(items, ", "));
 }
 }  // namespace
@@ -24,8 +25,9 @@ std::string release_list(const Releases& releases) {
 const Release& release_at(const Releases& releases, Version v) {
   if (const auto* r = releases.with_schema(v)) return *r;
   throw PlanRefused(fmt::format("the database is at version {}, which is no release's schema", v),
-                    releases.empty() ? "this build has no releases.json"
-                                     : fmt::format("pass --from with one of: {}", release_list(releases)));
+                    releases.empty()
+                        ? "this build has no releases.json"
+                        : fmt::format("pass --from with one of: {}", release_list(releases)));
 }
 
 UpgradePlan plan_upgrade(const MigrationSet& set, const Releases& releases, const History& history,
@@ -35,8 +37,9 @@ UpgradePlan plan_upgrade(const MigrationSet& set, const Releases& releases, cons
     throw PlanRefused(fmt::format("--to {}: not a release in releases.json", printable(to, 40)),
                       fmt::format("known releases: {}", release_list(releases)));
   if (target->schema < from.schema)
-    throw PlanRefused(fmt::format("--to {} is older than the starting release {}", target->name, from.name),
-                      "use migrate-to VERSION to go down");
+    throw PlanRefused(
+        fmt::format("--to {} is older than the starting release {}", target->name, from.name),
+        "use migrate-to VERSION to go down");
   UpgradePlan plan{from, *target, {}};
   const Release* previous = &from;
   bool started = false;

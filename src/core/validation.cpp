@@ -11,13 +11,20 @@ namespace stepwise {
 
 std::string_view to_string(FindingKind k) {
   switch (k) {
-    case FindingKind::kNotMigrated: return "not-migrated";
-    case FindingKind::kBehind: return "behind";
-    case FindingKind::kAhead: return "ahead";
-    case FindingKind::kChecksum: return "checksum";
-    case FindingKind::kFailed: return "failed";
-    case FindingKind::kUnfinished: return "unfinished";
-    case FindingKind::kDrift: return "drift";
+    case FindingKind::kNotMigrated:
+      return "not-migrated";
+    case FindingKind::kBehind:
+      return "behind";
+    case FindingKind::kAhead:
+      return "ahead";
+    case FindingKind::kChecksum:
+      return "checksum";
+    case FindingKind::kFailed:
+      return "failed";
+    case FindingKind::kUnfinished:
+      return "unfinished";
+    case FindingKind::kDrift:
+      return "drift";
   }
   return "unknown";
 }
@@ -32,15 +39,18 @@ std::pair<Version, Version> compatible_range(const Releases& releases, const Rel
   return {r.min_schema, max};
 }
 
-Expectation expectation_for(const MigrationSet& set, const Releases& releases, const std::optional<std::string>& release) {
-  if (!release) return {set.latest(), set.latest(), fmt::format("this build (version {})", set.latest())};
+Expectation expectation_for(const MigrationSet& set, const Releases& releases,
+                            const std::optional<std::string>& release) {
+  if (!release)
+    return {set.latest(), set.latest(), fmt::format("this build (version {})", set.latest())};
   const auto* r = releases.find(*release);
   if (r == nullptr) {
     std::vector<std::string> names;
     for (const auto& x : releases.all()) names.push_back(x.name);
-    throw PlanRefused(fmt::format("--release {}: not a release in releases.json", printable(*release, 40)),
-                      names.empty() ? "this build has no releases.json"
-                                    : fmt::format("known releases: {}", fmt::join(names, ", ")));
+    throw PlanRefused(
+        fmt::format("--release {}: not a release in releases.json", printable(*release, 40)),
+        names.empty() ? "this build has no releases.json"
+                      : fmt::format("known releases: {}", fmt::join(names, ", ")));
   }
   const auto [lo, hi] = compatible_range(releases, *r);
   return {lo, hi, fmt::format("release {} (versions {} to {})", r->name, lo, hi)};
@@ -51,7 +61,8 @@ Validation evaluate(const MigrationSet& set, const History& history, const Expec
   v.expectation = exp;
   v.database_version = history.current_version();
   if (!history.log_table_exists()) {
-    v.findings.push_back({FindingKind::kNotMigrated, "log table", "present", "missing", "stepwise up"});
+    v.findings.push_back(
+        {FindingKind::kNotMigrated, "log table", "present", "missing", "stepwise up"});
     return v;
   }
   for (const auto& [ver, st] : history.versions()) {
@@ -59,68 +70,86 @@ Validation evaluate(const MigrationSet& set, const History& history, const Expec
     const auto* m = set.find(ver);
     const auto name = m ? m->up.file : fmt::format("version {}", ver);
     if (st.state == State::kUnfinished)
-      v.findings.push_back({FindingKind::kUnfinished, name, "finished", fmt::format("{} since {}", to_string(st.latest->outcome), st.latest->started_at),
-                            "stepwise up (resumes it)"});
+      v.findings.push_back(
+          {FindingKind::kUnfinished, name, "finished",
+           fmt::format("{} since {}", to_string(st.latest->outcome), st.latest->started_at),
+           "stepwise up (resumes it)"});
     else if (st.latest->outcome != Outcome::kSucceeded)
-      v.findings.push_back({FindingKind::kFailed, name, "succeeded",
-                            fmt::format("{}: {}", to_string(st.latest->outcome), first_line(st.latest->error)),
-                            "fix the migration, then stepwise up"});
+      v.findings.push_back(
+          {FindingKind::kFailed, name, "succeeded",
+           fmt::format("{}: {}", to_string(st.latest->outcome), first_line(st.latest->error)),
+           "fix the migration, then stepwise up"});
   }
   for (const auto& m : set.all()) {
     const auto* st = history.find(m.version);
-    if (st && st->state == State::kApplied && !st->applied_checksum.empty() && st->applied_checksum != m.up.checksum)
-      v.findings.push_back({FindingKind::kChecksum, m.up.file, st->applied_checksum.substr(0, 12) + " (applied)",
-                            m.up.checksum.substr(0, 12) + " (file)",
-                            "restore the file as it was applied; put the change in a new migration"});
+    if (st && st->state == State::kApplied && !st->applied_checksum.empty() &&
+        st->applied_checksum != m.up.checksum)
+      v.findings.push_back(
+          {FindingKind::kChecksum, m.up.file, st->applied_checksum.substr(0, 12) + " (applied)",
+           m.up.checksum.substr(0, 12) + " (file)",
+           "restore the file as it was applied; put the change in a new migration"});
   }
   // Behind: known migrations up to the expected minimum that are not applied.
   std::vector<std::string> pending;
   for (const auto& m : set.all())
     if (m.version <= exp.min && !history.is_applied(m.version)) pending.push_back(m.up.file);
   if (!pending.empty())
-    v.findings.push_back({FindingKind::kBehind, fmt::format("database version {}", v.database_version),
+    v.findings.push_back({FindingKind::kBehind,
+                          fmt::format("database version {}", v.database_version),
                           fmt::format("{} or later", exp.min),
-                          fmt::format("{} pending: {}{}", pending.size(), pending.front(), pending.size() > 1 ? " ..." : ""),
+                          fmt::format("{} pending: {}{}", pending.size(), pending.front(),
+                                      pending.size() > 1 ? " ..." : ""),
                           "stepwise up"});
   // Ahead: applied versions past what is accepted, or unknown to this build.
   std::vector<std::string> beyond;
   for (const auto& [ver, st] : history.versions())
-    if (st.state == State::kApplied && (ver > exp.max || set.find(ver) == nullptr)) beyond.push_back(std::to_string(ver));
+    if (st.state == State::kApplied && (ver > exp.max || set.find(ver) == nullptr))
+      beyond.push_back(std::to_string(ver));
   if (!beyond.empty())
-    v.findings.push_back({FindingKind::kAhead, fmt::format("database version {}", v.database_version),
-                          fmt::format("at most {}", exp.max), fmt::format("applied: {}", fmt::join(beyond, ", ")),
-                          "deploy a newer build, or validate with --release matching the database"});
+    v.findings.push_back(
+        {FindingKind::kAhead, fmt::format("database version {}", v.database_version),
+         fmt::format("at most {}", exp.max), fmt::format("applied: {}", fmt::join(beyond, ", ")),
+         "deploy a newer build, or validate with --release matching the database"});
   return v;
 }
 
 void add_drift(Validation& v, const std::vector<DriftItem>& items) {
   for (const auto& d : items) {
-    const auto what = d.field.empty() ? fmt::format("{} {} {}", d.kind, d.object, d.change)
-                                      : fmt::format("{} {} {} ({})", d.kind, d.object, d.change, d.field);
+    const auto what = d.field.empty()
+                          ? fmt::format("{} {} {}", d.kind, d.object, d.change)
+                          : fmt::format("{} {} {} ({})", d.kind, d.object, d.change, d.field);
     v.findings.push_back({FindingKind::kDrift, what, d.expected, d.actual, d.fix});
   }
 }
 
 ExitCode Validation::exit_code() const {
   const std::pair<FindingKind, ExitCode> order[] = {
-      {FindingKind::kFailed, ExitCode::kFailedAttempt},   {FindingKind::kUnfinished, ExitCode::kFailedAttempt},
-      {FindingKind::kChecksum, ExitCode::kChecksumMismatch}, {FindingKind::kNotMigrated, ExitCode::kBehind},
-      {FindingKind::kBehind, ExitCode::kBehind},          {FindingKind::kAhead, ExitCode::kAhead},
+      {FindingKind::kFailed, ExitCode::kFailedAttempt},
+      {FindingKind::kUnfinished, ExitCode::kFailedAttempt},
+      {FindingKind::kChecksum, ExitCode::kChecksumMismatch},
+      {FindingKind::kNotMigrated, ExitCode::kBehind},
+      {FindingKind::kBehind, ExitCode::kBehind},
+      {FindingKind::kAhead, ExitCode::kAhead},
       {FindingKind::kDrift, ExitCode::kDrift}};
   for (const auto& [kind, code] : order)
-    if (std::any_of(findings.begin(), findings.end(), [k = kind](const Finding& f) { return f.kind == k; })) return code;
+    if (std::any_of(findings.begin(), findings.end(),
+                    [k = kind](const Finding& f) { return f.kind == k; }))
+      return code;
   return ExitCode::kOk;
 }
 
 bool Validation::worth_waiting() const {
   const auto has = [&](FindingKind k) {
-    return std::any_of(findings.begin(), findings.end(), [k](const Finding& f) { return f.kind == k; });
+    return std::any_of(findings.begin(), findings.end(),
+                       [k](const Finding& f) { return f.kind == k; });
   };
   // Behind, unfinished or not yet migrated: another runner may be at work, and the schema of a
   // half-applied step may look like drift meanwhile. Failures, edited files and a database
   // ahead of this build do not go away by waiting.
-  if (has(FindingKind::kFailed) || has(FindingKind::kChecksum) || has(FindingKind::kAhead)) return false;
-  return has(FindingKind::kBehind) || has(FindingKind::kUnfinished) || has(FindingKind::kNotMigrated);
+  if (has(FindingKind::kFailed) || has(FindingKind::kChecksum) || has(FindingKind::kAhead))
+    return false;
+  return has(FindingKind::kBehind) || has(FindingKind::kUnfinished) ||
+         has(FindingKind::kNotMigrated);
 }
 
 }  // namespace stepwise

@@ -32,8 +32,8 @@ std::string AdvisoryLock::holder() {
     if (rows.empty()) return "an unknown session";
     const auto& r = rows[0];
     return fmt::format("backend pid {} ({} from {}, connected {})", r[0].value_or("?"),
-                       r[1].value_or("").empty() ? "no application_name" : *r[1], r[2].value_or("?"),
-                       r[3].value_or("?"));
+                       r[1].value_or("").empty() ? "no application_name" : *r[1],
+                       r[2].value_or("?"), r[3].value_or("?"));
   } catch (const DbError&) {
     return "an unknown session";
   }
@@ -42,9 +42,10 @@ std::string AdvisoryLock::holder() {
 void AdvisoryLock::release() {
   const auto rows = conn_.query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key_)});
   if (rows.at(0).at(0).value_or("f") != "t")
-    throw Error(ExitCode::kFailed,
-                fmt::format("the {} was not held at release; another runner may have run concurrently",
-                            describe()));
+    throw Error(
+        ExitCode::kFailed,
+        fmt::format("the {} was not held at release; another runner may have run concurrently",
+                    describe()));
 }
 
 }  // namespace stepwise

@@ -53,14 +53,16 @@ void put_le(std::string& out, std::uint64_t v, int bytes) {
 // 0 when this is not a 64-bit ELF file we can read.
 std::uint64_t elf_end(int fd) {
   Elf64_Ehdr h{};
-  if (!read_at(fd, &h, sizeof h, 0) || std::memcmp(h.e_ident, ELFMAG, SELFMAG) != 0 || h.e_ident[EI_CLASS] != ELFCLASS64)
+  if (!read_at(fd, &h, sizeof h, 0) || std::memcmp(h.e_ident, ELFMAG, SELFMAG) != 0 ||
+      h.e_ident[EI_CLASS] != ELFCLASS64)
     return 0;
   return h.e_shoff + static_cast<std::uint64_t>(h.e_shentsize) * h.e_shnum;
 }
 
 [[noreturn]] void corrupted(const std::string& path, const std::string& why) {
   throw SourceError(fmt::format("{}: the bundled migration set is damaged: {}", path, why),
-                    "rebuild the binary with `stepwise bundle --source DIR -o FILE`; no other set is used instead");
+                    "rebuild the binary with `stepwise bundle --source DIR -o FILE`; no other set "
+                    "is used instead");
 }
 
 }  // namespace
@@ -74,15 +76,19 @@ std::optional<SourceFiles> load_bundle(const std::string& path) {
   const auto image = elf_end(f.fd);
   if (image == 0 || size <= image) return std::nullopt;  // nothing appended
   std::array<unsigned char, kTrailer> trailer{};
-  if (size < image + kTrailer || !read_at(f.fd, trailer.data(), kTrailer, static_cast<off_t>(size - kTrailer)) ||
+  if (size < image + kTrailer ||
+      !read_at(f.fd, trailer.data(), kTrailer, static_cast<off_t>(size - kTrailer)) ||
       std::memcmp(trailer.data(), kMagic.data(), kMagic.size()) != 0)
     corrupted(path, "the payload's trailer is missing (truncated file?)");
   const auto length = le64(trailer.data() + 16);
-  if (length != size - kTrailer - image) corrupted(path, "the payload's length does not match the file (truncated?)");
+  if (length != size - kTrailer - image)
+    corrupted(path, "the payload's length does not match the file (truncated?)");
   std::string payload(length, '\0');
-  if (!read_at(f.fd, payload.data(), length, static_cast<off_t>(image))) corrupted(path, "cannot read the payload");
+  if (!read_at(f.fd, payload.data(), length, static_cast<off_t>(image)))
+    corrupted(path, "cannot read the payload");
   std::string want;
-  for (int i = 0; i < 32; ++i) want += fmt::format("{:02x}", trailer[16 + 8 + static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 32; ++i)
+    want += fmt::format("{:02x}", trailer[16 + 8 + static_cast<std::size_t>(i)]);
   if (sha256_hex(payload) != want) corrupted(path, "checksum mismatch");
 
   SourceFiles out;
@@ -115,11 +121,13 @@ std::optional<SourceFiles> load_bundle(const std::string& path) {
 
 void write_bundle(const std::string& exe, const SourceFiles& files, const std::string& out_path) {
   Fd f{open(exe.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) throw Error(ExitCode::kFailed, fmt::format("{}: cannot read: {}", exe, std::strerror(errno)));
+  if (f.fd < 0)
+    throw Error(ExitCode::kFailed, fmt::format("{}: cannot read: {}", exe, std::strerror(errno)));
   struct stat st {};
   fstat(f.fd, &st);
   auto image = elf_end(f.fd);
-  if (image == 0 || image > static_cast<std::uint64_t>(st.st_size)) image = static_cast<std::uint64_t>(st.st_size);
+  if (image == 0 || image > static_cast<std::uint64_t>(st.st_size))
+    image = static_cast<std::uint64_t>(st.st_size);
   std::string binary(image, '\0');
   if (!read_at(f.fd, binary.data(), image, 0))
     throw Error(ExitCode::kFailed, fmt::format("{}: cannot read", exe));
@@ -137,7 +145,8 @@ void write_bundle(const std::string& exe, const SourceFiles& files, const std::s
   std::string trailer(kMagic);
   put_le(trailer, payload.size(), 8);
   const auto sum = sha256_hex(payload);
-  for (std::size_t i = 0; i < 64; i += 2) trailer.push_back(static_cast<char>(std::stoi(sum.substr(i, 2), nullptr, 16)));
+  for (std::size_t i = 0; i < 64; i += 2)
+    trailer.push_back(static_cast<char>(std::stoi(sum.substr(i, 2), nullptr, 16)));
 
   const auto tmp = out_path + ".tmp";
   {
@@ -147,7 +156,8 @@ void write_bundle(const std::string& exe, const SourceFiles& files, const std::s
   }
   chmod(tmp.c_str(), 0755);
   if (std::rename(tmp.c_str(), out_path.c_str()) != 0)
-    throw Error(ExitCode::kFailed, fmt::format("{}: cannot write: {}", out_path, std::strerror(errno)));
+    throw Error(ExitCode::kFailed,
+                fmt::format("{}: cannot write: {}", out_path, std::strerror(errno)));
 }
 
 }  // namespace stepwise

@@ -16,8 +16,8 @@ struct KindQuery {
 };
 
 // Objects that belong to an extension are the extension's business, not the application's.
-#define NOT_FROM_EXTENSION(classid, oid)                                                   \
-  " NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend dx WHERE dx.classid = '" classid        \
+#define NOT_FROM_EXTENSION(classid, oid)                                            \
+  " NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend dx WHERE dx.classid = '" classid \
   "'::regclass AND dx.objid = " oid " AND dx.deptype = 'e') "
 
 const KindQuery kQueries[] = {
@@ -39,14 +39,18 @@ const KindQuery kQueries[] = {
      " 'partitioned', CASE WHEN c.relkind = 'p' THEN 'true' END,"
      " 'persistence', CASE c.relpersistence WHEN 'u' THEN 'unlogged' END,"
      " 'partition_key', CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,"
-     " 'partition_of', (SELECT format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits i"
-     "   JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace"
+     " 'partition_of', (SELECT format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits "
+     "i"
+     "   JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON "
+     "pn.oid = pc.relnamespace"
      "   WHERE i.inhrelid = c.oid AND c.relispartition),"
-     " 'partition_bound', CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,"
+     " 'partition_bound', CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, "
+     "c.oid) END,"
      " 'row_security', CASE WHEN c.relrowsecurity THEN 'true' END,"
      " 'force_row_security', CASE WHEN c.relforcerowsecurity THEN 'true' END)::text"
      " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-     " WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY($1) AND n.nspname || '.' || c.relname <> ALL($2)"
+     " WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY($1) AND n.nspname || '.' || c.relname <> "
+     "ALL($2)"
      " AND" NOT_FROM_EXTENSION("pg_class", "c.oid") "ORDER BY 1, 3"},
     // Columns: type with modifiers, default, nullability, identity / generated, collation.
     {"column",
@@ -55,25 +59,33 @@ const KindQuery kQueries[] = {
      " 'position', (row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum))::text,"
      " 'type', pg_catalog.format_type(a.atttypid, a.atttypmod),"
      " 'not_null', CASE WHEN a.attnotnull THEN 'true' END,"
-     " 'default', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,"
-     " 'generated', CASE WHEN a.attgenerated = 's' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,"
+     " 'default', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) "
+     "END,"
+     " 'generated', CASE WHEN a.attgenerated = 's' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) "
+     "END,"
      " 'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,"
-     " 'collation', CASE WHEN a.attcollation <> t.typcollation THEN (SELECT format('%I.%I', cn.nspname, co.collname)"
-     "   FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace"
+     " 'collation', CASE WHEN a.attcollation <> t.typcollation THEN (SELECT format('%I.%I', "
+     "cn.nspname, co.collname)"
+     "   FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = "
+     "co.collnamespace"
      "   WHERE co.oid = a.attcollation) END)::text"
      " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
-     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_type t ON t.oid "
+     "= a.atttypid"
      " LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-     " WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND n.nspname = ANY($1)"
-     " AND n.nspname || '.' || c.relname <> ALL($2) AND" NOT_FROM_EXTENSION("pg_class", "c.oid")
-     "ORDER BY 1, 2, a.attnum"},
+     " WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND n.nspname = "
+     "ANY($1)"
+     " AND n.nspname || '.' || c.relname <> ALL($2) AND" NOT_FROM_EXTENSION(
+         "pg_class", "c.oid") "ORDER BY 1, 2, a.attnum"},
     // Constraints: primary, foreign (with actions), unique, check, exclusion. Constraints a
     // partition inherits from its parent are the parent's.
     {"constraint",
      "SELECT n.nspname, c.relname, co.conname, json_build_object("
      " 'sql_name', quote_ident(co.conname), 'sql_table', format('%I.%I', n.nspname, c.relname),"
-     " 'type', CASE co.contype WHEN 'p' THEN 'primary key' WHEN 'f' THEN 'foreign key' WHEN 'u' THEN 'unique'"
-     "   WHEN 'c' THEN 'check' WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'trigger' ELSE co.contype::text END,"
+     " 'type', CASE co.contype WHEN 'p' THEN 'primary key' WHEN 'f' THEN 'foreign key' WHEN 'u' "
+     "THEN 'unique'"
+     "   WHEN 'c' THEN 'check' WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'trigger' ELSE "
+     "co.contype::text END,"
      " 'definition', pg_catalog.pg_get_constraintdef(co.oid),"
      " 'not_valid', CASE WHEN NOT co.convalidated THEN 'true' END)::text"
      " FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class c ON c.oid = co.conrelid"
@@ -83,12 +95,15 @@ const KindQuery kQueries[] = {
     // Indexes not backing a constraint (those are the constraint's), with validity.
     {"index",
      "SELECT n.nspname, t.relname, ic.relname, json_build_object("
-     " 'sql_name', format('%I.%I', n.nspname, ic.relname), 'sql_table', format('%I.%I', n.nspname, t.relname),"
+     " 'sql_name', format('%I.%I', n.nspname, ic.relname), 'sql_table', format('%I.%I', n.nspname, "
+     "t.relname),"
      " 'definition', pg_catalog.pg_get_indexdef(i.indexrelid),"
      " 'valid', CASE WHEN i.indisvalid THEN 'true' ELSE 'false' END)::text"
      " FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
-     " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
-     " WHERE t.relkind IN ('r', 'p', 'm') AND n.nspname = ANY($1) AND n.nspname || '.' || t.relname <> ALL($2)"
+     " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = "
+     "t.relnamespace"
+     " WHERE t.relkind IN ('r', 'p', 'm') AND n.nspname = ANY($1) AND n.nspname || '.' || "
+     "t.relname <> ALL($2)"
      " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co WHERE co.conindid = i.indexrelid"
      "   AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))"
      " AND" NOT_FROM_EXTENSION("pg_class", "t.oid") "ORDER BY 1, 2, 3"},
@@ -99,47 +114,60 @@ const KindQuery kQueries[] = {
      " 'materialized', CASE WHEN c.relkind = 'm' THEN 'true' END,"
      " 'definition', pg_catalog.pg_get_viewdef(c.oid, true),"
      " 'depends_on', (SELECT string_agg(DISTINCT rn.nspname || '.' || rc.relname, ',')"
-     "   FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d ON d.classid = 'pg_rewrite'::regclass"
+     "   FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d ON d.classid = "
+     "'pg_rewrite'::regclass"
      "   AND d.objid = r.oid JOIN pg_catalog.pg_class rc ON rc.oid = d.refobjid"
      "   JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace"
-     "   WHERE r.ev_class = c.oid AND d.refobjid <> c.oid AND d.refclassid = 'pg_class'::regclass))::text"
+     "   WHERE r.ev_class = c.oid AND d.refobjid <> c.oid AND d.refclassid = "
+     "'pg_class'::regclass))::text"
      " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-     " WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY($1) AND n.nspname || '.' || c.relname <> ALL($2)"
+     " WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY($1) AND n.nspname || '.' || c.relname <> "
+     "ALL($2)"
      " AND" NOT_FROM_EXTENSION("pg_class", "c.oid") "ORDER BY 1, 3"},
     // Sequences, except those behind identity columns (the column says it) and stepwise's own.
     {"sequence",
      "SELECT n.nspname, '', c.relname, json_build_object("
-     " 'sql_name', format('%I.%I', n.nspname, c.relname), 'type', pg_catalog.format_type(s.seqtypid, NULL),"
+     " 'sql_name', format('%I.%I', n.nspname, c.relname), 'type', "
+     "pg_catalog.format_type(s.seqtypid, NULL),"
      " 'start', s.seqstart::text, 'increment', s.seqincrement::text, 'min', s.seqmin::text,"
-     " 'max', s.seqmax::text, 'cache', s.seqcache::text, 'cycle', CASE WHEN s.seqcycle THEN 'true' END,"
-     " 'owned_by', (SELECT tn.nspname || '.' || t.relname || '.' || a.attname FROM pg_catalog.pg_depend d"
-     "   JOIN pg_catalog.pg_class t ON t.oid = d.refobjid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace"
+     " 'max', s.seqmax::text, 'cache', s.seqcache::text, 'cycle', CASE WHEN s.seqcycle THEN 'true' "
+     "END,"
+     " 'owned_by', (SELECT tn.nspname || '.' || t.relname || '.' || a.attname FROM "
+     "pg_catalog.pg_depend d"
+     "   JOIN pg_catalog.pg_class t ON t.oid = d.refobjid JOIN pg_catalog.pg_namespace tn ON "
+     "tn.oid = t.relnamespace"
      "   JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid"
      "   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'a'))::text"
      " FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid"
      " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
      " WHERE n.nspname = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
-     "   JOIN pg_catalog.pg_class t ON t.oid = d.refobjid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace"
+     "   JOIN pg_catalog.pg_class t ON t.oid = d.refobjid JOIN pg_catalog.pg_namespace tn ON "
+     "tn.oid = t.relnamespace"
      "   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid"
      "   AND (d.deptype = 'i' OR tn.nspname || '.' || t.relname = ANY($2)))"
      " AND" NOT_FROM_EXTENSION("pg_class", "c.oid") "ORDER BY 1, 3"},
     // Functions and procedures: signature and full definition (aggregates: signature only).
     {"function",
-     "SELECT n.nspname, '', p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',"
+     "SELECT n.nspname, '', p.proname || '(' || "
+     "pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',"
      " json_build_object("
-     " 'sql_name', format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),"
-     " 'kind', CASE p.prokind WHEN 'f' THEN 'function' WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate'"
+     " 'sql_name', format('%I.%I(%s)', n.nspname, p.proname, "
+     "pg_catalog.pg_get_function_identity_arguments(p.oid)),"
+     " 'kind', CASE p.prokind WHEN 'f' THEN 'function' WHEN 'p' THEN 'procedure' WHEN 'a' THEN "
+     "'aggregate'"
      "   ELSE 'window' END,"
-     " 'definition', CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END)::text"
+     " 'definition', CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) "
+     "END)::text"
      " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
-     " WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL AND" NOT_FROM_EXTENSION("pg_proc", "p.oid")
-     "ORDER BY 1, 3"},
+     " WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL AND" NOT_FROM_EXTENSION(
+         "pg_proc", "p.oid") "ORDER BY 1, 3"},
     // Triggers (not the internal ones behind foreign keys; not a partition's inherited clone).
     {"trigger",
      "SELECT n.nspname, c.relname, tg.tgname, json_build_object("
      " 'sql_name', quote_ident(tg.tgname), 'sql_table', format('%I.%I', n.nspname, c.relname),"
      " 'definition', pg_catalog.pg_get_triggerdef(tg.oid),"
-     " 'enabled', CASE tg.tgenabled WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica' WHEN 'A' THEN 'always' END)::text"
+     " 'enabled', CASE tg.tgenabled WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica' WHEN 'A' THEN "
+     "'always' END)::text"
      " FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid"
      " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
      " WHERE NOT tg.tgisinternal AND tg.tgparentid = 0 AND n.nspname = ANY($1)"
@@ -151,25 +179,32 @@ const KindQuery kQueries[] = {
      " 'type', CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' ELSE 'composite' END,"
      " 'labels', (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)"
      "   FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid),"
-     " 'base_type', CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END,"
+     " 'base_type', CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, "
+     "t.typtypmod) END,"
      " 'not_null', CASE WHEN t.typnotnull THEN 'true' END, 'default', t.typdefault,"
-     " 'constraints', (SELECT string_agg(format('CONSTRAINT %I %s', co.conname, pg_catalog.pg_get_constraintdef(co.oid)),"
+     " 'constraints', (SELECT string_agg(format('CONSTRAINT %I %s', co.conname, "
+     "pg_catalog.pg_get_constraintdef(co.oid)),"
      "   ' ' ORDER BY co.conname) FROM pg_catalog.pg_constraint co WHERE co.contypid = t.oid),"
-     " 'attributes', (SELECT string_agg(format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),"
-     "   ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE t.typtype = 'c' AND a.attrelid = t.typrelid"
+     " 'attributes', (SELECT string_agg(format('%I %s', a.attname, "
+     "pg_catalog.format_type(a.atttypid, a.atttypmod)),"
+     "   ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE t.typtype = 'c' AND "
+     "a.attrelid = t.typrelid"
      "   AND a.attnum > 0 AND NOT a.attisdropped))::text"
      " FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
-     " WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c'"
+     " WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL AND (t.typtype IN ('e', 'd') OR "
+     "(t.typtype = 'c'"
      "   AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c'))"
      " AND" NOT_FROM_EXTENSION("pg_type", "t.oid") "ORDER BY 1, 3"},
     // Row-level security policies.
     {"policy",
      "SELECT n.nspname, c.relname, p.polname, json_build_object("
      " 'sql_name', quote_ident(p.polname), 'sql_table', format('%I.%I', n.nspname, c.relname),"
-     " 'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'"
+     " 'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN "
+     "'UPDATE'"
      "   WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
      " 'permissive', CASE WHEN p.polpermissive THEN 'true' ELSE 'false' END,"
-     " 'roles', (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(r)) END,"
+     " 'roles', (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE "
+     "quote_ident(pg_catalog.pg_get_userbyid(r)) END,"
      "   ', ' ORDER BY 1) FROM unnest(p.polroles) r),"
      " 'using', pg_catalog.pg_get_expr(p.polqual, p.polrelid),"
      " 'with_check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text"
@@ -231,7 +266,8 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
   if (schemas.empty()) {
     // Every schema but the system ones (and other sessions' temporary schemas).
     for (const auto& r : conn.query(
-             "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')"
+             "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('pg_catalog', "
+             "'information_schema')"
              " AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%' ORDER BY 1",
              {}))
       schemas.push_back(r[0].value_or(""));

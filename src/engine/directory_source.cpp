@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include "stepwise/errors.hpp"
@@ -43,14 +43,16 @@ std::string read_fd(int fd, const std::string& path, std::size_t limit, std::siz
 SourceFiles load_directory(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr)
-    throw SourceError(fmt::format("--source {}: not a readable directory: {}", dir, std::strerror(errno)));
+    throw SourceError(
+        fmt::format("--source {}: not a readable directory: {}", dir, std::strerror(errno)));
   const int dfd = dirfd(d);
   SourceFiles out;
   out.origin = dir;
   std::vector<std::string> names;
   while (const dirent* e = readdir(d)) {
     std::string_view name = e->d_name;
-    if (name == kReleasesFile || (name.ends_with(".sql") && !name.starts_with("."))) names.emplace_back(name);
+    if (name == kReleasesFile || (name.ends_with(".sql") && !name.starts_with(".")))
+      names.emplace_back(name);
   }
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
@@ -68,8 +70,8 @@ SourceFiles load_directory(const std::string& dir) {
       if (name == kReleasesFile) {
         out.releases_json = read_fd(fd, path, kMaxReleasesBytes, &size);
         if (size > kMaxReleasesBytes) {  // the catch below closes fd and d
-          throw SourceError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes", kReleasesFile,
-                                        size, kMaxReleasesBytes));
+          throw SourceError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes",
+                                        kReleasesFile, size, kMaxReleasesBytes));
         }
       } else {
         MigrationFile f;
@@ -101,7 +103,8 @@ SourceFiles load_directory(const std::string& dir) {
       if (fd < 0) continue;
       struct stat st {};
       std::size_t size = 0;
-      if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.expected[n] = read_fd(fd, path, 64u << 20, &size);
+      if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        out.expected[n] = read_fd(fd, path, 64u << 20, &size);
       close(fd);
     }
     closedir(e);
@@ -121,7 +124,8 @@ Source validate_source(const SourceFiles& files) {
   if (files.releases_json) {
     try {
       // With broken migrations, check the releases' own shape (versions are not known then).
-      out.releases = parse_releases(*files.releases_json, problems.empty() ? &out.migrations : nullptr);
+      out.releases =
+          parse_releases(*files.releases_json, problems.empty() ? &out.migrations : nullptr);
     } catch (const SourceError& e) {
       problems += (problems.empty() ? "" : "\n") + std::string(e.what());
     }
@@ -130,9 +134,11 @@ Source validate_source(const SourceFiles& files) {
     const auto stem = name.substr(0, name.size() - 5);
     Version v = 0;
     const auto [ptr, ec] = std::from_chars(stem.data(), stem.data() + stem.size(), v);
-    if (ec != std::errc{} || ptr != stem.data() + stem.size() || (problems.empty() && out.migrations.find(v) == nullptr)) {
+    if (ec != std::errc{} || ptr != stem.data() + stem.size() ||
+        (problems.empty() && out.migrations.find(v) == nullptr)) {
       problems += (problems.empty() ? "" : "\n") +
-                  fmt::format("{}/{}: expected <VERSION>.json naming a known migration version", kExpectedDir, name);
+                  fmt::format("{}/{}: expected <VERSION>.json naming a known migration version",
+                              kExpectedDir, name);
       continue;
     }
     out.expected[v] = text;

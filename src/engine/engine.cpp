@@ -2,7 +2,9 @@
 
 namespace stepwise {
 
-std::string_view to_string(EngineKind k) { return k == EngineKind::kCockroach ? "cockroachdb" : "postgres"; }
+std::string_view to_string(EngineKind k) {
+  return k == EngineKind::kCockroach ? "cockroachdb" : "postgres";
+}
 
 std::optional<EngineKind> parse_engine(std::string_view s) {
   if (s == "postgres" || s == "postgresql") return EngineKind::kPostgres;
@@ -19,7 +21,8 @@ std::string Engine::session_setup() const {
 
 Engine detect_engine(Connection& conn, std::optional<EngineKind> forced) {
   Engine e;
-  const auto rows = conn.query("SELECT current_setting('crdb_version', true), current_setting('server_version')", {});
+  const auto rows = conn.query(
+      "SELECT current_setting('crdb_version', true), current_setting('server_version')", {});
   const auto crdb = rows.at(0).at(0).value_or("");
   e.cockroach_server = !crdb.empty();
   e.server_version = e.cockroach_server ? crdb : "PostgreSQL " + rows.at(0).at(1).value_or("?");

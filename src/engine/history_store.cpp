@@ -25,8 +25,8 @@ std::string iso_utc(long long ms) {
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
 
 // Error text kept in the log: the server's full message, bounded.
@@ -51,16 +51,17 @@ History HistoryStore::read(Detail detail) {
   // No ORDER BY and no formatting functions on the planning path: a fresh backend then needs
   // the fewest catalog lookups. History sorts by id itself.
   const bool full = detail == Detail::kFull;
-  const auto sql = full ? fmt::format(
-                              "SELECT id, version, direction, outcome, checksum, statements_done, name,"
-                              " (extract(epoch FROM started_at) * 1000)::bigint,"
-                              " (extract(epoch FROM finished_at) * 1000)::bigint,"
-                              " error, sqlstate FROM {} WHERE kind = 'migration'",
-                              qualified())
-                        : fmt::format(
-                              "SELECT id, version, direction, outcome, checksum, statements_done FROM {}"
-                              " WHERE kind = 'migration'",
-                              qualified());
+  const auto sql =
+      full ? fmt::format(
+                 "SELECT id, version, direction, outcome, checksum, statements_done, name,"
+                 " (extract(epoch FROM started_at) * 1000)::bigint,"
+                 " (extract(epoch FROM finished_at) * 1000)::bigint,"
+                 " error, sqlstate FROM {} WHERE kind = 'migration'",
+                 qualified())
+           : fmt::format(
+                 "SELECT id, version, direction, outcome, checksum, statements_done FROM {}"
+                 " WHERE kind = 'migration'",
+                 qualified());
   Rows rows;
   try {
     rows = conn_.execute(sql);
@@ -106,8 +107,10 @@ void HistoryStore::ensure_table() {
   const bool table_exists = rows.at(0).at(1).value_or("f") == "t";
   if (table_exists) return;
   std::string sql;
-  if (!schema_exists) sql += fmt::format("CREATE SCHEMA IF NOT EXISTS {};\n", conn_.quote_identifier(table_.schema));
-  sql += fmt::format(R"(CREATE TABLE IF NOT EXISTS {0} (
+  if (!schema_exists)
+    sql += fmt::format("CREATE SCHEMA IF NOT EXISTS {};\n", conn_.quote_identifier(table_.schema));
+  sql += fmt::format(
+      R"(CREATE TABLE IF NOT EXISTS {0} (
   id bigserial PRIMARY KEY,
   version bigint NOT NULL,
   name text NOT NULL,
@@ -129,8 +132,7 @@ void HistoryStore::ensure_table() {
   tool_version text NOT NULL
 );
 COMMENT ON TABLE {0} IS {1};)",
-                     qualified(),
-                     conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)));
+      qualified(), conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)));
   conn_.execute(sql);
 }
 
@@ -142,8 +144,9 @@ std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::str
       "INSERT INTO {} (version, name, direction, outcome, checksum, checksum_algorithm, host, pid,"
       " tool_version{}) VALUES ({}, {}, '{}', '{}', {}, {}, {}, {}, {}{}) RETURNING id",
       qualified(), extra_cols, m.version, conn_.quote_literal(m.name), to_string(step.direction),
-      to_string(outcome), conn_.quote_literal(script.checksum), conn_.quote_literal(kChecksumAlgorithm),
-      conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version), extra_vals);
+      to_string(outcome), conn_.quote_literal(script.checksum),
+      conn_.quote_literal(kChecksumAlgorithm), conn_.quote_literal(who_.host), who_.pid,
+      conn_.quote_literal(who_.tool_version), extra_vals);
 }
 
 std::string HistoryStore::transactional_prefix(const Step& step, std::string_view setup) {
@@ -169,7 +172,8 @@ void HistoryStore::set_progress(long long id, int statements_done) {
                             statements_done, id));
 }
 
-void HistoryStore::finish(long long id, Outcome outcome, int statements_done, const DbError* error) {
+void HistoryStore::finish(long long id, Outcome outcome, int statements_done,
+                          const DbError* error) {
   conn_.execute(fmt::format(
       "UPDATE {} SET outcome = '{}', statements_done = {}, finished_at = clock_timestamp(),"
       " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint,"
@@ -186,35 +190,40 @@ void HistoryStore::insert_finished(const Step& step, Outcome outcome, double sec
       seconds * 1000, static_cast<long long>(seconds * 1000), statements_done,
       error ? conn_.quote_literal(error_text(*error)) : "NULL",
       error && !error->sqlstate().empty() ? conn_.quote_literal(error->sqlstate()) : "NULL");
-  conn_.execute(insert_sql(step, outcome,
-                           ", started_at, finished_at, duration_ms, statements_done, error, sqlstate",
-                           vals));
+  conn_.execute(
+      insert_sql(step, outcome,
+                 ", started_at, finished_at, duration_ms, statements_done, error, sqlstate", vals));
 }
 
-void HistoryStore::record_backup(Version database_version, const std::string& path, const std::string& checksum,
-                                 double seconds) {
+void HistoryStore::record_backup(Version database_version, const std::string& path,
+                                 const std::string& checksum, double seconds) {
   conn_.execute(fmt::format(
-      "INSERT INTO {} (kind, version, name, direction, outcome, checksum, checksum_algorithm, started_at,"
-      " finished_at, duration_ms, host, pid, tool_version) VALUES ('backup', {}, {}, 'none', 'succeeded', {}, {},"
+      "INSERT INTO {} (kind, version, name, direction, outcome, checksum, checksum_algorithm, "
+      "started_at,"
+      " finished_at, duration_ms, host, pid, tool_version) VALUES ('backup', {}, {}, 'none', "
+      "'succeeded', {}, {},"
       " clock_timestamp() - interval '1 millisecond' * {:.0f}, clock_timestamp(), {}, {}, {}, {})",
       qualified(), database_version, conn_.quote_literal(path), conn_.quote_literal(checksum),
-      conn_.quote_literal(kChecksumAlgorithm), seconds * 1000, static_cast<long long>(seconds * 1000),
-      conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version)));
+      conn_.quote_literal(kChecksumAlgorithm), seconds * 1000,
+      static_cast<long long>(seconds * 1000), conn_.quote_literal(who_.host), who_.pid,
+      conn_.quote_literal(who_.tool_version)));
 }
 
 void HistoryStore::record_repair(const Step& step, bool applied) {
-  const auto note = applied ? "marked applied by stepwise repair" : "marked rolled back by stepwise repair";
-  conn_.execute(insert_sql(step, applied ? Outcome::kSucceeded : Outcome::kAbandoned,
-                           ", started_at, finished_at, duration_ms, statements_done, error",
-                           fmt::format(", clock_timestamp(), clock_timestamp(), 0, 0, {}", conn_.quote_literal(note))));
+  const auto note =
+      applied ? "marked applied by stepwise repair" : "marked rolled back by stepwise repair";
+  conn_.execute(insert_sql(
+      step, applied ? Outcome::kSucceeded : Outcome::kAbandoned,
+      ", started_at, finished_at, duration_ms, statements_done, error",
+      fmt::format(", clock_timestamp(), clock_timestamp(), 0, 0, {}", conn_.quote_literal(note))));
 }
 
 void HistoryStore::mark_abandoned(long long id) {
-  conn_.execute(fmt::format(
-      "UPDATE {} SET outcome = 'abandoned', finished_at = clock_timestamp(),"
-      " error = coalesce(error, 'the runner stopped before the step finished')"
-      " WHERE id = {} AND outcome = 'running'",
-      qualified(), id));
+  conn_.execute(
+      fmt::format("UPDATE {} SET outcome = 'abandoned', finished_at = clock_timestamp(),"
+                  " error = coalesce(error, 'the runner stopped before the step finished')"
+                  " WHERE id = {} AND outcome = 'running'",
+                  qualified(), id));
 }
 
 }  // namespace stepwise

@@ -14,7 +14,9 @@ LeaseLock::LeaseLock(Connection& conn, Options options)
   qualified_ = conn_.quote_identifier(table_.schema) + "." + conn_.quote_identifier(table_.table);
 }
 
-LeaseLock::~LeaseLock() { stop_heartbeat(); }
+LeaseLock::~LeaseLock() {
+  stop_heartbeat();
+}
 
 std::string LeaseLock::describe() const {
   return fmt::format("lease {} in {} (ttl {})", options_.log_table.display(), table_.display(),
@@ -31,7 +33,8 @@ void LeaseLock::ensure_table() {
   if (rows.at(0).at(1).value_or("f") != "t") {
     std::string sql;
     if (rows.at(0).at(0).value_or("f") != "t")
-      sql += fmt::format("CREATE SCHEMA IF NOT EXISTS {};\n", conn_.quote_identifier(table_.schema));
+      sql +=
+          fmt::format("CREATE SCHEMA IF NOT EXISTS {};\n", conn_.quote_identifier(table_.schema));
     sql += fmt::format(
         "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, holder text NOT NULL,"
         " acquired_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)",
@@ -53,13 +56,13 @@ bool LeaseLock::try_acquire() {
   Rows rows;
   try {
     rows = conn_.query(
-      fmt::format("INSERT INTO {0} AS l (name, holder, acquired_at, expires_at)"
-                  " VALUES ($1, $2, now(), now() + $3::bigint * interval '1 millisecond')"
-                  " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,"
-                  " acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at"
-                  " WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder RETURNING l.holder",
-                  qualified_),
-      {options_.log_table.display(), options_.holder_id, std::to_string(options_.ttl.count())});
+        fmt::format("INSERT INTO {0} AS l (name, holder, acquired_at, expires_at)"
+                    " VALUES ($1, $2, now(), now() + $3::bigint * interval '1 millisecond')"
+                    " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,"
+                    " acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at"
+                    " WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder RETURNING l.holder",
+                    qualified_),
+        {options_.log_table.display(), options_.holder_id, std::to_string(options_.ttl.count())});
   } catch (const DbError& e) {
     if (e.sqlstate() == "40001") return false;
     throw;
@@ -125,21 +128,24 @@ void LeaseLock::release() {
       fmt::format("DELETE FROM {} WHERE name = $1 AND holder = $2 RETURNING 1", qualified_),
       {options_.log_table.display(), options_.holder_id});
   if (rows.empty())
-    throw Error(ExitCode::kFailed,
-                fmt::format("the {} was not held at release: it expired and another runner may have "
-                            "taken it over",
-                            describe()));
+    throw Error(
+        ExitCode::kFailed,
+        fmt::format("the {} was not held at release: it expired and another runner may have "
+                    "taken it over",
+                    describe()));
 }
 
 std::string LeaseLock::holder() {
   try {
     const auto rows = conn_.query(
-        fmt::format("SELECT holder, to_char(greatest(expires_at - now(), interval '0'), 'HH24:MI:SS')"
-                    " FROM {} WHERE name = $1",
-                    qualified_),
+        fmt::format(
+            "SELECT holder, to_char(greatest(expires_at - now(), interval '0'), 'HH24:MI:SS')"
+            " FROM {} WHERE name = $1",
+            qualified_),
         {options_.log_table.display()});
     if (rows.empty()) return "nobody (the lease was just released)";
-    return fmt::format("{} (lease expires in {})", rows[0][0].value_or("?"), rows[0][1].value_or("?"));
+    return fmt::format("{} (lease expires in {})", rows[0][0].value_or("?"),
+                       rows[0][1].value_or("?"));
   } catch (const DbError&) {
     return "an unknown runner";
   }

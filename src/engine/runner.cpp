@@ -84,9 +84,10 @@ bool Runner::wait_for_lock(const MigrationSet& set, const RunOptions& options) {
   while (!profile_.lock->try_acquire()) {
     const auto waited = since(start);
     if (waited >= options.lock_timeout)
-      throw LockTimeout(fmt::format("could not take the migration lock within {}: held by {}",
-                                    format_duration(options.lock_timeout), profile_.lock->holder()),
-                        "another stepwise run is applying migrations; wait for it, or raise --lock-timeout");
+      throw LockTimeout(
+          fmt::format("could not take the migration lock within {}: held by {}",
+                      format_duration(options.lock_timeout), profile_.lock->holder()),
+          "another stepwise run is applying migrations; wait for it, or raise --lock-timeout");
     // The holder may finish the very work this run came for: then there is nothing to wait for.
     if (make_plan(set, store_.read(), options.target, options.policy).empty()) return false;
     if (Clock::now() >= next_report) {
@@ -156,20 +157,25 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
 }
 
 void Runner::apply(const Step& step, const RunOptions& options, bool durable) {
-  const bool by_statement = step.script().tx == TxMode::kNoTransaction || profile_.statement_by_statement;
+  const bool by_statement =
+      step.script().tx == TxMode::kNoTransaction || profile_.statement_by_statement;
   // A step its author marked not-resumable, interrupted part-way: only a person can tell what
   // of it took effect.
   if (by_statement && !step.script().resumable && step.retries &&
       (step.retries->outcome == Outcome::kRunning || step.retries->statements_done > 0)) {
     const auto total = split_sql(step.script().sql).size();
-    throw Error(ExitCode::kFailedAttempt,
-                fmt::format("{} was interrupted after {} of {} statement(s) (the next one may or may not have taken "
-                            "effect) and is marked not-resumable",
-                            step.script().file, step.retries->statements_done, total),
-                fmt::format("check which of its statements took effect and complete or undo them by hand, then run "
-                            "`stepwise repair {} --applied` (it is complete now) or `stepwise repair {} --rolled-back` "
-                            "(nothing of it is left: run it again from the start)",
-                            step.migration->version, step.migration->version));
+    throw Error(
+        ExitCode::kFailedAttempt,
+        fmt::format("{} was interrupted after {} of {} statement(s) (the next one may or may not "
+                    "have taken "
+                    "effect) and is marked not-resumable",
+                    step.script().file, step.retries->statements_done, total),
+        fmt::format(
+            "check which of its statements took effect and complete or undo them by hand, then run "
+            "`stepwise repair {} --applied` (it is complete now) or `stepwise repair {} "
+            "--rolled-back` "
+            "(nothing of it is left: run it again from the start)",
+            step.migration->version, step.migration->version));
   }
   if (step.retries && step.retries->outcome == Outcome::kRunning)
     with_retries(step, options, [&] { store_.mark_abandoned(step.retries->id); });
@@ -229,10 +235,12 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options, bo
       if (back_off(step, attempt, options, e)) continue;
       const double seconds = static_cast<double>(since(start).count()) / 1000.0;
       try {
-        store_.insert_finished(step, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, seconds, 0, &e);
+        store_.insert_finished(step, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed,
+                               seconds, 0, &e);
       } catch (const DbError& not_recorded) {
         // E.g. a role that may not write the log: report the step's own error, and this one.
-        reporter_.warning(fmt::format("could not record the failed attempt: {}", not_recorded.what()));
+        reporter_.warning(
+            fmt::format("could not record the failed attempt: {}", not_recorded.what()));
       }
       const int line = server_line(e.detail()) - prefix_lines;
       fail(step, e, line > 0 ? line : 0, options);
@@ -248,7 +256,8 @@ bool took_effect(Connection& conn, const DdlEffect& e) {
   Rows rows;
   if (e.action == A::kAddColumn || e.action == A::kDropColumn) {
     rows = conn.query(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2"
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND "
+        "attname = $2"
         " AND attnum > 0 AND NOT attisdropped)",
         {e.name, e.column});
   } else if (e.kind == "type") {
@@ -272,23 +281,26 @@ void Runner::run_statement(const Step& step, std::string_view statement, bool re
           "SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = to_regclass($1)",
           {index->index});
       if (!rows.empty() && rows[0][0].value_or("f") == "f") {
-        reporter_.statement_skipped(step, fmt::format("dropping the invalid index {} left by an interrupted "
-                                                      "build, then building it again",
-                                                      index->index));
-        conn_.execute(fmt::format("DROP INDEX {}IF EXISTS {}", index->concurrently ? "CONCURRENTLY " : "",
-                                  index->index));
+        reporter_.statement_skipped(
+            step, fmt::format("dropping the invalid index {} left by an interrupted "
+                              "build, then building it again",
+                              index->index));
+        conn_.execute(fmt::format("DROP INDEX {}IF EXISTS {}",
+                                  index->concurrently ? "CONCURRENTLY " : "", index->index));
       } else if (!rows.empty() && !index->if_not_exists) {
-        reporter_.statement_skipped(step, fmt::format("index {} already exists and is valid: the statement "
-                                                      "completed before the interruption",
-                                                      index->index));
+        reporter_.statement_skipped(
+            step, fmt::format("index {} already exists and is valid: the statement "
+                              "completed before the interruption",
+                              index->index));
         return;
       }
     }
   }
   if (retry) {
     if (const auto effect = parse_ddl_effect(statement); effect && took_effect(conn_, *effect)) {
-      reporter_.statement_skipped(step, fmt::format("{} already took effect before the interruption",
-                                                    first_line(statement)));
+      reporter_.statement_skipped(
+          step,
+          fmt::format("{} already took effect before the interruption", first_line(statement)));
       return;
     }
   }
@@ -301,7 +313,9 @@ auto Runner::with_retries(const Step& step, const RunOptions& options, F&& f) ->
     try {
       return f();
     } catch (const DbError& e) {
-      if (classify_retry(e.sqlstate()) != Retry::kSerialization || !back_off(step, attempt, options, e)) throw;
+      if (classify_retry(e.sqlstate()) != Retry::kSerialization ||
+          !back_off(step, attempt, options, e))
+        throw;
     }
   }
 }
@@ -315,7 +329,8 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
   const auto id = with_retries(step, options, [&] { return store_.insert_running(step); });
   int done = std::min(step.resume_from, total);
   if (done > 0)
-    reporter_.statement_skipped(step, fmt::format("resuming after {} statement(s) already done", done));
+    reporter_.statement_skipped(step,
+                                fmt::format("resuming after {} statement(s) already done", done));
   std::string settings = prelude(options, false);
   if (options.ddl_lock_timeout.count() > 0)
     settings += fmt::format("SET lock_timeout = {};\n", options.ddl_lock_timeout.count());
@@ -326,8 +341,10 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
     for (; done < total; ++done) {
       bool retry = done <= maybe_ran;
       if (stopping(options)) {
-        with_retries(step, options, [&] { store_.finish(id, Outcome::kInterrupted, done, nullptr); });
-        throw Interrupted(fmt::format("{}: interrupted after {} of {} statements", script.file, done, total));
+        with_retries(step, options,
+                     [&] { store_.finish(id, Outcome::kInterrupted, done, nullptr); });
+        throw Interrupted(
+            fmt::format("{}: interrupted after {} of {} statements", script.file, done, total));
       }
       const auto text = statements[static_cast<std::size_t>(done)].text;
       for (int attempt = 0;; ++attempt) {
@@ -358,11 +375,13 @@ void Runner::fail(const Step& step, const DbError& e, int line, const RunOptions
   const auto& file = step.script().file;
   const auto where = line > 0 ? fmt::format("{}:{}", file, line) : file;
   if (stopping(options))
-    throw Interrupted(fmt::format("{}: statement cancelled; the attempt is recorded as interrupted", where));
+    throw Interrupted(
+        fmt::format("{}: statement cancelled; the attempt is recorded as interrupted", where));
   throw StepFailed(fmt::format("{}: {} (SQLSTATE {})", where, e.what(), e.sqlstate()), e.sqlstate(),
-                   e.sqlstate() == "42501" ? "the role needs INSERT and UPDATE on the log table and the rights the "
-                                             "migration needs; validate and status only read"
-                                           : "");
+                   e.sqlstate() == "42501"
+                       ? "the role needs INSERT and UPDATE on the log table and the rights the "
+                         "migration needs; validate and status only read"
+                       : "");
 }
 
 }  // namespace stepwise

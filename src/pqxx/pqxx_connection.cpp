@@ -32,7 +32,8 @@ class NoticeRouter final : public pqxx::errorhandler {
 
 class PqxxConnection final : public Connection {
  public:
-  explicit PqxxConnection(const std::string& conninfo) : conn_(conninfo), work_(conn_), notices_(conn_) {
+  explicit PqxxConnection(const std::string& conninfo)
+      : conn_(conninfo), work_(conn_), notices_(conn_) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     // A silent reconnect would drop the session lock and the transaction: never do it.
@@ -50,12 +51,17 @@ class PqxxConnection final : public Connection {
       std::vector<const char*> values;  // nullptr is SQL NULL
       values.reserve(params.size());
       for (const auto& f : params) values.push_back(f ? f->c_str() : nullptr);
-      return to_rows(work_.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(values)));
+      return to_rows(
+          work_.exec_params(std::string(sql), pqxx::prepare::make_dynamic_params(values)));
     });
   }
 
-  std::string quote_identifier(std::string_view name) override { return conn_.quote_name(std::string(name)); }
-  std::string quote_literal(std::string_view value) override { return conn_.quote(std::string(value)); }
+  std::string quote_identifier(std::string_view name) override {
+    return conn_.quote_name(std::string(name));
+  }
+  std::string quote_literal(std::string_view value) override {
+    return conn_.quote(std::string(value));
+  }
 
   void cancel() noexcept override {
     try {
@@ -63,7 +69,9 @@ class PqxxConnection final : public Connection {
     } catch (...) {
     }
   }
-  int backend_pid() const override { return pid_; }
+  int backend_pid() const override {
+    return pid_;
+  }
   void on_notice(std::function<void(std::string_view)> handler) override {
     notices_.handler = std::move(handler);
   }
@@ -91,9 +99,11 @@ class PqxxConnection final : public Connection {
     try {
       return f();
     } catch (const pqxx::broken_connection& e) {
-      throw ConnectionLost(fmt::format("lost the connection to the server: {}", first_line(e.what())));
+      throw ConnectionLost(
+          fmt::format("lost the connection to the server: {}", first_line(e.what())));
     } catch (const pqxx::in_doubt_error& e) {
-      throw ConnectionLost(fmt::format("lost the connection to the server: {}", first_line(e.what())));
+      throw ConnectionLost(
+          fmt::format("lost the connection to the server: {}", first_line(e.what())));
     } catch (const pqxx::sql_error& e) {
       // libpq prefixes the severity ("ERROR:  "); the SQLSTATE already says it is an error.
       std::string full(trim(e.what()));
@@ -108,7 +118,8 @@ class PqxxConnection final : public Connection {
       throw DbError(msg, e.sqlstate(), full);
     } catch (const pqxx::failure& e) {
       if (!conn_.is_open())
-        throw ConnectionLost(fmt::format("lost the connection to the server: {}", first_line(e.what())));
+        throw ConnectionLost(
+            fmt::format("lost the connection to the server: {}", first_line(e.what())));
       throw DbError(first_line(e.what()), "");
     }
   }
@@ -128,8 +139,9 @@ ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds) {
   if (opts == nullptr) {
     std::string why = err ? first_line(err) : "out of memory";
     if (err) PQfreemem(err);
-    throw ConnectError(fmt::format("invalid connection string: {}", redact(why, {dsn})),
-                       "use postgres://user@host:port/dbname or host=... dbname=... key/value pairs");
+    throw ConnectError(
+        fmt::format("invalid connection string: {}", redact(why, {dsn})),
+        "use postgres://user@host:port/dbname or host=... dbname=... key/value pairs");
   }
   std::string out;
   bool has_app = false;
@@ -158,7 +170,8 @@ ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds) {
   }
   PQconninfoFree(opts);
   if (!has_app) out += "fallback_application_name='stepwise' ";
-  if (!has_timeout && connect_timeout_seconds > 0) out += fmt::format("connect_timeout={} ", connect_timeout_seconds);
+  if (!has_timeout && connect_timeout_seconds > 0)
+    out += fmt::format("connect_timeout={} ", connect_timeout_seconds);
   if (const char* pw = std::getenv("PGPASSWORD"); pw && *pw) info.secrets.emplace_back(pw);
   if (host.empty()) host = std::getenv("PGHOST") ? std::getenv("PGHOST") : "local socket";
   if (port.empty()) port = std::getenv("PGPORT") ? std::getenv("PGPORT") : "5432";
@@ -177,15 +190,16 @@ ConnInfo with_database(const ConnInfo& info, const std::string& dbname) {
   }
   out.conninfo += fmt::format(" dbname='{}'", quoted);  // a later keyword overrides an earlier one
   const auto slash = out.display.rfind('/');
-  out.display = (slash == std::string::npos ? out.display : out.display.substr(0, slash)) + "/" + dbname;
+  out.display =
+      (slash == std::string::npos ? out.display : out.display.substr(0, slash)) + "/" + dbname;
   return out;
 }
 
 bool is_transient_connect_error(const std::string& m) {
-  for (const char* permanent : {"password authentication failed", "no password supplied",
-                                "authentication failed", "does not exist", "invalid ",
-                                "no pg_hba.conf entry", "SSL", "certificate",
-                                "permission denied for database", "unsupported"})
+  for (const char* permanent :
+       {"password authentication failed", "no password supplied", "authentication failed",
+        "does not exist", "invalid ", "no pg_hba.conf entry", "SSL", "certificate",
+        "permission denied for database", "unsupported"})
     if (m.find(permanent) != std::string::npos) return false;
   return true;
 }

@@ -17,8 +17,8 @@
 
 #include "stepwise/errors.hpp"
 #include "stepwise/migration.hpp"
-#include "stepwise/text.hpp"
 #include "stepwise/sql_split.hpp"
+#include "stepwise/text.hpp"
 
 namespace {
 
@@ -79,7 +79,8 @@ void check_problem_lines(const std::string& what, const std::vector<std::string>
     // Every line names its file, as it can stand in one line (control characters escaped).
     bool names_a_file = false;
     for (const auto& n : names)
-      names_a_file = names_a_file || (!n.empty() && line.find(stepwise::display_name(n)) != std::string_view::npos);
+      names_a_file = names_a_file ||
+                     (!n.empty() && line.find(stepwise::display_name(n)) != std::string_view::npos);
     check(names_a_file, "a problem line does not name its file");
     if (nl == std::string::npos) break;
     start = nl + 1;
@@ -130,7 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   (void)stepwise::parse_directives(name, content, &problem);
   if (!problem.empty())
-    check(problem.find(stepwise::display_name(name)) != std::string::npos, "directive problem does not name the file");
+    check(problem.find(stepwise::display_name(name)) != std::string::npos,
+          "directive problem does not name the file");
 
   check_statements(content);
 

@@ -34,17 +34,24 @@ TEST(Bundle, TheBundledBinaryAppliesItsOwnSet) {
   const auto migrator = bundle_of(set, out);
   const auto v = run({migrator, "--version"});
   EXPECT_EQ(v.exit_code, 0);
-  EXPECT_NE(v.out.find("migrations: bundled set, 2 migration(s), newest 2, digest "), std::string::npos) << v.out;
-  const auto r = run({migrator, "--database-url", db.url(), "up"}, {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
+  EXPECT_NE(v.out.find("migrations: bundled set, 2 migration(s), newest 2, digest "),
+            std::string::npos)
+      << v.out;
+  const auto r = run({migrator, "--database-url", db.url(), "up"},
+                     {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('widgets', 'gadgets')"), 2);
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'accounts'"), 0) << "not the compiled-in set";
-  const auto s = run({migrator, "--database-url", db.url(), "status"}, {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('widgets', 'gadgets')"),
+            2);
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'accounts'"), 0)
+      << "not the compiled-in set";
+  const auto s = run({migrator, "--database-url", db.url(), "status"},
+                     {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
   EXPECT_NE(s.out.find("migration set: bundled set, 2 migration(s)"), std::string::npos) << s.out;
   // --source still overrides the bundled set.
   MigrationDir other;
   other.write("3_other.up.sql", "CREATE TABLE other (id int);");
-  const auto o = run({migrator, "--database-url", db.url(), "--source", other.path(), "up", "--allow-out-of-order"},
+  const auto o = run({migrator, "--database-url", db.url(), "--source", other.path(), "up",
+                      "--allow-out-of-order"},
                      {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
   EXPECT_EQ(o.exit_code, 6) << "the database has versions 1 and 2 the folder lacks: " << o.err;
 }
@@ -64,7 +71,9 @@ TEST(Bundle, ACorruptedOrTruncatedPayloadIsRefusedNeverReplaced) {
   }
   auto r = run({corrupt, "--connect-timeout", "1s", "status"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
-  EXPECT_NE(r.err.find("the bundled migration set is damaged: checksum mismatch"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the bundled migration set is damaged: checksum mismatch"),
+            std::string::npos)
+      << r.err;
   // The trailer cut off.
   const auto truncated = out.path() + "/truncated";
   fs::copy_file(migrator, truncated);

@@ -13,9 +13,13 @@ void write_set(const MigrationDir& dir, int n) {
     std::snprintf(name, sizeof name, "%06d_t_%06d.up.sql", i, i);
     const auto t = "t_" + std::to_string(i);
     // Not idempotent on purpose: a second application would fail loudly.
-    dir.write(name, "CREATE TABLE " + t + " (id bigserial PRIMARY KEY, name text NOT NULL);\n"
-                    "CREATE INDEX " + t + "_name_idx ON " + t + " (name);\n"
-                    "INSERT INTO " + t + " (name) VALUES ('once');\n");
+    dir.write(name, "CREATE TABLE " + t +
+                        " (id bigserial PRIMARY KEY, name text NOT NULL);\n"
+                        "CREATE INDEX " +
+                        t + "_name_idx ON " + t +
+                        " (name);\n"
+                        "INSERT INTO " +
+                        t + " (name) VALUES ('once');\n");
   }
 }
 
@@ -26,22 +30,28 @@ void race(int processes, int migrations, const std::string& strategy = "auto") {
   std::vector<Process> racers;
   racers.reserve(static_cast<std::size_t>(processes));
   for (int i = 0; i < processes; ++i)
-    racers.emplace_back(stepwise_cmd({"--database-url", db.url(), "--source", dir.path(), "--lock-strategy",
-                                      strategy, "up"}),
-                        std::map<std::string, std::string>{{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
+    racers.emplace_back(
+        stepwise_cmd({"--database-url", db.url(), "--source", dir.path(), "--lock-strategy",
+                      strategy, "up"}),
+        std::map<std::string, std::string>{{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
   int applied_by = 0;
   for (auto& p : racers) {
     const auto r = p.wait(std::chrono::seconds(180));
-    EXPECT_EQ(r.exit_code, 0) << "signal " << r.signal << ", took " << r.took.count() << " ms\n" << r.err;
+    EXPECT_EQ(r.exit_code, 0) << "signal " << r.signal << ", took " << r.took.count() << " ms\n"
+                              << r.err;
     if (r.out.find("applied " + std::to_string(migrations)) != std::string::npos) ++applied_by;
   }
   // Every version applied exactly once, and every table holds exactly its one row.
   EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log"), migrations);
-  EXPECT_EQ(db.count("SELECT count(DISTINCT version) FROM stepwise_log WHERE outcome = 'succeeded'"), migrations);
+  EXPECT_EQ(
+      db.count("SELECT count(DISTINCT version) FROM stepwise_log WHERE outcome = 'succeeded'"),
+      migrations);
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename LIKE 't\\_%'"), migrations);
   EXPECT_EQ(db.count("SELECT count(*) FROM t_1"), 1);
   EXPECT_EQ(applied_by, 1) << "exactly one racer should have applied the whole set";
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"), 0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                     "(SELECT oid FROM pg_database WHERE datname = current_database())"),
+            0);
   if (strategy == "lease") {
     EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log_lock"), 0) << "lease released";
   }

@@ -781,7 +781,8 @@ TEST(ValidateReadOnly, WaitTakesNoLockAndWritesNothing) {
   while (std::chrono::steady_clock::now() < deadline) {
     const auto rows =
         db.query("SELECT (SELECT count(*) FROM pg_stat_activity WHERE usename = '" + ro.name() +
-                 "'), (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))");
+                 "'), (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                 "(SELECT oid FROM pg_database WHERE datname = current_database()))");
     seen_waiter += std::stoi(rows[0][0]) > 0 ? 1 : 0;
     advisory = std::max(advisory, std::stoll(rows[0][1]));
     std::this_thread::sleep_for(50ms);

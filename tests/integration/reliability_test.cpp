@@ -14,11 +14,14 @@ namespace {
 using namespace std::chrono_literals;
 
 // Waits until some backend runs a query containing `needle`; returns its pid (0 on timeout).
-int wait_for_query(const TestDb& db, const std::string& needle, std::chrono::milliseconds timeout = 20s) {
+int wait_for_query(const TestDb& db, const std::string& needle,
+                   std::chrono::milliseconds timeout = 20s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    const auto rows = db.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND"
-                               " pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%" + needle + "%'");
+    const auto rows = db.query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND"
+        " pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%" +
+        needle + "%'");
     if (!rows.empty()) return std::stoi(rows[0][0]);
     std::this_thread::sleep_for(20ms);
   }
@@ -41,14 +44,18 @@ TEST(Signals, SigtermCancelsARunningStatementRecordsItAndExitsWithin2s) {
   const auto sent = std::chrono::steady_clock::now();
   p.signal(SIGTERM);
   const auto r = p.wait(10s);
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - sent);
   EXPECT_EQ(r.exit_code, 7) << r.err;
   EXPECT_LT(took.count(), 2000) << "SIGTERM to exit";
   std::cout << "[ measure  ] SIGTERM to exit: " << took.count() << " ms\n";
   EXPECT_NE(r.err.find("received SIGTERM"), std::string::npos) << r.err;
   EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = 2"), "interrupted");
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'two'"), 0) << "rolled back";
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"), 0) << "lock released";
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                     "(SELECT oid FROM pg_database WHERE datname = current_database())"),
+            0)
+      << "lock released";
   db.query("CREATE TABLE marker ()");
   const auto again = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
@@ -76,7 +83,8 @@ TEST(Signals, SigtermInANoTransactionStepResumesAfterTheDoneStatements) {
   // CREATE TABLE a is not idempotent: resuming must not run it again.
   const auto again = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_NE(again.err.find("resuming after 1 statement(s) already done"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("resuming after 1 statement(s) already done"), std::string::npos)
+      << again.err;
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'b')"), 2);
 }
 
@@ -96,7 +104,9 @@ TEST(Signals, AnInterruptedNotResumableStepWaitsForAPersonsDecision) {
   // Not resumed automatically: up stops and says what to check.
   auto r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 13) << r.err;
-  EXPECT_NE(r.err.find("1_steps.up.sql was interrupted after 1 of 3 statement(s)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1_steps.up.sql was interrupted after 1 of 3 statement(s)"),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.err.find("stepwise repair 1 --applied"), std::string::npos) << r.err;
   // The person undoes what took effect and records it; the next up runs the step in full.
   db.query("DROP TABLE a");
@@ -105,7 +115,8 @@ TEST(Signals, AnInterruptedNotResumableStepWaitsForAPersonsDecision) {
   r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(db.count("SELECT count(*) FROM a"), 1);
-  EXPECT_EQ(db.scalar("SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log"), "interrupted,abandoned,succeeded");
+  EXPECT_EQ(db.scalar("SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log"),
+            "interrupted,abandoned,succeeded");
   // repair refuses what needs no repair.
   r = db.stepwise({"--source", dir.path(), "repair", "1", "--applied"});
   EXPECT_EQ(r.exit_code, 6) << r.err;
@@ -147,10 +158,12 @@ TEST(LockTimeouts, AStepQueuedBehindALongQueryBacksOffAndRetries) {
     w.commit();
   });
   std::this_thread::sleep_for(300ms);
-  const auto r = db.stepwise({"--source", dir.path(), "--ddl-lock-timeout", "300ms", "--ddl-lock-retries", "5", "up"});
+  const auto r = db.stepwise(
+      {"--source", dir.path(), "--ddl-lock-timeout", "300ms", "--ddl-lock-retries", "5", "up"});
   reader.join();
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("1_alter.up.sql: canceling statement due to lock timeout; retry 1/5"), std::string::npos)
+  EXPECT_NE(r.err.find("1_alter.up.sql: canceling statement due to lock timeout; retry 1/5"),
+            std::string::npos)
       << r.err;
   EXPECT_EQ(db.count("SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy' AND"
                      " column_name = 'note'"),
@@ -167,7 +180,8 @@ TEST(LockTimeouts, RetriesAreBoundedThenTheStepFails) {
   pqxx::connection c(db.url());
   pqxx::work w(c);
   w.exec("LOCK TABLE busy IN ACCESS SHARE MODE");
-  const auto r = db.stepwise({"--source", dir.path(), "--ddl-lock-timeout", "200ms", "--ddl-lock-retries", "1", "up"});
+  const auto r = db.stepwise(
+      {"--source", dir.path(), "--ddl-lock-timeout", "200ms", "--ddl-lock-retries", "1", "up"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("(SQLSTATE 55P03)"), std::string::npos) << r.err;
   EXPECT_EQ(db.scalar("SELECT outcome || ' ' || sqlstate FROM stepwise_log"), "failed 55P03");
@@ -177,24 +191,35 @@ TEST(Resume, InterruptedConcurrentIndexBuildIsDroppedAndBuiltAgain) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
   MigrationDir dir;
-  dir.write("1_t.up.sql", "CREATE TABLE t (v int); INSERT INTO t SELECT g FROM generate_series(1, 5000) g;");
+  dir.write("1_t.up.sql",
+            "CREATE TABLE t (v int); INSERT INTO t SELECT g FROM generate_series(1, 5000) g;");
   ASSERT_EQ(db.stepwise({"--source", dir.path(), "up"}).exit_code, 0);
   // Leave what an interrupted build leaves: an INVALID index and a 'running' attempt.
   db.query("INSERT INTO t VALUES (1)");
   EXPECT_ANY_THROW(db.query("CREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v)"));
   db.query("DELETE FROM t WHERE ctid = (SELECT max(ctid) FROM t WHERE v = 1)");
-  ASSERT_EQ(db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 't_v_key'::regclass"), "false");
-  const std::string file = "-- stepwise:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v);\n";
+  ASSERT_EQ(
+      db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 't_v_key'::regclass"),
+      "false");
+  const std::string file =
+      "-- stepwise:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v);\n";
   dir.write("2_idx.up.sql", file);
-  const auto checksum = db.scalar("SELECT encode(sha256(convert_to($x$" + file + "$x$, 'UTF8')), 'hex')");
-  db.query("INSERT INTO stepwise_log (version, name, direction, outcome, checksum, checksum_algorithm, host, pid,"
-           " tool_version) VALUES (2, 'idx', 'up', 'running', '" + checksum + "', 'sha256', 'gone', 1, 'x')");
+  const auto checksum =
+      db.scalar("SELECT encode(sha256(convert_to($x$" + file + "$x$, 'UTF8')), 'hex')");
+  db.query(
+      "INSERT INTO stepwise_log (version, name, direction, outcome, checksum, checksum_algorithm, "
+      "host, pid,"
+      " tool_version) VALUES (2, 'idx', 'up', 'running', '" +
+      checksum + "', 'sha256', 'gone', 1, 'x')");
   const auto r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("dropping the invalid index t_v_key"), std::string::npos) << r.err;
-  EXPECT_EQ(db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 't_v_key'::regclass"), "true");
-  EXPECT_EQ(db.scalar("SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log WHERE version = 2"),
-            "abandoned,succeeded");
+  EXPECT_EQ(
+      db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 't_v_key'::regclass"),
+      "true");
+  EXPECT_EQ(
+      db.scalar("SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log WHERE version = 2"),
+      "abandoned,succeeded");
 }
 
 TEST(Resume, ValidIndexFromAnInterruptedRunIsNotBuiltTwice) {
@@ -205,11 +230,16 @@ TEST(Resume, ValidIndexFromAnInterruptedRunIsNotBuiltTwice) {
   ASSERT_EQ(db.stepwise({"--source", dir.path(), "up"}).exit_code, 0);
   // The build finished, but the runner died before recording it.
   db.query("CREATE INDEX t_v_idx ON t (v)");
-  const std::string file = "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY t_v_idx ON t (v);\n";
+  const std::string file =
+      "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY t_v_idx ON t (v);\n";
   dir.write("2_idx.up.sql", file);
-  const auto checksum = db.scalar("SELECT encode(sha256(convert_to($x$" + file + "$x$, 'UTF8')), 'hex')");
-  db.query("INSERT INTO stepwise_log (version, name, direction, outcome, checksum, checksum_algorithm, host, pid,"
-           " tool_version) VALUES (2, 'idx', 'up', 'running', '" + checksum + "', 'sha256', 'gone', 1, 'x')");
+  const auto checksum =
+      db.scalar("SELECT encode(sha256(convert_to($x$" + file + "$x$, 'UTF8')), 'hex')");
+  db.query(
+      "INSERT INTO stepwise_log (version, name, direction, outcome, checksum, checksum_algorithm, "
+      "host, pid,"
+      " tool_version) VALUES (2, 'idx', 'up', 'running', '" +
+      checksum + "', 'sha256', 'gone', 1, 'x')");
   const auto r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("already exists and is valid"), std::string::npos) << r.err;
@@ -219,7 +249,8 @@ TEST(Transactions, AFileWrappedInBeginCommitRunsAtomicallyWithItsLogRow) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
   MigrationDir dir;
-  dir.write("1_wrapped.up.sql", "BEGIN;\nCREATE TABLE w (id int);\nINSERT INTO w VALUES (1);\nSELEC oops;\nCOMMIT;\n");
+  dir.write("1_wrapped.up.sql",
+            "BEGIN;\nCREATE TABLE w (id int);\nINSERT INTO w VALUES (1);\nSELEC oops;\nCOMMIT;\n");
   const auto r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("1_wrapped.up.sql:4: syntax error"), std::string::npos) << r.err;
@@ -228,7 +259,8 @@ TEST(Transactions, AFileWrappedInBeginCommitRunsAtomicallyWithItsLogRow) {
   dir.remove("1_wrapped.up.sql");
   const auto refused = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(refused.exit_code, 3);
-  EXPECT_NE(refused.err.find("1_mid.up.sql:2: COMMIT inside a transactional migration"), std::string::npos)
+  EXPECT_NE(refused.err.find("1_mid.up.sql:2: COMMIT inside a transactional migration"),
+            std::string::npos)
       << refused.err;
 }
 

@@ -24,8 +24,9 @@ TEST(Secrets, PasswordInUrlIsNeverPrinted) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
   const auto pw = password_of(db.url());
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--log-level", "trace", "up"}, {"--log-level", "trace", "status"}, {"--output", "json", "status"}}) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--log-level", "trace", "up"},
+                                                                {"--log-level", "trace", "status"},
+                                                                {"--output", "json", "status"}}) {
     const auto r = db.stepwise(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     expect_no_secret(r, pw);
@@ -39,7 +40,8 @@ TEST(Secrets, WrongPasswordErrorDoesNotEchoIt) {
   auto url = db.url();
   const auto pw = password_of(url);
   url.replace(url.find(":" + pw + "@") + 1, pw.size(), wrong);
-  const auto r = run(stepwise_cmd({"--database-url", url, "--connect-timeout", "2s", "--log-level", "trace", "up"}),
+  const auto r = run(stepwise_cmd({"--database-url", url, "--connect-timeout", "2s", "--log-level",
+                                   "trace", "up"}),
                      {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
   EXPECT_EQ(r.exit_code, 4);
   EXPECT_NE(r.err.find("password authentication failed"), std::string::npos) << r.err;
@@ -52,13 +54,17 @@ TEST(Secrets, PasswordAsQueryParameterAndKeywordAndEnv) {
   const auto pw = password_of(db.url());
   auto no_pw = db.url();
   no_pw.erase(no_pw.find(":" + pw + "@"), pw.size() + 1);  // postgres://postgres@host:port/db
-  const std::map<std::string, std::string> clean{{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}};
+  const std::map<std::string, std::string> clean{{"STEPWISE_DATABASE_URL", ""},
+                                                 {"DATABASE_URL", ""}};
   // ?password=
-  auto r = run(stepwise_cmd({"--database-url", no_pw + "?password=" + pw, "--log-level", "debug", "status"}), clean);
+  auto r = run(
+      stepwise_cmd({"--database-url", no_pw + "?password=" + pw, "--log-level", "debug", "status"}),
+      clean);
   EXPECT_EQ(r.exit_code, 10) << r.err;  // connected; no log table yet
   expect_no_secret(r, pw);
   // keyword/value form, with a typo after it so libpq rejects it and quotes the input
-  r = run(stepwise_cmd({"--database-url", "host=127.0.0.1 password=" + pw + " dbname", "status"}), clean);
+  r = run(stepwise_cmd({"--database-url", "host=127.0.0.1 password=" + pw + " dbname", "status"}),
+          clean);
   EXPECT_EQ(r.exit_code, 4) << r.err;
   expect_no_secret(r, pw);
   // PGPASSWORD from the environment, and a mistyped flag that carries the URL

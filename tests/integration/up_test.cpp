@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "stepwise/table_name.hpp"
 #include <thread>
+#include "stepwise/table_name.hpp"
 
 #include "tcp_forwarder.hpp"
 #include "test_db.hpp"
@@ -26,7 +26,8 @@ TEST(Up, FreshDatabaseAppliesTheEmbeddedSetOnce) {
   const auto r = db.stepwise({"up"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("applied 10 migration(s)"), std::string::npos) << r.out;
-  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE outcome = 'succeeded'"), kExampleCount);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE outcome = 'succeeded'"),
+            kExampleCount);
   EXPECT_EQ(db.count("SELECT count(DISTINCT version) FROM stepwise_log"), kExampleCount);
   EXPECT_EQ(db.scalar("SELECT max(version) FROM stepwise_log"), kExampleLatest);
   // Every row is complete: checksum, algorithm, times, duration, host, pid, tool version.
@@ -35,7 +36,8 @@ TEST(Up, FreshDatabaseAppliesTheEmbeddedSetOnce) {
                      " duration_ms >= 0 AND host <> '' AND pid > 0 AND tool_version <> ''"),
             kExampleCount);
   // The schema is there, including the index built outside a transaction and the backfill's view.
-  EXPECT_EQ(db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'tasks_assignee_id_idx'::regclass"),
+  EXPECT_EQ(db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = "
+                      "'tasks_assignee_id_idx'::regclass"),
             "true");
   EXPECT_EQ(db.count("SELECT count(*) FROM project_overview"), 0);
   EXPECT_EQ(db.scalar("SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum"
@@ -52,7 +54,8 @@ TEST(Up, SecondRunAppliesNothingAndTakesNoLock) {
   pqxx::connection holder(db.url());
   pqxx::nontransaction w(holder);
   const auto key = lock_key(TableName{"public", "stepwise_log"});
-  ASSERT_EQ(w.exec("SELECT pg_try_advisory_lock(" + std::to_string(key) + ")")[0][0].as<bool>(), true);
+  ASSERT_EQ(w.exec("SELECT pg_try_advisory_lock(" + std::to_string(key) + ")")[0][0].as<bool>(),
+            true);
   const auto r = db.stepwise({"--lock-timeout", "1s", "up"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("nothing to do"), std::string::npos) << r.out;
@@ -69,14 +72,18 @@ TEST(Up, WaitsForTheLockAndTimesOutWithItsOwnExitCode) {
   w.exec("SELECT pg_advisory_lock(" + std::to_string(key) + ")");
   const auto r = db.stepwise({"--lock-timeout", "1500ms", "up"});
   EXPECT_EQ(r.exit_code, 5) << r.err;
-  EXPECT_NE(r.err.find("could not take the migration lock within 1.5s"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("backend pid " + std::to_string(holder.backendpid())), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("could not take the migration lock within 1.5s"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("backend pid " + std::to_string(holder.backendpid())), std::string::npos)
+      << r.err;
   EXPECT_GE(r.took.count(), 1400);
   // Nothing was applied and the waiter left no lock behind.
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'accounts'"), 0);
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND pid <> " +
-                     std::to_string(holder.backendpid())),
-            0);
+  EXPECT_EQ(
+      db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT "
+               "oid FROM pg_database WHERE datname = current_database()) AND pid <> " +
+               std::to_string(holder.backendpid())),
+      0);
 }
 
 TEST(Up, FailingMigrationRollsBackIsLoggedAndStops) {
@@ -84,14 +91,18 @@ TEST(Up, FailingMigrationRollsBackIsLoggedAndStops) {
   TestDb db;
   MigrationDir dir;
   dir.write("1_one.up.sql", "CREATE TABLE one (id int);\n");
-  dir.write("2_two.up.sql", "CREATE TABLE two (id int);\n\nINSERT INTO two VALUES (1);\nSELEC broken;\n");
+  dir.write("2_two.up.sql",
+            "CREATE TABLE two (id int);\n\nINSERT INTO two VALUES (1);\nSELEC broken;\n");
   dir.write("3_three.up.sql", "CREATE TABLE three (id int);\n");
   const auto r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("2_two.up.sql:4: syntax error at or near \"SELEC\" (SQLSTATE 42601)"), std::string::npos)
+  EXPECT_NE(r.err.find("2_two.up.sql:4: syntax error at or near \"SELEC\" (SQLSTATE 42601)"),
+            std::string::npos)
       << r.err;
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('one', 'two', 'three')"), 1);
-  const auto rows = db.query("SELECT version, outcome, sqlstate, error FROM stepwise_log ORDER BY id");
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('one', 'two', 'three')"),
+            1);
+  const auto rows =
+      db.query("SELECT version, outcome, sqlstate, error FROM stepwise_log ORDER BY id");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0][1], "succeeded");
   EXPECT_EQ(rows[1][0], "2");
@@ -120,7 +131,9 @@ TEST(Up, OutOfOrderIsRefusedUnlessAllowed) {
   dir.write("2_two.up.sql", "CREATE TABLE two (id int);");
   const auto r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 6);
-  EXPECT_NE(r.err.find("2_two.up.sql is pending but older than applied version 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("2_two.up.sql is pending but older than applied version 3"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'two'"), 0);
   const auto ok = db.stepwise({"--source", dir.path(), "up", "--allow-out-of-order"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
@@ -153,7 +166,9 @@ TEST(Up, NoTransactionStepRunsStatementByStatementOutsideATransaction) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
   MigrationDir dir;
-  dir.write("1_t.up.sql", "CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, g::text FROM generate_series(1, 1000) g;");
+  dir.write("1_t.up.sql",
+            "CREATE TABLE t (id int, v text); INSERT INTO t SELECT g, g::text FROM "
+            "generate_series(1, 1000) g;");
   dir.write("2_idx.up.sql",
             "-- stepwise:no-transaction\n"
             "CREATE INDEX CONCURRENTLY t_v_idx ON t (v);\n"
@@ -206,7 +221,8 @@ TEST(Up, DryRunChangesNothing) {
   TestDb db;
   const auto r = db.stepwise({"--dry-run", "up"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("would apply 20240105090000_create_accounts.up.sql"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would apply 20240105090000_create_accounts.up.sql"), std::string::npos)
+      << r.out;
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), 0);
 }
 
@@ -221,7 +237,9 @@ TEST(Status, ListsAppliedAndPendingAndReadsOnly) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("1                    one"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("applied 20"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("2                    two                                      pending"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2                    two                                      pending"),
+            std::string::npos)
+      << r.out;
   const auto j = db.stepwise({"--source", dir.path(), "--output", "json", "status"});
   const auto doc = nlohmann::json::parse(j.out);
   EXPECT_EQ(doc["database_version"], 1);
@@ -239,7 +257,8 @@ TEST(Status, MissingLogTableIsAClearErrorAndCreatesNothing) {
 }
 
 TEST(Connect, UnreachableServerFailsWithinTheConnectTimeout) {
-  const auto r = run(stepwise_cmd({"--database-url", "postgres://nobody@127.0.0.1:1/x", "--connect-timeout", "1s", "status"}),
+  const auto r = run(stepwise_cmd({"--database-url", "postgres://nobody@127.0.0.1:1/x",
+                                   "--connect-timeout", "1s", "status"}),
                      {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_NE(r.err.find("cannot connect to 127.0.0.1:1/x within 1.0s"), std::string::npos) << r.err;

@@ -11,9 +11,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kVersions = {"20240105090000", "20240105090500", "20240112100000", "20240201080000",
-                                            "20240201081500", "20240215120000", "20240301090000", "20240301091000",
-                                            "20240301093000", "20240315100000"};
+const std::vector<std::string> kVersions = {
+    "20240105090000", "20240105090500", "20240112100000", "20240201080000", "20240201081500",
+    "20240215120000", "20240301090000", "20240301091000", "20240301093000", "20240315100000"};
 
 std::string describe(const TestDb& db, const std::vector<std::string>& extra = {}) {
   auto args = extra;
@@ -26,7 +26,8 @@ std::string describe(const TestDb& db, const std::vector<std::string>& extra = {
 // A copy of the example migrations in a temp folder, to break on purpose.
 void copy_example(const MigrationDir& dir) {
   for (const auto& e : fs::directory_iterator(STEPWISE_MIGRATIONS_DIR))
-    if (e.is_regular_file()) fs::copy_file(e.path(), dir.path() + "/" + e.path().filename().string());
+    if (e.is_regular_file())
+      fs::copy_file(e.path(), dir.path() + "/" + e.path().filename().string());
 }
 
 TEST(MigrateTo, DownThenUpReturnsExactlyTheSchemaOfEachVersion) {
@@ -42,13 +43,18 @@ TEST(MigrateTo, DownThenUpReturnsExactlyTheSchemaOfEachVersion) {
     ASSERT_EQ(fresh.stepwise({"migrate-to", target}).exit_code, 0);
     EXPECT_EQ(describe(db), describe(fresh)) << "after going down to " << target;
   }
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'stepwise_log'"), 0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> "
+                     "'stepwise_log'"),
+            0);
   // And up again to the head: the same as a fresh install.
   ASSERT_EQ(db.stepwise({"up"}).exit_code, 0);
   TestDb fresh;
   ASSERT_EQ(fresh.stepwise({"up"}).exit_code, 0);
   EXPECT_EQ(describe(db), describe(fresh));
-  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE direction = 'down' AND outcome = 'succeeded'"), 10);
+  EXPECT_EQ(
+      db.count(
+          "SELECT count(*) FROM stepwise_log WHERE direction = 'down' AND outcome = 'succeeded'"),
+      10);
 }
 
 TEST(MigrateTo, RefusesAMissingDownFileWithoutTouchingTheDatabase) {
@@ -62,7 +68,9 @@ TEST(MigrateTo, RefusesAMissingDownFileWithoutTouchingTheDatabase) {
   const auto log_before = db.count("SELECT count(*) FROM stepwise_log");
   const auto r = db.stepwise({"--source", dir.path(), "migrate-to", "20240112100000"});
   EXPECT_EQ(r.exit_code, 6);
-  EXPECT_NE(r.err.find("no down file for 20240301090000_add_task_completed_at.down.sql"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no down file for 20240301090000_add_task_completed_at.down.sql"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(db.snapshot(), before);
   EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log"), log_before);
 }
@@ -72,7 +80,8 @@ TEST(MigrateTo, UnknownOrMalformedTargetsAreRefused) {
   TestDb db;
   auto r = db.stepwise({"migrate-to", "20240101000000"});
   EXPECT_EQ(r.exit_code, 6);
-  EXPECT_NE(r.err.find("target version 20240101000000 is not a known migration"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("target version 20240101000000 is not a known migration"), std::string::npos)
+      << r.err;
   r = db.stepwise({"migrate-to", "v1"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("migrate-to: invalid version \"v1\""), std::string::npos) << r.err;
@@ -86,8 +95,11 @@ TEST(MigrateTo, DryRunPrintsThePlanAndTheSqlAndChangesNothing) {
   const auto before = db.snapshot();
   const auto r = db.stepwise({"--dry-run", "migrate-to", "20240301091000"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("would revert 20240315100000_add_task_status_blocked.down.sql"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("would revert 20240301093000_create_project_overview.down.sql\nDROP VIEW project_overview;"),
+  EXPECT_NE(r.out.find("would revert 20240315100000_add_task_status_blocked.down.sql"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("would revert 20240301093000_create_project_overview.down.sql\nDROP VIEW "
+                       "project_overview;"),
             std::string::npos)
       << r.out;
   EXPECT_EQ(db.snapshot(), before);
@@ -115,11 +127,15 @@ TEST(Upgrade, HaltsAtARolloutStopAndContinuesOnTheNextRun) {
   ASSERT_EQ(db.stepwise({"migrate-to", "20240112100000"}).exit_code, 0);
   auto r = db.stepwise({"upgrade", "--to", "2.0.0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("STOP: roll out release 1.1.0 everywhere before continuing"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("STOP: roll out release 1.1.0 everywhere before continuing"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("stopped at release 1.1.0"), std::string::npos) << r.out;
-  EXPECT_EQ(db.scalar("SELECT max(version) FROM stepwise_log WHERE outcome = 'succeeded'"), "20240215120000");
+  EXPECT_EQ(db.scalar("SELECT max(version) FROM stepwise_log WHERE outcome = 'succeeded'"),
+            "20240215120000");
   // Progress lines name the step, the release, elapsed time and the estimate.
-  EXPECT_NE(r.err.find("[1/7] release 1.1.0: applying 20240201080000_add_task_assignee.up.sql"), std::string::npos)
+  EXPECT_NE(r.err.find("[1/7] release 1.1.0: applying 20240201080000_add_task_assignee.up.sql"),
+            std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("remaining"), std::string::npos) << r.err;
   // After the roll-out, the next run starts from 1.1.0 and finishes.
@@ -168,7 +184,9 @@ TEST(Upgrade, NoMatchingReleaseListsTheCandidates) {
   const auto r = db.stepwise({"upgrade", "--to", "2.0.0"});
   EXPECT_EQ(r.exit_code, 6);
   EXPECT_NE(r.err.find("which is no release's schema"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("1.0.0 (schema 20240112100000), 1.1.0 (schema 20240215120000)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1.0.0 (schema 20240112100000), 1.1.0 (schema 20240215120000)"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(Upgrade, BackupIsWrittenBeforeTheFirstChangeAndRecorded) {
@@ -196,10 +214,11 @@ TEST(Upgrade, AMissingPgDumpIsAClearErrorAndNothingIsApplied) {
   TestDb db;
   ASSERT_EQ(db.stepwise({"migrate-to", "20240112100000"}).exit_code, 0);
   MigrationDir out;
-  const auto r = db.stepwise({"upgrade", "--to", "2.0.0", "--offline", "--backup", out.path() + "/x.dump",
-                              "--pg-dump", "/nonexistent/pg_dump"});
+  const auto r = db.stepwise({"upgrade", "--to", "2.0.0", "--offline", "--backup",
+                              out.path() + "/x.dump", "--pg-dump", "/nonexistent/pg_dump"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("--pg-dump /nonexistent/pg_dump: cannot run it"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--pg-dump /nonexistent/pg_dump: cannot run it"), std::string::npos)
+      << r.err;
   EXPECT_EQ(db.scalar("SELECT max(version) FROM stepwise_log"), "20240112100000");
   EXPECT_FALSE(fs::exists(out.path() + "/x.dump"));
 }

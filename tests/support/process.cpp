@@ -30,8 +30,11 @@ std::string temp_path(const char* tag) {
 }
 }  // namespace
 
-Process::Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env)
-    : out_path_(temp_path("out")), err_path_(temp_path("err")), start_(std::chrono::steady_clock::now()) {
+Process::Process(const std::vector<std::string>& argv,
+                 const std::map<std::string, std::string>& env)
+    : out_path_(temp_path("out")),
+      err_path_(temp_path("err")),
+      start_(std::chrono::steady_clock::now()) {
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -59,7 +62,10 @@ Process::Process(const std::vector<std::string>& argv, const std::map<std::strin
 }
 
 Process::Process(Process&& o) noexcept
-    : pid_(o.pid_), out_path_(std::move(o.out_path_)), err_path_(std::move(o.err_path_)), start_(o.start_) {
+    : pid_(o.pid_),
+      out_path_(std::move(o.out_path_)),
+      err_path_(std::move(o.err_path_)),
+      start_(o.start_) {
   o.pid_ = -1;
 }
 
@@ -76,7 +82,9 @@ void Process::signal(int sig) const {
   if (pid_ > 0) kill(pid_, sig);
 }
 
-std::string Process::stderr_so_far() const { return slurp(err_path_); }
+std::string Process::stderr_so_far() const {
+  return slurp(err_path_);
+}
 
 ProcessResult Process::wait(std::chrono::milliseconds timeout) {
   ProcessResult r;
@@ -94,7 +102,8 @@ ProcessResult Process::wait(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   pid_ = -1;
-  r.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_);
+  r.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start_);
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
   r.out = slurp(out_path_);
@@ -102,7 +111,8 @@ ProcessResult Process::wait(std::chrono::milliseconds timeout) {
   return r;
 }
 
-ProcessResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+ProcessResult run(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env,
                   std::chrono::milliseconds timeout) {
   Process p(argv, env);
   return p.wait(timeout);

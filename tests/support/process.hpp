@@ -39,7 +39,8 @@ class Process {
   std::chrono::steady_clock::time_point start_;
 };
 
-ProcessResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+ProcessResult run(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env = {},
                   std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 // The built stepwise binary followed by `args`.

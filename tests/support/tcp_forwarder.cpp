@@ -45,7 +45,9 @@ done:
 
 TcpForwarder::TcpForwarder(int target_port) : target_port_(target_port), port_(free_port()) {}
 
-TcpForwarder::~TcpForwarder() { stop(); }
+TcpForwarder::~TcpForwarder() {
+  stop();
+}
 
 void TcpForwarder::start() {
   listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
@@ -55,7 +57,8 @@ void TcpForwarder::start() {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(static_cast<uint16_t>(port_));
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listen_fd_, 64) != 0)
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      listen(listen_fd_, 64) != 0)
     throw std::runtime_error("forwarder: cannot listen");
   acceptor_ = std::thread([this] { accept_loop(); });
 }

@@ -50,7 +50,8 @@ TestDb::~TestDb() {
     try {
       w.exec("DROP DATABASE IF EXISTS " + c.quote_name(name_) + " WITH (FORCE)");
     } catch (const pqxx::sql_error&) {
-      w.exec("DROP DATABASE IF EXISTS " + c.quote_name(name_) + " CASCADE");  // CockroachDB's spelling
+      w.exec("DROP DATABASE IF EXISTS " + c.quote_name(name_) +
+             " CASCADE");  // CockroachDB's spelling
     }
   } catch (...) {
   }
@@ -108,7 +109,8 @@ std::string TestDb::snapshot() const {
   return out;
 }
 
-ProcessResult TestDb::stepwise(std::vector<std::string> args, std::map<std::string, std::string> env,
+ProcessResult TestDb::stepwise(std::vector<std::string> args,
+                               std::map<std::string, std::string> env,
                                std::chrono::milliseconds timeout) const {
   args.insert(args.begin(), {"--database-url", url_});
   // Keep the caller's environment from leaking a different database into the run.
@@ -133,6 +135,8 @@ void MigrationDir::write(const std::string& name, const std::string& content) co
   out << content;
 }
 
-void MigrationDir::remove(const std::string& name) const { std::filesystem::remove(path_ + "/" + name); }
+void MigrationDir::remove(const std::string& name) const {
+  std::filesystem::remove(path_ + "/" + name);
+}
 
 }  // namespace stepwise::test

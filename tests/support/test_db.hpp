@@ -65,11 +65,11 @@ std::string with_database(const std::string& url, const std::string& db);
 }  // namespace stepwise::test
 
 // Skips (or, with STEPWISE_REQUIRE_DB=1, fails) when there is no test server.
-#define REQUIRE_TEST_DATABASE()                                                              \
-  do {                                                                                       \
-    if (::stepwise::test::admin_url().empty()) {                                             \
-      if (const char* r = std::getenv("STEPWISE_REQUIRE_DB"); r && std::string(r) == "1")    \
+#define REQUIRE_TEST_DATABASE()                                                                 \
+  do {                                                                                          \
+    if (::stepwise::test::admin_url().empty()) {                                                \
+      if (const char* r = std::getenv("STEPWISE_REQUIRE_DB"); r && std::string(r) == "1")       \
         FAIL() << "STEPWISE_TEST_DATABASE_URL is not set (run under scripts/with-postgres.sh)"; \
-      GTEST_SKIP() << "STEPWISE_TEST_DATABASE_URL is not set";                               \
-    }                                                                                        \
+      GTEST_SKIP() << "STEPWISE_TEST_DATABASE_URL is not set";                                  \
+    }                                                                                           \
   } while (0)

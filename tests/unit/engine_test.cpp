@@ -81,14 +81,15 @@ TEST(Engine, ForcedPostgresOnCockroachKeepsPostgresRules) {
 }
 
 TEST(RetryClassification, RetriesContentionAndLockTimeoutsOnly) {
-  EXPECT_EQ(classify_retry("40001"), Retry::kSerialization);  // serialization failure / CRDB restart
+  EXPECT_EQ(classify_retry("40001"),
+            Retry::kSerialization);  // serialization failure / CRDB restart
   EXPECT_EQ(classify_retry("40P01"), Retry::kSerialization);  // deadlock
   EXPECT_EQ(classify_retry("55P03"), Retry::kLockTimeout);
-  EXPECT_EQ(classify_retry("40003"), Retry::kNo);   // completion unknown: look, do not guess
-  EXPECT_EQ(classify_retry("XXA00"), Retry::kNo);   // CRDB: committed, schema change failed
-  EXPECT_EQ(classify_retry("0A000"), Retry::kNo);   // feature not supported
-  EXPECT_EQ(classify_retry("42601"), Retry::kNo);   // syntax error
-  EXPECT_EQ(classify_retry("57014"), Retry::kNo);   // query cancelled (a signal)
+  EXPECT_EQ(classify_retry("40003"), Retry::kNo);  // completion unknown: look, do not guess
+  EXPECT_EQ(classify_retry("XXA00"), Retry::kNo);  // CRDB: committed, schema change failed
+  EXPECT_EQ(classify_retry("0A000"), Retry::kNo);  // feature not supported
+  EXPECT_EQ(classify_retry("42601"), Retry::kNo);  // syntax error
+  EXPECT_EQ(classify_retry("57014"), Retry::kNo);  // query cancelled (a signal)
   EXPECT_EQ(classify_retry(""), Retry::kNo);
 }
 
@@ -107,17 +108,22 @@ TEST(CockroachNormalisation, TypeSpellings) {
 
 TEST(CockroachNormalisation, HiddenRowidKeyIsDroppedAndTypesRewritten) {
   SchemaDescription d;
-  d.objects.push_back({"column", "public", "t", "rowid", {{"type", "int8"}, {"default", "unique_rowid()"}}});
+  d.objects.push_back(
+      {"column", "public", "t", "rowid", {{"type", "int8"}, {"default", "unique_rowid()"}}});
   d.objects.push_back({"column", "public", "t", "v", {{"type", "STRING"}}});
   d.objects.push_back({"column", "public", "t", "doc", {{"type", "json"}}});
-  d.objects.push_back({"constraint", "public", "t", "t_pkey", {{"definition", "PRIMARY KEY (rowid ASC)"}}});
-  d.objects.push_back({"constraint", "public", "u", "u_pkey", {{"definition", "PRIMARY KEY (id ASC)"}}});
-  d.objects.push_back({"column", "public", "u", "rowid", {{"type", "int8"}, {"default", "nextval('s')"}}});
+  d.objects.push_back(
+      {"constraint", "public", "t", "t_pkey", {{"definition", "PRIMARY KEY (rowid ASC)"}}});
+  d.objects.push_back(
+      {"constraint", "public", "u", "u_pkey", {{"definition", "PRIMARY KEY (id ASC)"}}});
+  d.objects.push_back(
+      {"column", "public", "u", "rowid", {{"type", "int8"}, {"default", "nextval('s')"}}});
   normalize_cockroach(d);
   std::vector<std::string> names;
-  for (const auto& o : d.objects) names.push_back(o.kind + ":" + o.table + "." + o.name + ":" + o.attr("type"));
-  EXPECT_EQ(names, (std::vector<std::string>{"column:t.doc:jsonb", "column:t.v:text", "column:u.rowid:bigint",
-                                             "constraint:u.u_pkey:"}));
+  for (const auto& o : d.objects)
+    names.push_back(o.kind + ":" + o.table + "." + o.name + ":" + o.attr("type"));
+  EXPECT_EQ(names, (std::vector<std::string>{"column:t.doc:jsonb", "column:t.v:text",
+                                             "column:u.rowid:bigint", "constraint:u.u_pkey:"}));
 }
 
 }  // namespace
