@@ -18,7 +18,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 rss_kb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
 
 echo "stepwise benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "server: PostgreSQL $(psql -qAtX "$ADMIN" -c 'show server_version'), fsync=$(psql -qAtX "$ADMIN" -c 'show fsync'), TCP 127.0.0.1, scram-sha-256"
+echo "server: PostgreSQL $(psql -qAtX "$ADMIN" -c 'show server_version'), fsync=$(psql -qAtX "$ADMIN" -c 'show fsync'), TCP 127.0.0.1, auth $(psql -qAtX "$ADMIN" -c "SELECT auth_method FROM pg_hba_file_rules WHERE type = 'host' LIMIT 1")"
 echo "binary: $SW ($("$SW" --version))"
 echo
 
@@ -77,10 +77,11 @@ for i in $(seq 1 "$CONC_RUNS"); do
   fresh_db bench_conc
   time_us "$SW" --database-url "$(url_of bench_conc)" --source "$W/m100/golang" up >> "$W/one"
   fresh_db bench_conc
+  conc_url=$(url_of bench_conc)  # no subshell per launch inside the timed loop
   s=$(now_us)
   pids=()
   for p in $(seq 1 32); do
-    "$SW" --database-url "$(url_of bench_conc)" --source "$W/m100/golang" up >"$W/c$p.out" 2>&1 & pids+=($!)
+    "$SW" --database-url "$conc_url" --source "$W/m100/golang" up >"$W/c$p.out" 2>&1 & pids+=($!)
   done
   fails=0
   for pid in "${pids[@]}"; do wait "$pid" || fails=$((fails + 1)); done

@@ -38,12 +38,12 @@ class HistoryStore {
   // Creates the schema and table when missing. Call only under the lock.
   void ensure_table();
 
-  // Transactional step, first round trip: "BEGIN; <setup> INSERT attempt;" ending in a
-  // newline, to which the runner appends the script itself.
-  [[nodiscard]] std::string transactional_prefix(const Step& step, std::string_view setup);
-  // Second round trip: "UPDATE attempt (finished); COMMIT". The attempt is found by the log
+  // A transactional step is one round trip: prefix + script + suffix. The prefix is
+  // "BEGIN; <setup> INSERT attempt;" ending in a newline; the suffix ends any statement the
+  // script left open, marks the attempt finished and commits. The attempt is found by the log
   // sequence's currval, which only this session's insert can have set.
-  void commit_transactional();
+  [[nodiscard]] std::string transactional_prefix(const Step& step, std::string_view setup);
+  [[nodiscard]] std::string transactional_suffix();
 
   // Autocommit rows for no-transaction steps and for recording failures after a rollback.
   [[nodiscard]] long long insert_running(const Step& step);

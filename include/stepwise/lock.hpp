@@ -24,6 +24,12 @@ class Lock {
   // Who holds it now, for "waiting for ..." messages.
   [[nodiscard]] virtual std::string holder() = 0;
   [[nodiscard]] virtual std::string describe() const = 0;
+
+  // An optional shared mode that excludes only the writer: many waiters can then check at
+  // once, each in a single query per poll, whether the writer left anything for them.
+  [[nodiscard]] virtual bool has_shared_mode() const { return false; }
+  [[nodiscard]] virtual bool try_acquire_shared() { return false; }
+  virtual void release_shared() {}
 };
 
 // PostgreSQL session advisory lock, taken with pg_try_advisory_lock and never by blocking in
@@ -36,6 +42,9 @@ class AdvisoryLock final : public Lock {
   void release() override;
   [[nodiscard]] std::string holder() override;
   [[nodiscard]] std::string describe() const override;
+  [[nodiscard]] bool has_shared_mode() const override { return true; }
+  [[nodiscard]] bool try_acquire_shared() override;
+  void release_shared() override;
   [[nodiscard]] long long key() const noexcept { return key_; }
 
  private:

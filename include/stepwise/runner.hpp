@@ -42,6 +42,9 @@ struct RunOptions {
   Target target = Target::latest();
   PlanPolicy policy;
   std::chrono::milliseconds lock_timeout{600'000};
+  // While waiting for the lock, read the log at most this often to see whether the holder
+  // already did this run's work. The lock itself is polled every 5 ms, backing off to 50 ms.
+  std::chrono::milliseconds lock_wait_reread{250};
   std::chrono::milliseconds statement_timeout{0};  // 0: the server's setting
   // Each step waits at most this long for a table lock, so that a migration queued behind a
   // long query never holds up all traffic behind its ACCESS EXCLUSIVE request; then it backs
@@ -113,6 +116,9 @@ class Runner {
   // Polls the lock; between polls re-reads the log and returns false (without the lock) as
   // soon as another runner has left nothing to do. Throws LockTimeout or Interrupted.
   [[nodiscard]] bool wait_for_lock(const MigrationSet& set, const RunOptions& options);
+  [[nodiscard]] bool nothing_left(const MigrationSet& set, const RunOptions& options);
+  void nap(std::chrono::milliseconds& length, std::chrono::milliseconds waited,
+           const RunOptions& options) const;
 
   // Runs a log write (or any idempotent-to-retry action) again on serialization failures.
   template <typename F>
@@ -122,6 +128,7 @@ class Runner {
   HistoryStore& store_;
   ProfileResolver resolve_;
   ExecutionProfile profile_;
+  Plan plan_while_waiting_;  // the last plan read while waiting for the lock
   Reporter& reporter_;
 };
 

@@ -53,5 +53,9 @@ struct DdlEffect {
 
 // BEGIN / START TRANSACTION / COMMIT / END / ROLLBACK / ABORT / PREPARE TRANSACTION ...
 [[nodiscard]] bool is_transaction_control(std::string_view statement);
+// False when no word of `sql` (anywhere, even in comments or strings) can begin a
+// transaction-control statement: then no statement of it is one, and splitting can be skipped.
+// A cheap pre-check for loading large embedded sets.
+[[nodiscard]] bool may_hold_transaction_control(std::string_view sql);
 
 }  // namespace stepwise

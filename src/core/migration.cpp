@@ -143,6 +143,7 @@ std::string check_bytes(const MigrationFile& f) {
 // (common in other tools' histories) has the wrapper blanked out, keeping every line number;
 // transaction control anywhere else would commit half a step, so it is refused.
 std::string unwrap_transaction(std::string_view file, std::string sql, std::string* problem) {
+  if (!may_hold_transaction_control(sql)) return sql;
   const auto statements = split_sql(sql);
   std::vector<std::size_t> control;
   for (std::size_t i = 0; i < statements.size(); ++i)

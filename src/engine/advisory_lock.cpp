@@ -17,6 +17,16 @@ bool AdvisoryLock::try_acquire() {
   return rows.at(0).at(0).value_or("f") == "t";
 }
 
+bool AdvisoryLock::try_acquire_shared() {
+  const auto rows =
+      conn_.query("SELECT pg_try_advisory_lock_shared($1::bigint)", {std::to_string(key_)});
+  return rows.at(0).at(0).value_or("f") == "t";
+}
+
+void AdvisoryLock::release_shared() {
+  (void)conn_.query("SELECT pg_advisory_unlock_shared($1::bigint)", {std::to_string(key_)});
+}
+
 std::string AdvisoryLock::holder() {
   // A bigint advisory key shows in pg_locks as classid = high 32 bits, objid = low 32 bits.
   const auto k = static_cast<unsigned long long>(key_);

@@ -154,12 +154,14 @@ std::string HistoryStore::transactional_prefix(const Step& step, std::string_vie
   return fmt::format("BEGIN;\n{}{};\n", setup, insert_sql(step, Outcome::kSucceeded, "", ""));
 }
 
-void HistoryStore::commit_transactional() {
-  conn_.execute(fmt::format(
-      "UPDATE {0} SET finished_at = clock_timestamp(), statements_done = 1,"
+std::string HistoryStore::transactional_suffix() {
+  // "\n;" ends a last statement without a semicolon or a trailing "--" comment. An unclosed
+  // quote or comment in the script swallows the suffix and fails to parse: nothing runs.
+  return fmt::format(
+      "\n;\nUPDATE {0} SET finished_at = clock_timestamp(), statements_done = 1,"
       " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint"
-      " WHERE id = currval(pg_get_serial_sequence({1}, 'id'));\nCOMMIT",
-      qualified(), conn_.quote_literal(qualified())));
+      " WHERE id = (SELECT currval(pg_get_serial_sequence({1}, 'id')));\nCOMMIT",
+      qualified(), conn_.quote_literal(qualified()));
 }
 
 long long HistoryStore::insert_running(const Step& step) {

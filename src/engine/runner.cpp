@@ -77,31 +77,65 @@ class HeldLock {
 };
 }  // namespace
 
+bool Runner::nothing_left(const MigrationSet& set, const RunOptions& options) {
+  plan_while_waiting_ = make_plan(set, store_.read(), options.target, options.policy);
+  return plan_while_waiting_.empty();
+}
+
+void Runner::nap(milliseconds& length, milliseconds waited, const RunOptions& options) const {
+  const auto until = Clock::now() + std::min(length, options.lock_timeout - waited);
+  while (Clock::now() < until) {
+    if (stopping(options)) throw Interrupted("interrupted while waiting for the migration lock");
+    std::this_thread::sleep_for(std::min(milliseconds(5), length));
+  }
+  length = std::min(length * 2, milliseconds(40));
+}
+
 bool Runner::wait_for_lock(const MigrationSet& set, const RunOptions& options) {
+  auto& lock = *profile_.lock;
   const auto start = Clock::now();
   auto next_report = start + milliseconds(2000);
-  milliseconds nap{5};
-  while (!profile_.lock->try_acquire()) {
+  auto next_read = start + options.lock_wait_reread;
+  milliseconds length{5};
+  // Each poll is one cheap query: dozens of waiters (replicas started together) must not slow
+  // the holder down.
+  for (bool first = true;; first = false) {
+    // With a shared mode, a waiter polls for the writer to be gone; it then reads the log under
+    // the shared lock, alongside the other waiters rather than one after another, and only
+    // competes for the lock itself when work is left.
+    bool writer_gone = false;
+    if (!first && lock.has_shared_mode() && lock.try_acquire_shared()) {
+      writer_gone = true;
+      bool done = false;
+      try {
+        done = nothing_left(set, options);
+      } catch (...) {
+        lock.release_shared();
+        throw;
+      }
+      lock.release_shared();
+      if (done) return false;
+    }
+    if ((first || writer_gone || !lock.has_shared_mode()) && lock.try_acquire()) return true;
+
     const auto waited = since(start);
     if (waited >= options.lock_timeout)
       throw LockTimeout(
           fmt::format("could not take the migration lock within {}: held by {}",
-                      format_duration(options.lock_timeout), profile_.lock->holder()),
+                      format_duration(options.lock_timeout), lock.holder()),
           "another stepwise run is applying migrations; wait for it, or raise --lock-timeout");
-    // The holder may finish the very work this run came for: then there is nothing to wait for.
-    if (make_plan(set, store_.read(), options.target, options.policy).empty()) return false;
+    // The holder may finish the very work this run came for while keeping the lock (a lease
+    // has no shared mode): then there is nothing to wait for.
+    if (!lock.has_shared_mode() && Clock::now() >= next_read) {
+      if (nothing_left(set, options)) return false;
+      next_read = Clock::now() + options.lock_wait_reread;
+    }
     if (Clock::now() >= next_report) {
-      reporter_.lock_waiting(waited, profile_.lock->holder());
+      reporter_.lock_waiting(waited, lock.holder());
       next_report = Clock::now() + milliseconds(5000);
     }
-    const auto until = Clock::now() + std::min(nap, options.lock_timeout - waited);
-    while (Clock::now() < until) {
-      if (stopping(options)) throw Interrupted("interrupted while waiting for the migration lock");
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    nap = std::min(nap * 2, milliseconds(80));
+    nap(length, waited, options);
   }
-  return true;
 }
 
 RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
@@ -120,8 +154,7 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   const auto lock_start = Clock::now();
   if (!wait_for_lock(set, options)) {
     result.done_by_other = true;
-    history = store_.read();
-    result.plan = make_plan(set, history, options.target, options.policy);
+    result.plan = std::move(plan_while_waiting_);
     result.version_after = result.plan.from;
     reporter_.plan_ready(result.plan);
     return result;
@@ -129,14 +162,21 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   HeldLock held(*profile_.lock);
   result.took_lock = true;
   reporter_.lock_acquired(since(lock_start));
-  if (!profile_.session_setup.empty()) conn_.execute(profile_.session_setup);
 
-  // Another runner may have done the work while we waited: read and plan again.
-  store_.ensure_table();
+  // Another runner may have done the work while we waited: read and plan again, and when
+  // nothing is left, let go at once (the next waiter is queued behind us).
   history = store_.read();
   result.plan = make_plan(set, history, options.target, options.policy);
+  result.version_after = result.plan.from;
   for (const auto& w : result.plan.warnings) reporter_.warning(w);
   reporter_.plan_ready(result.plan);
+  if (result.plan.empty()) {
+    result.done_by_other = true;
+    held.release();
+    return result;
+  }
+  if (!profile_.session_setup.empty()) conn_.execute(profile_.session_setup);
+  store_.ensure_table();
 
   const auto total = result.plan.steps.size();
   for (std::size_t i = 0; i < total; ++i) {
@@ -216,16 +256,17 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options, bo
   const auto& script = step.script();
   auto setup = prelude(options, true);
   if (!durable) setup += "SET LOCAL synchronous_commit = off;\n";
-  // One round trip opens the transaction, records the attempt and runs the script. A
-  // placeholder file (comments only) changes nothing: nothing of it is sent.
+  // One round trip opens the transaction, records the attempt, runs the script, marks the
+  // attempt finished and commits; an error anywhere skips the rest and leaves the transaction
+  // to roll back. A placeholder file (comments only) changes nothing: nothing of it is sent.
   const auto prefix = store_.transactional_prefix(step, setup);
   const auto prefix_lines = static_cast<int>(std::count(prefix.begin(), prefix.end(), '\n'));
-  const auto sql = is_comment_only(script.sql) ? prefix : prefix + script.sql;
+  const auto sql =
+      (is_comment_only(script.sql) ? prefix : prefix + script.sql) + store_.transactional_suffix();
   const auto start = Clock::now();
   for (int attempt = 0;; ++attempt) {
     try {
       conn_.execute(sql);
-      store_.commit_transactional();
       return;
     } catch (const DbError& e) {
       try {

@@ -777,8 +777,10 @@ TEST(ValidateReadOnly, WaitTakesNoLockAndWritesNothing) {
             {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
   int seen_waiter = 0;
   long long advisory = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 3500ms;
-  while (std::chrono::steady_clock::now() < deadline) {
+  // Watch until the waiter has been seen polling for a while; under a loaded CI machine its
+  // start and connection alone can take seconds.
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline && seen_waiter < 20) {
     const auto rows =
         db.query("SELECT (SELECT count(*) FROM pg_stat_activity WHERE usename = '" + ro.name() +
                  "'), (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <pqxx/pqxx>
+#include <future>
 #include <thread>
 
 #include "test_db.hpp"
@@ -150,14 +151,28 @@ TEST(LockTimeouts, AStepQueuedBehindALongQueryBacksOffAndRetries) {
   MigrationDir dir;
   dir.write("1_alter.up.sql", "ALTER TABLE busy ADD COLUMN note text;");
   // A long-running reader holds ACCESS SHARE on busy for ~2.5 s.
+  std::promise<void> holding;
   std::thread reader([&] {
     pqxx::connection c(db.url());
     pqxx::work w(c);
     w.exec("SELECT count(*) FROM busy");
-    std::this_thread::sleep_for(2500ms);
+    holding.set_value();
+    // Hold until the migration has queued behind us and hit its 300 ms lock_timeout at least
+    // once (its request shows in pg_locks as not granted), however slowly it started.
+    pqxx::connection watcher(db.url());
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    bool queued = false;
+    while (!queued && std::chrono::steady_clock::now() < give_up) {
+      pqxx::nontransaction q(watcher);
+      queued = q.exec1("SELECT count(*) FROM pg_locks WHERE relation = 'busy'::regclass"
+                       " AND NOT granted")[0]
+                   .as<int>() > 0;
+      if (!queued) std::this_thread::sleep_for(10ms);
+    }
+    std::this_thread::sleep_for(600ms);
     w.commit();
   });
-  std::this_thread::sleep_for(300ms);
+  holding.get_future().wait();  // under load, connecting alone can take longer than a fixed sleep
   const auto r = db.stepwise(
       {"--source", dir.path(), "--ddl-lock-timeout", "300ms", "--ddl-lock-retries", "5", "up"});
   reader.join();

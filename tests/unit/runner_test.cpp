@@ -91,6 +91,7 @@ class FakeConnection final : public Connection {
   long long next_id = 500;
 
   std::vector<std::string> sent;  // every SQL text, execute and query alike
+  int commits = 0;                // texts ending in COMMIT that the fake server accepted
   std::vector<Params> query_params;
 
   Rows execute(std::string_view sql) override {
@@ -125,6 +126,7 @@ class FakeConnection final : public Connection {
       }
       throw DbError(f.message, f.sqlstate, detail);
     }
+    if (sql.ends_with("COMMIT")) ++commits;
     if (contains(sql, "RETURNING id")) return {{std::to_string(next_id++)}};
     return {};
   }
@@ -192,7 +194,27 @@ class FakeLock final : public Lock {
   }
   std::string holder() override { return "backend pid 99 (other-runner)"; }
   [[nodiscard]] std::string describe() const override { return "fake lock"; }
+  [[nodiscard]] bool has_shared_mode() const override { return shared_mode; }
+  bool try_acquire_shared() override {
+    ++shared_attempts;
+    bool ok = true;
+    if (!shared_answers.empty()) {
+      ok = shared_answers.front();
+      shared_answers.pop_front();
+    }
+    trace_.events.emplace_back(ok ? "lock: shared" : "lock: shared busy");
+    if (ok) ++shared_held;
+    return ok;
+  }
+  void release_shared() override {
+    --shared_held;
+    trace_.events.emplace_back("lock: shared release");
+  }
 
+  bool shared_mode = false;
+  std::deque<bool> shared_answers;  // like `answers`, for the shared mode
+  int shared_attempts = 0;
+  int shared_held = 0;
   int attempts = 0;
   int acquired = 0;
   int released = 0;
@@ -402,7 +424,7 @@ TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
   EXPECT_EQ(result.version_after, 3);
   EXPECT_EQ(conn.log_reads_done, 2);
 
-  // Order: read, lock, check table, create table, read again, steps, release.
+  // Order: read, lock, read again, check table, create table, steps, release.
   ASSERT_TRUE(is_log_read(trace.events[0].substr(5))) << dump();
   const auto acquire = index_of("lock: acquire");
   ASSERT_EQ(acquire, 1u) << dump();
@@ -413,35 +435,40 @@ TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
   EXPECT_FALSE(contains(trace.events[create], "CREATE SCHEMA")) << "schema exists";
   const auto reread = index_where([](const std::string& e) { return is_log_read(e.substr(5)); }, 1);
   ASSERT_NE(reread, std::string::npos) << dump();
-  EXPECT_GT(reread, create) << dump();
+  EXPECT_GT(reread, acquire) << dump();
+  EXPECT_LT(reread, create) << dump();
   const auto first_begin = index_where([](const std::string& e) { return is_begin(e.substr(5)); });
-  EXPECT_GT(first_begin, reread) << dump();
+  EXPECT_GT(first_begin, create) << dump();
   EXPECT_EQ(trace.events.back(), "lock: release") << dump();
 
-  // Each transactional step: one round trip with BEGIN, the attempt row and the script; then
-  // UPDATE + COMMIT.
+  // Each transactional step: one round trip with BEGIN, the attempt row, the script, the
+  // UPDATE that finishes the attempt and COMMIT.
   std::vector<std::string> steps;
   for (const auto& s : conn.sent)
     if (!is_log_read(s) && !contains(s, "pg_catalog") && !contains(s, "CREATE TABLE IF NOT EXISTS"))
       steps.push_back(s);
-  ASSERT_EQ(steps.size(), 6u) << dump();
+  ASSERT_EQ(steps.size(), 3u) << dump();
   const char* scripts[] = {kSqlA, kSqlB, kSqlC};
   for (std::size_t i = 0; i < 3; ++i) {
-    const auto& first = steps[2 * i];
+    const auto& sent = steps[i];
     const auto& m = set.all()[i];
-    EXPECT_TRUE(is_begin(first)) << first;
-    EXPECT_TRUE(contains(first, "INSERT INTO \"public\".\"stepwise_log\"")) << first;
-    EXPECT_TRUE(contains(first, "VALUES (" + std::to_string(m.version) + ", '" + m.name +
-                                    "', 'up', 'succeeded', '" + m.up.checksum +
-                                    "', 'sha256', 'host-1', 77, '9.9.9') RETURNING id;\n"))
-        << first;
-    EXPECT_TRUE(first.ends_with(scripts[i])) << first;
-    const auto& second = steps[2 * i + 1];
-    EXPECT_TRUE(second.starts_with("UPDATE \"public\".\"stepwise_log\" SET finished_at")) << second;
+    EXPECT_TRUE(is_begin(sent)) << sent;
+    const auto insert = sent.find("INSERT INTO \"public\".\"stepwise_log\"");
+    EXPECT_NE(insert, std::string::npos) << sent;
+    EXPECT_TRUE(contains(sent, "VALUES (" + std::to_string(m.version) + ", '" + m.name +
+                                   "', 'up', 'succeeded', '" + m.up.checksum +
+                                   "', 'sha256', 'host-1', 77, '9.9.9') RETURNING id;\n"))
+        << sent;
+    const auto script = sent.find(scripts[i]);
+    const auto update = sent.find("UPDATE \"public\".\"stepwise_log\" SET finished_at");
+    EXPECT_LT(insert, script) << sent;
+    EXPECT_NE(script, std::string::npos) << sent;
+    EXPECT_NE(update, std::string::npos) << sent;
+    EXPECT_GT(update, script) << sent;
     EXPECT_TRUE(
-        contains(second, "currval(pg_get_serial_sequence('\"public\".\"stepwise_log\"', 'id'))"))
-        << second;
-    EXPECT_TRUE(is_commit(second)) << second;
+        contains(sent, "currval(pg_get_serial_sequence('\"public\".\"stepwise_log\"', 'id'))"))
+        << sent;
+    EXPECT_TRUE(is_commit(sent)) << sent;
   }
   EXPECT_EQ(reporter.started, (std::vector<Version>{1, 2, 3}));
   EXPECT_EQ(reporter.finished, (std::vector<Version>{1, 2, 3}));
@@ -560,7 +587,7 @@ TEST_F(RunnerTest, CommentOnlyStepIsLoggedButSendsNoScript) {
   const auto result = runner.run(placeholder, RunOptions{});
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{1}));
   EXPECT_EQ(conn.count_if(is_begin), 1u) << dump();
-  EXPECT_EQ(conn.count_if(is_commit), 1u) << dump();
+  EXPECT_EQ(conn.commits, 1u) << dump();
   EXPECT_EQ(
       conn.count_if([](const std::string& s) { return contains(s, "reserved for a hotfix"); }), 0u)
       << dump();
@@ -585,7 +612,9 @@ TEST_F(RunnerTest, RetryOfRunningAttemptMarksItAbandonedFirst) {
 TEST_F(RunnerTest, WaitsForABusyLockAndRereadsWhileWaiting) {
   lock.answers = {false, false, true};
   conn.log_reads = {Records{}};  // still nothing applied while waiting
-  const auto result = runner.run(set, RunOptions{});
+  RunOptions o;
+  o.lock_wait_reread = std::chrono::milliseconds(0);  // read after every busy attempt
+  const auto result = runner.run(set, o);
   EXPECT_EQ(lock.attempts, 3);
   EXPECT_EQ(lock.acquired, 1);
   EXPECT_EQ(lock.released, 1);
@@ -601,7 +630,9 @@ TEST_F(RunnerTest, WaitsForABusyLockAndRereadsWhileWaiting) {
 TEST_F(RunnerTest, GivesUpWaitingWhenAnotherRunnerDidTheWork) {
   lock.answers = {false};
   conn.log_reads = {Records{}, all_applied()};
-  const auto result = runner.run(set, RunOptions{});
+  RunOptions o;
+  o.lock_wait_reread = std::chrono::milliseconds(0);
+  const auto result = runner.run(set, o);
   EXPECT_TRUE(result.done_by_other);
   EXPECT_FALSE(result.took_lock);
   EXPECT_EQ(lock.attempts, 1);
@@ -614,6 +645,54 @@ TEST_F(RunnerTest, GivesUpWaitingWhenAnotherRunnerDidTheWork) {
   }),
             0u)
       << dump();
+}
+
+TEST_F(RunnerTest, WaiterThatGetsTheLockAfterTheWorkIsDoneReleasesAtOnce) {
+  lock.answers = {false, false, true};
+  conn.log_reads = {Records{}, all_applied()};
+  RunOptions o;
+  o.lock_wait_reread = std::chrono::hours(1);  // polls only the lock while waiting
+  const auto result = runner.run(set, o);
+  EXPECT_EQ(lock.attempts, 3);
+  EXPECT_EQ(conn.log_reads_done, 2) << dump();  // before waiting, and once under the lock
+  EXPECT_TRUE(result.took_lock);
+  EXPECT_TRUE(result.done_by_other);
+  EXPECT_EQ(lock.released, 1);
+  EXPECT_TRUE(result.applied.empty());
+  EXPECT_EQ(result.version_after, 3);
+  // Nothing but the read happens under the lock: no table check, no session setup, no step.
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return !is_log_read(s); }), 0u) << dump();
+}
+
+TEST_F(RunnerTest, WithASharedModeWaitersPollForTheWriterAndCheckSideBySide) {
+  lock.shared_mode = true;
+  lock.answers = {false};                     // the writer holds the lock at first
+  lock.shared_answers = {false, false, true};  // then it is gone
+  conn.log_reads = {Records{}, all_applied()};
+  const auto result = runner.run(set, RunOptions{});
+  EXPECT_EQ(lock.attempts, 1) << dump();  // never competed for the lock once the work was done
+  EXPECT_EQ(lock.shared_attempts, 3) << dump();
+  EXPECT_EQ(lock.shared_held, 0) << "shared lock not released";
+  EXPECT_EQ(lock.acquired, 0);
+  EXPECT_TRUE(result.done_by_other);
+  EXPECT_FALSE(result.took_lock);
+  EXPECT_EQ(conn.log_reads_done, 2) << dump();  // before waiting, and under the shared lock
+  const auto shared = index_of("lock: shared");
+  ASSERT_NE(shared, std::string::npos) << dump();
+  EXPECT_TRUE(is_log_read(trace.events[shared + 1].substr(5))) << dump();
+  EXPECT_EQ(trace.events[shared + 2], "lock: shared release") << dump();
+}
+
+TEST_F(RunnerTest, WithASharedModeAWaiterTakesOverWorkTheWriterLeft) {
+  lock.shared_mode = true;
+  lock.answers = {false, true};
+  lock.shared_answers = {true};
+  conn.log_reads = {Records{}};  // the writer died before applying anything
+  const auto result = runner.run(set, RunOptions{});
+  EXPECT_EQ(lock.shared_held, 0);
+  EXPECT_TRUE(result.took_lock);
+  EXPECT_EQ(applied_versions(result), (std::vector<Version>{1, 2, 3}));
+  EXPECT_LT(index_of("lock: shared release"), index_of("lock: acquire")) << dump();
 }
 
 TEST_F(RunnerTest, LockTimeoutNamesTheHolderAndRunsNothing) {
@@ -685,7 +764,7 @@ TEST_F(RunnerTest, DbErrorRollsBackRecordsFailedAttemptAndThrowsStepFailed) {
   EXPECT_TRUE(contains(insert, "relation \"a\" does not exist")) << insert;
   EXPECT_TRUE(contains(insert, "statements_done, error, sqlstate")) << insert;
   // Nothing committed for the failed step, nothing after it.
-  EXPECT_EQ(conn.count_if(is_commit), 0u) << dump();
+  EXPECT_EQ(conn.commits, 0u) << dump();
   EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, kSqlC); }), 0u) << dump();
   EXPECT_EQ(lock.acquired, 1);
   EXPECT_EQ(lock.released, 1);
@@ -711,7 +790,7 @@ TEST_F(RunnerTest, FailureOfLaterStepKeepsEarlierStepsCommitted) {
   conn.log_reads = {Records{}};
   conn.failures.push_back({kSqlC, "syntax error", "42601", 0});
   EXPECT_THROW((void)runner.run(set, RunOptions{}), StepFailed);
-  EXPECT_EQ(conn.count_if(is_commit), 2u) << dump();
+  EXPECT_EQ(conn.commits, 2u) << dump();
   EXPECT_EQ(conn.count_if([](const std::string& s) { return s == "ROLLBACK"; }), 1u) << dump();
 }
 
@@ -750,7 +829,7 @@ TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
   const auto result = runner.run(notx, RunOptions{});
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{5}));
   EXPECT_EQ(conn.count_if(is_begin), 0u) << dump();
-  EXPECT_EQ(conn.count_if(is_commit), 0u) << dump();
+  EXPECT_EQ(conn.commits, 0u) << dump();
   std::vector<std::string> work;
   for (const auto& s : conn.sent)
     if (!is_log_read(s) && !contains(s, "pg_catalog") && !s.starts_with("SET ") &&
