@@ -286,34 +286,43 @@ bool is_word(std::string_view token, std::string_view upper_word) {
     if (std::toupper(static_cast<unsigned char>(token[i])) != upper_word[i]) return false;
   return true;
 }
-}  // namespace
 
-std::optional<IndexStatement> parse_create_index(std::string_view statement) {
-  const auto t = head_tokens(statement, 16);
+// Walks a statement's leading tokens, keyword by keyword.
+struct Cursor {
+  std::vector<std::string_view> t;
   std::size_t k = 0;
-  const auto next_is = [&](std::string_view w) {
-    if (k < t.size() && is_word(t[k], w)) {
+
+  bool next_is(std::string_view upper_word) {
+    if (k < t.size() && is_word(t[k], upper_word)) {
       ++k;
       return true;
     }
     return false;
-  };
-  if (!next_is("CREATE")) return std::nullopt;
-  next_is("UNIQUE");
-  if (!next_is("INDEX")) return std::nullopt;
+  }
+  [[nodiscard]] bool at(std::string_view upper_word) const {
+    return k < t.size() && is_word(t[k], upper_word);
+  }
+};
+}  // namespace
+
+std::optional<IndexStatement> parse_create_index(std::string_view statement) {
+  Cursor c{head_tokens(statement, 16)};
+  if (!c.next_is("CREATE")) return std::nullopt;
+  c.next_is("UNIQUE");
+  if (!c.next_is("INDEX")) return std::nullopt;
   IndexStatement out;
-  out.concurrently = next_is("CONCURRENTLY");
-  if (next_is("IF")) {
-    if (!next_is("NOT") || !next_is("EXISTS")) return std::nullopt;
+  out.concurrently = c.next_is("CONCURRENTLY");
+  if (c.next_is("IF")) {
+    if (!c.next_is("NOT") || !c.next_is("EXISTS")) return std::nullopt;
     out.if_not_exists = true;
   }
-  if (k >= t.size() || is_word(t[k], "ON")) return std::nullopt;  // unnamed index
-  const auto name = t[k++];
-  if (!next_is("ON")) return std::nullopt;
-  next_is("ONLY");
+  if (c.k >= c.t.size() || c.at("ON")) return std::nullopt;  // unnamed index
+  const auto name = c.t[c.k++];
+  if (!c.next_is("ON")) return std::nullopt;
+  c.next_is("ONLY");
   // [schema .] table: the index lives in the table's schema.
-  if (k + 2 < t.size() && t[k + 1] == ".") {
-    out.index = std::string(t[k]) + "." + std::string(name);
+  if (c.k + 2 < c.t.size() && c.t[c.k + 1] == ".") {
+    out.index = std::string(c.t[c.k]) + "." + std::string(name);
   } else {
     out.index = std::string(name);
   }
@@ -348,78 +357,68 @@ std::string fold_identifier(std::string_view token) {
 }
 }  // namespace
 
+namespace {
+// TABLE, VIEW, SEQUENCE, MATERIALIZED VIEW (and, for DROP, INDEX) are relations; TYPE and DOMAIN
+// are types. Empty for any other kind of object.
+std::string object_kind(Cursor& c, bool index_too) {
+  if (c.next_is("TABLE") || c.next_is("VIEW") || c.next_is("SEQUENCE") ||
+      (index_too && c.next_is("INDEX")))
+    return "relation";
+  if (c.next_is("MATERIALIZED")) return c.next_is("VIEW") ? "relation" : "";
+  if (c.next_is("TYPE") || c.next_is("DOMAIN")) return "type";
+  if (c.next_is("SCHEMA")) return "schema";
+  return "";
+}
+
+void skip_if_exists(Cursor& c) {
+  if (c.next_is("IF")) {
+    c.next_is("NOT");
+    c.next_is("EXISTS");
+  }
+}
+}  // namespace
+
 std::optional<DdlEffect> parse_ddl_effect(std::string_view statement) {
-  const auto t = head_tokens(statement, 4096);
-  std::size_t k = 0;
-  const auto next_is = [&](std::string_view w) {
-    if (k < t.size() && is_word(t[k], w)) {
-      ++k;
-      return true;
-    }
-    return false;
-  };
-  const auto skip_if_exists = [&] {
-    if (next_is("IF")) {
-      next_is("NOT");
-      next_is("EXISTS");
-    }
-  };
-  if (next_is("CREATE")) {
-    if (next_is("OR")) return std::nullopt;  // OR REPLACE: running it again is harmless
-    next_is("UNLOGGED");
-    next_is("TEMPORARY");
-    std::string kind;
-    if (next_is("TABLE") || next_is("VIEW") || next_is("SEQUENCE"))
-      kind = "relation";
-    else if (next_is("MATERIALIZED") && next_is("VIEW"))
-      kind = "relation";
-    else if (next_is("TYPE") || next_is("DOMAIN"))
-      kind = "type";
-    else if (next_is("SCHEMA"))
-      kind = "schema";
-    else
-      return std::nullopt;
-    skip_if_exists();
+  Cursor c{head_tokens(statement, 4096)};
+  const auto& t = c.t;
+  auto& k = c.k;
+  if (c.next_is("CREATE")) {
+    if (c.next_is("OR")) return std::nullopt;  // OR REPLACE: running it again is harmless
+    c.next_is("UNLOGGED");
+    c.next_is("TEMPORARY");
+    const auto kind = object_kind(c, /*index_too=*/false);
+    if (kind.empty()) return std::nullopt;
+    skip_if_exists(c);
     const auto name = qualified_name(t, k);
     if (!name) return std::nullopt;
     return DdlEffect{DdlEffect::Action::kCreate, kind, *name, ""};
   }
-  if (next_is("DROP")) {
-    std::string kind;
-    if (next_is("TABLE") || next_is("VIEW") || next_is("SEQUENCE") || next_is("INDEX"))
-      kind = "relation";
-    else if (next_is("MATERIALIZED") && next_is("VIEW"))
-      kind = "relation";
-    else if (next_is("TYPE") || next_is("DOMAIN"))
-      kind = "type";
-    else if (next_is("SCHEMA"))
-      kind = "schema";
-    else
-      return std::nullopt;
-    next_is("CONCURRENTLY");
-    skip_if_exists();
+  if (c.next_is("DROP")) {
+    const auto kind = object_kind(c, /*index_too=*/true);
+    if (kind.empty()) return std::nullopt;
+    c.next_is("CONCURRENTLY");
+    skip_if_exists(c);
     const auto name = qualified_name(t, k);
     if (!name || (k < t.size() && t[k] == ",")) return std::nullopt;  // one object only
     return DdlEffect{DdlEffect::Action::kDrop, kind, *name, ""};
   }
-  if (next_is("ALTER") && next_is("TABLE")) {
-    skip_if_exists();
-    next_is("ONLY");
+  if (c.next_is("ALTER") && c.next_is("TABLE")) {
+    skip_if_exists(c);
+    c.next_is("ONLY");
     const auto name = qualified_name(t, k);
     if (!name) return std::nullopt;
     DdlEffect e{DdlEffect::Action::kAddColumn, "relation", *name, ""};
-    if (next_is("ADD")) {
+    if (c.next_is("ADD")) {
       e.action = DdlEffect::Action::kAddColumn;
-    } else if (next_is("DROP")) {
+    } else if (c.next_is("DROP")) {
       e.action = DdlEffect::Action::kDropColumn;
     } else {
       return std::nullopt;
     }
-    next_is("COLUMN");
-    skip_if_exists();
-    if (k >= t.size() || is_word(t[k], "CONSTRAINT") || is_word(t[k], "PRIMARY") ||
-        is_word(t[k], "UNIQUE") || is_word(t[k], "CHECK") || is_word(t[k], "FOREIGN") ||
-        is_word(t[k], "EXCLUDE"))
+    c.next_is("COLUMN");
+    skip_if_exists(c);
+    if (k >= t.size() || c.at("CONSTRAINT") || c.at("PRIMARY") || c.at("UNIQUE") || c.at("CHECK") ||
+        c.at("FOREIGN") || c.at("EXCLUDE"))
       return std::nullopt;
     e.column = fold_identifier(t[k++]);
     // A single action only: "ADD COLUMN a int, ADD COLUMN b int" is not judged by its first
@@ -449,7 +448,7 @@ bool is_transaction_control(std::string_view statement) {
 }
 
 bool may_hold_transaction_control(std::string_view sql) {
-  static constexpr std::string_view kWords[] = {"BEGIN", "COMMIT", "END",   "ROLLBACK",
+  static constexpr std::string_view kWords[] = {"BEGIN", "COMMIT", "END",    "ROLLBACK",
                                                 "ABORT", "START",  "PREPARE"};
   // A table instead of isalnum(): this runs over every byte of every embedded file at start-up.
   static constexpr auto kWordChar = [] {

@@ -1,10 +1,11 @@
 // Whatever happens mid-run (SIGTERM, a killed backend, a lock queue, an interrupted concurrent
 // index build), the next plain `up` finishes the job and nothing is applied twice.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <pqxx/pqxx>
 #include <future>
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "test_db.hpp"
@@ -164,8 +165,9 @@ TEST(LockTimeouts, AStepQueuedBehindALongQueryBacksOffAndRetries) {
     bool queued = false;
     while (!queued && std::chrono::steady_clock::now() < give_up) {
       pqxx::nontransaction q(watcher);
-      queued = q.exec1("SELECT count(*) FROM pg_locks WHERE relation = 'busy'::regclass"
-                       " AND NOT granted")[0]
+      queued = q.exec1(
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'busy'::regclass"
+                    " AND NOT granted")[0]
                    .as<int>() > 0;
       if (!queued) std::this_thread::sleep_for(10ms);
     }
@@ -202,6 +204,18 @@ TEST(LockTimeouts, RetriesAreBoundedThenTheStepFails) {
   EXPECT_EQ(db.scalar("SELECT outcome || ' ' || sqlstate FROM stepwise_log"), "failed 55P03");
 }
 
+// What a runner killed mid-step leaves in the log: a 'running' attempt for `file`'s contents.
+void record_running_attempt(TestDb& db, int version, const std::string& name,
+                            const std::string& file) {
+  const auto checksum =
+      db.scalar("SELECT encode(sha256(convert_to($x$" + file + "$x$, 'UTF8')), 'hex')");
+  db.query(fmt::format(
+      "INSERT INTO stepwise_log (version, name, direction, outcome, checksum, checksum_algorithm,"
+      " host, pid, tool_version) VALUES ({}, '{}', 'up', 'running', '{}', 'sha256', 'gone', 1, "
+      "'x')",
+      version, name, checksum));
+}
+
 TEST(Resume, InterruptedConcurrentIndexBuildIsDroppedAndBuiltAgain) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
@@ -219,13 +233,7 @@ TEST(Resume, InterruptedConcurrentIndexBuildIsDroppedAndBuiltAgain) {
   const std::string file =
       "-- stepwise:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v);\n";
   dir.write("2_idx.up.sql", file);
-  const auto checksum =
-      db.scalar("SELECT encode(sha256(convert_to($x$" + file + "$x$, 'UTF8')), 'hex')");
-  db.query(
-      "INSERT INTO stepwise_log (version, name, direction, outcome, checksum, checksum_algorithm, "
-      "host, pid,"
-      " tool_version) VALUES (2, 'idx', 'up', 'running', '" +
-      checksum + "', 'sha256', 'gone', 1, 'x')");
+  record_running_attempt(db, 2, "idx", file);
   const auto r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("dropping the invalid index t_v_key"), std::string::npos) << r.err;
@@ -248,13 +256,7 @@ TEST(Resume, ValidIndexFromAnInterruptedRunIsNotBuiltTwice) {
   const std::string file =
       "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY t_v_idx ON t (v);\n";
   dir.write("2_idx.up.sql", file);
-  const auto checksum =
-      db.scalar("SELECT encode(sha256(convert_to($x$" + file + "$x$, 'UTF8')), 'hex')");
-  db.query(
-      "INSERT INTO stepwise_log (version, name, direction, outcome, checksum, checksum_algorithm, "
-      "host, pid,"
-      " tool_version) VALUES (2, 'idx', 'up', 'running', '" +
-      checksum + "', 'sha256', 'gone', 1, 'x')");
+  record_running_attempt(db, 2, "idx", file);
   const auto r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("already exists and is valid"), std::string::npos) << r.err;

@@ -666,7 +666,7 @@ TEST_F(RunnerTest, WaiterThatGetsTheLockAfterTheWorkIsDoneReleasesAtOnce) {
 
 TEST_F(RunnerTest, WithASharedModeWaitersPollForTheWriterAndCheckSideBySide) {
   lock.shared_mode = true;
-  lock.answers = {false};                     // the writer holds the lock at first
+  lock.answers = {false};                      // the writer holds the lock at first
   lock.shared_answers = {false, false, true};  // then it is gone
   conn.log_reads = {Records{}, all_applied()};
   const auto result = runner.run(set, RunOptions{});
