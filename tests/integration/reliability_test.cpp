@@ -262,6 +262,34 @@ TEST(Resume, ValidIndexFromAnInterruptedRunIsNotBuiltTwice) {
   EXPECT_NE(r.err.find("already exists and is valid"), std::string::npos) << r.err;
 }
 
+// A step is sent as one text with the log writes around it: how the script ends must not
+// change what runs or what is recorded.
+TEST(Transactions, HowAScriptEndsDoesNotMatter) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_no_semicolon.up.sql", "CREATE TABLE a (id int)");
+  dir.write("2_trailing_comment.up.sql", "CREATE TABLE b (id int) -- no semicolon, no newline");
+  dir.write("3_block_comment.up.sql", "CREATE TABLE c (id int); /* done */");
+  dir.write("4_dollar_body.up.sql",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$");
+  const auto r = db.stepwise({"--source", dir.path(), "up"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'b', 'c')"), 3);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE outcome = 'succeeded' AND"
+                     " finished_at IS NOT NULL AND statements_done = 1"),
+            4);
+
+  // An unclosed comment swallows everything after it: the step fails whole, nothing of it is
+  // applied, and the failure is recorded.
+  dir.write("5_unclosed.up.sql", "CREATE TABLE d (id int);\n/* never closed\n");
+  const auto bad = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_NE(bad.err.find("5_unclosed.up.sql"), std::string::npos) << bad.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'd'"), 0);
+  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = 5"), "failed");
+}
+
 TEST(Transactions, AFileWrappedInBeginCommitRunsAtomicallyWithItsLogRow) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
