@@ -23,10 +23,27 @@ void write_set(const MigrationDir& dir, int n) {
   }
 }
 
-void race(int processes, int migrations, const std::string& strategy = "auto") {
+// Migration 1 fills a table; migration 2 indexes it with CREATE INDEX CONCURRENTLY, which waits
+// for every transaction holding an older snapshot: a waiter that held one (as a waiter blocked
+// in pg_advisory_lock does) would stall it forever.
+void write_set_with_concurrent_index(const MigrationDir& dir, int n) {
+  write_set(dir, n);
+  dir.write("000001_t_000001.up.sql",
+            "CREATE TABLE t_1 (id bigserial PRIMARY KEY, name text NOT NULL);\n"
+            "INSERT INTO t_1 (name) VALUES ('once');\n"
+            "CREATE TABLE big (id int, v text);\n"
+            "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 300000) g;\n");
+  dir.write("000002_t_000002.up.sql",
+            "-- stepwise:no-transaction\n"
+            "CREATE INDEX CONCURRENTLY big_v_idx ON big (v);\n"
+            "CREATE TABLE t_2 (id bigserial PRIMARY KEY, name text NOT NULL);\n");
+}
+
+void race(int processes, int migrations, const std::string& strategy = "auto",
+          void (*write)(const MigrationDir&, int) = write_set) {
   TestDb db;
   MigrationDir dir;
-  write_set(dir, migrations);
+  write(dir, migrations);
   std::vector<Process> racers;
   racers.reserve(static_cast<std::size_t>(processes));
   for (int i = 0; i < processes; ++i)
@@ -48,6 +65,8 @@ void race(int processes, int migrations, const std::string& strategy = "auto") {
       migrations);
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename LIKE 't\\_%'"), migrations);
   EXPECT_EQ(db.count("SELECT count(*) FROM t_1"), 1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), 0)
+      << "an index build was left unfinished";
   EXPECT_EQ(applied_by, 1) << "exactly one racer should have applied the whole set";
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
                      "(SELECT oid FROM pg_database WHERE datname = current_database())"),
@@ -70,6 +89,16 @@ TEST(Concurrency, ThirtyTwoRacersWithAHundredMigrations) {
 TEST(Concurrency, ThirtyTwoRacersWithTheLeaseStrategy) {
   REQUIRE_TEST_DATABASE();
   race(32, 100, "lease");
+}
+
+TEST(Concurrency, ThirtyTwoRacersWhileTheHolderBuildsAnIndexConcurrently) {
+  REQUIRE_TEST_DATABASE();
+  race(32, 20, "auto", write_set_with_concurrent_index);
+}
+
+TEST(Concurrency, ThirtyTwoLeaseRacersWhileTheHolderBuildsAnIndexConcurrently) {
+  REQUIRE_TEST_DATABASE();
+  race(32, 20, "lease", write_set_with_concurrent_index);
 }
 
 }  // namespace
