@@ -168,15 +168,18 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   history = store_.read();
   result.plan = make_plan(set, history, options.target, options.policy);
   result.version_after = result.plan.from;
-  for (const auto& w : result.plan.warnings) reporter_.warning(w);
-  reporter_.plan_ready(result.plan);
   if (result.plan.empty()) {
     result.done_by_other = true;
     held.release();
+    for (const auto& w : result.plan.warnings) reporter_.warning(w);
+    reporter_.plan_ready(result.plan);
     return result;
   }
   if (!profile_.session_setup.empty()) conn_.execute(profile_.session_setup);
+  // Before anything is reported: a role that may not create the log fails with one line.
   store_.ensure_table();
+  for (const auto& w : result.plan.warnings) reporter_.warning(w);
+  reporter_.plan_ready(result.plan);
 
   const auto total = result.plan.steps.size();
   for (std::size_t i = 0; i < total; ++i) {
