@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <future>
 #include <thread>
 
 #include "commands.hpp"
@@ -33,13 +34,17 @@ Validation check_in(Context& ctx, const ValidateOptions& options, const Expectat
                                   v.database_version));
     return v;
   }
-  const auto expected =
-      parse_schema_json(it->second, fmt::format("expected/{}.json", v.database_version));
+  // The expected description is parsed while the server answers the catalog queries: for a
+  // large schema each takes about as long as the other.
+  auto expected = std::async(std::launch::async, [&text = it->second, v = v.database_version] {
+    return parse_schema_json(text, fmt::format("expected/{}.json", v));
+  });
   auto d = ctx.describe_options(options.schemas);
   d.in_caller_transaction = snapshot;
   DiffOptions diff;
   diff.ignore = options.ignore;
-  add_drift(v, diff_schemas(expected, describe_postgres(conn, d), diff));
+  auto actual = describe_postgres(conn, d);
+  add_drift(v, diff_schemas(expected.get(), actual, diff));
   return v;
 }
 }  // namespace

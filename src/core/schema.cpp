@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <vector>
 
 #include "stepwise/errors.hpp"
 
@@ -52,10 +54,22 @@ void canonicalize(SchemaDescription& d) {
     if (o.kind == "view" && o.attrs.count("definition"))
       o.attrs["definition"] = collapse_spaces(o.attrs["definition"]);
   }
-  std::sort(d.objects.begin(), d.objects.end(), [](const SchemaObject& a, const SchemaObject& b) {
-    return std::tuple(kind_rank(a.kind), a.schema, a.table, a.name) <
-           std::tuple(kind_rank(b.kind), b.schema, b.table, b.name);
+  // Ranks computed once and names compared in place: a schema of 10,000 tables has some
+  // 80,000 objects, and copying four strings per comparison dominated validate's client time.
+  std::vector<std::pair<int, std::size_t>> order;
+  order.reserve(d.objects.size());
+  for (std::size_t i = 0; i < d.objects.size(); ++i)
+    order.emplace_back(kind_rank(d.objects[i].kind), i);
+  std::sort(order.begin(), order.end(), [&](const auto& x, const auto& y) {
+    if (x.first != y.first) return x.first < y.first;
+    const auto& a = d.objects[x.second];
+    const auto& b = d.objects[y.second];
+    return std::tie(a.schema, a.table, a.name) < std::tie(b.schema, b.table, b.name);
   });
+  std::vector<SchemaObject> sorted;
+  sorted.reserve(d.objects.size());
+  for (const auto& [rank, i] : order) sorted.push_back(std::move(d.objects[i]));
+  d.objects = std::move(sorted);
   std::sort(d.unknown_kinds.begin(), d.unknown_kinds.end());
 }
 
