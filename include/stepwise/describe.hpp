@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "stepwise/database.hpp"
+#include "stepwise/errors.hpp"
 #include "stepwise/schema.hpp"
 #include "stepwise/table_name.hpp"
 
@@ -22,5 +23,24 @@ struct DescribeOptions {
 };
 
 [[nodiscard]] SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options);
+
+// Runs `read` in one read-only REPEATABLE READ snapshot with an empty search_path, so that every
+// name the server prints (types, referenced tables, view bodies) is schema-qualified the same
+// way whatever the role's own search_path is. Commits after; rolls back on a database error.
+template <typename Read>
+auto in_read_only_snapshot(Connection& conn, Read&& read) -> decltype(read()) {
+  conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''");
+  try {
+    auto result = read();
+    conn.execute("COMMIT");
+    return result;
+  } catch (const DbError&) {
+    try {
+      conn.execute("ROLLBACK");
+    } catch (const Error&) {
+    }
+    throw;
+  }
+}
 
 }  // namespace stepwise

@@ -53,19 +53,7 @@ Validation check_in(Context& ctx, const ValidateOptions& options, const Expectat
 // committing in between cannot show as drift. Never writes, never takes the lock.
 Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp) {
   if (ctx.engine().partial_catalog()) return check_in(ctx, options, exp, false);
-  auto& conn = ctx.connect();
-  conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''");
-  try {
-    auto v = check_in(ctx, options, exp, true);
-    conn.execute("COMMIT");
-    return v;
-  } catch (const DbError&) {
-    try {
-      conn.execute("ROLLBACK");
-    } catch (const Error&) {
-    }
-    throw;
-  }
+  return in_read_only_snapshot(ctx.connect(), [&] { return check_in(ctx, options, exp, true); });
 }
 
 void print_validation(const Context& ctx, const Validation& v) {

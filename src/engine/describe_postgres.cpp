@@ -243,21 +243,7 @@ SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& opt
     normalize_cockroach(d);
     return d;
   }
-  // One read-only snapshot for every query, and an empty search_path so that every name the
-  // server prints (types, referenced tables, view bodies) is schema-qualified the same way
-  // whatever the role's own search_path is.
-  conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''");
-  try {
-    auto d = describe_in_transaction(conn, options);
-    conn.execute("COMMIT");
-    return d;
-  } catch (const DbError&) {
-    try {
-      conn.execute("ROLLBACK");
-    } catch (const Error&) {
-    }
-    throw;
-  }
+  return in_read_only_snapshot(conn, [&] { return describe_in_transaction(conn, options); });
 }
 
 namespace {
