@@ -3,9 +3,12 @@
 // (src/pqxx); tests may supply their own. No third-party types appear here.
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "stepwise/errors.hpp"
 
 namespace stepwise {
 
@@ -20,6 +23,14 @@ class Connection {
   virtual ~Connection() = default;
   // Simple-query protocol: several statements allowed; returns the rows of the last one.
   virtual Rows execute(std::string_view sql) = 0;
+  // As execute(), feeding `copy_data` in order to the COPY ... FROM STDIN statements the text
+  // runs: one block (the lines between the statement and its "\." line) per such statement.
+  // The default serves connections that cannot stream COPY data (test fakes).
+  virtual Rows execute_with_copy(std::string_view sql, std::span<const std::string> copy_data) {
+    if (!copy_data.empty())
+      throw Error(ExitCode::kFailed, "this connection cannot send COPY data");
+    return execute(sql);
+  }
   // One statement with $1, $2 ... parameters sent separately from the SQL text.
   virtual Rows query(std::string_view sql, const Params& params) = 0;
   [[nodiscard]] virtual std::string quote_identifier(std::string_view name) = 0;

@@ -17,12 +17,14 @@ enum class ExitCode : int {
   kRefused = 6,            // plan refused: out of order, unknown applied version, unknown target
   kInterrupted = 7,        // SIGINT/SIGTERM: running statement cancelled, attempt recorded
   kConnectionLost = 8,     // the server went away mid-run; a re-run finishes the job
+  kLockLost = 9,           // a step ran on a session that does not hold the lock (a pooler)
   kBehind = 10,            // validate: migrations pending / log table missing
   kAhead = 11,             // validate: database has versions this build does not know
   kChecksumMismatch = 12,  // validate: an applied migration's file changed
   kFailedAttempt = 13,     // validate: a failed or unfinished attempt is the latest for a version
   kDrift = 14,             // validate: live schema differs from the expected one
   kWaitTimeout = 15,       // validate --wait: did not validate within --timeout
+  kReadOnly = 16,          // there is work, but the server is a read-only standby / read-only
 };
 
 class Error : public std::runtime_error {
