@@ -6,7 +6,10 @@
 # happens. STEPWISE_TEST_AUTH=trust switches TCP auth from scram-sha-256 to trust (benchmarks,
 # like the peers' baseline); STEPWISE_TEST_FSYNC=on keeps fsync (off by default, for speed).
 # The server runs as the 'postgres' OS user when started by root (PostgreSQL refuses
-# to run as root).
+# to run as root). When pgbouncer is installed, two PgBouncers run in front of it, one in
+# transaction and one in session pooling mode, each with a pool of only 4 server connections
+# so that racing clients share server sessions: STEPWISE_TEST_PGBOUNCER_TX_URL and
+# STEPWISE_TEST_PGBOUNCER_SESSION_URL (database postgres; any database name works).
 set -euo pipefail
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
@@ -27,6 +30,9 @@ chmod 755 "$DATA"
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$DATA"
 PASSWORD=${STEPWISE_TEST_PASSWORD:-stepwise-test-secret}
 cleanup() {
+  for pidfile in "$DATA"/bouncer/*.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
   run_as_owner "$PGBIN/pg_ctl" -D "$DATA/db" -m immediate -w stop >/dev/null 2>&1 || true
   rm -rf "$DATA"
 }
@@ -57,6 +63,54 @@ CONF
   fi
 done
 [ -n "$started" ] || { echo "with-postgres: could not start PostgreSQL" >&2; cat "$DATA/server.log" >&2 || true; exit 1; }
+
+start_pgbouncer() {  # MODE -> prints the port
+  local mode=$1 bport
+  for attempt in $(seq 1 20); do
+    bport=$(( 20000 + (RANDOM % 30000) ))
+    port_free "$bport" || continue
+    cat > "$DATA/bouncer/$mode.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$started
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bport
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $DATA/bouncer/users.txt
+pool_mode = $mode
+max_client_conn = 500
+default_pool_size = 4
+# Hand out idle server connections in turn, not the last used one: consecutive transactions of
+# one client then land on different server sessions, as they do under load.
+server_round_robin = 1
+ignore_startup_parameters = extra_float_digits
+logfile = $DATA/bouncer/$mode.log
+pidfile = $DATA/bouncer/$mode.pid
+INI
+    if run_as_owner "$PGBOUNCER" -d "$DATA/bouncer/$mode.ini" >/dev/null 2>&1; then
+      for wait in $(seq 1 50); do
+        port_free "$bport" || { echo "$bport"; return 0; }
+        sleep 0.1
+      done
+    fi
+  done
+  echo "with-postgres: could not start pgbouncer ($mode)" >&2
+  cat "$DATA/bouncer/$mode.log" >&2 2>/dev/null || true
+  return 1
+}
+
+PGBOUNCER=${PGBOUNCER:-$(command -v pgbouncer || ls /usr/sbin/pgbouncer 2>/dev/null || true)}
+if [ -n "$PGBOUNCER" ]; then
+  mkdir -p "$DATA/bouncer"
+  printf '"postgres" "%s"\n' "$PASSWORD" > "$DATA/bouncer/users.txt"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$DATA/bouncer"
+  tx_port=$(start_pgbouncer transaction)
+  session_port=$(start_pgbouncer session)
+  export STEPWISE_TEST_PGBOUNCER_TX_URL="postgres://postgres:${PASSWORD}@127.0.0.1:${tx_port}/postgres"
+  export STEPWISE_TEST_PGBOUNCER_SESSION_URL="postgres://postgres:${PASSWORD}@127.0.0.1:${session_port}/postgres"
+  echo "with-postgres: PgBouncer $("$PGBOUNCER" --version 2>/dev/null | head -n 1 | awk '{print $2}') on 127.0.0.1:$tx_port (transaction) and 127.0.0.1:$session_port (session)" >&2
+fi
 
 export STEPWISE_TEST_DATABASE_URL="postgres://postgres:${PASSWORD}@127.0.0.1:${started}/postgres"
 export DATABASE_URL="$STEPWISE_TEST_DATABASE_URL"

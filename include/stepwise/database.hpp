@@ -27,8 +27,7 @@ class Connection {
   // runs: one block (the lines between the statement and its "\." line) per such statement.
   // The default serves connections that cannot stream COPY data (test fakes).
   virtual Rows execute_with_copy(std::string_view sql, std::span<const std::string> copy_data) {
-    if (!copy_data.empty())
-      throw Error(ExitCode::kFailed, "this connection cannot send COPY data");
+    if (!copy_data.empty()) throw Error(ExitCode::kFailed, "this connection cannot send COPY data");
     return execute(sql);
   }
   // One statement with $1, $2 ... parameters sent separately from the SQL text.

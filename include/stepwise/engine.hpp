@@ -44,4 +44,9 @@ enum class Retry {
 };
 [[nodiscard]] Retry classify_retry(std::string_view sqlstate);
 
+// Whether a connection pooler (PgBouncer, pgcat, a cloud proxy) sits between this connection
+// and the server: the backend pid the connection was given at start-up is then the pooler's
+// own, not the server session's. One query; ask only when there is work.
+[[nodiscard]] bool behind_connection_pooler(Connection& conn);
+
 }  // namespace stepwise

@@ -24,6 +24,9 @@ struct StepSettings {
   std::string transaction_prelude;  // "SET LOCAL ...; SET LOCAL ...;" or empty
 };
 
+// Raised by a step fence: the step ran on a session that does not hold the migration lock.
+inline constexpr std::string_view kFenceSqlstate = "SWLCK";
+
 class HistoryStore {
  public:
   HistoryStore(Connection& conn, TableName table, RunnerIdentity who);
@@ -44,6 +47,16 @@ class HistoryStore {
   // sequence's currval, which only this session's insert can have set.
   [[nodiscard]] std::string transactional_prefix(const Step& step, std::string_view setup);
   [[nodiscard]] std::string transactional_suffix();
+
+  // The first statement of a step's transaction, for locks that a connection pooler can lose
+  // between server sessions: it waits for any other step transaction on this log to end, then
+  // aborts the transaction with SQLSTATE kFenceSqlstate unless `held_check` (Lock::
+  // held_check_sql) is true in this session and the newest attempt of the step's version is
+  // still `latest_attempt`, the one this run planned from. Exactly once, whatever the pooler.
+  [[nodiscard]] std::string step_fence(const Step& step, std::optional<long long> latest_attempt,
+                                       std::string_view held_check);
+  // insert_running() behind step_fence(), in one transaction.
+  [[nodiscard]] long long insert_running_fenced(const Step& step, std::string_view fence);
 
   // Autocommit rows for no-transaction steps and for recording failures after a rollback.
   [[nodiscard]] long long insert_running(const Step& step);

@@ -28,6 +28,10 @@ class Lock {
   // An optional shared mode that excludes only the writer: many waiters can then check at
   // once, each in a single query per poll, whether the writer left anything for them.
   [[nodiscard]] virtual bool has_shared_mode() const { return false; }
+  // A SQL boolean expression that is true only in a session holding this lock. Each step's
+  // transaction evaluates it first, so that a step sent through a connection pooler to a
+  // server session other than the lock's aborts instead of applying. Empty: no check.
+  [[nodiscard]] virtual std::string held_check_sql() { return {}; }
   [[nodiscard]] virtual bool try_acquire_shared() { return false; }
   virtual void release_shared() {}
 };
@@ -45,7 +49,7 @@ class AdvisoryLock final : public Lock {
   [[nodiscard]] bool has_shared_mode() const override { return true; }
   [[nodiscard]] bool try_acquire_shared() override;
   void release_shared() override;
-  [[nodiscard]] long long key() const noexcept { return key_; }
+  [[nodiscard]] std::string held_check_sql() override;
 
  private:
   Connection& conn_;
@@ -74,7 +78,7 @@ class LeaseLock final : public Lock {
   void release() override;
   [[nodiscard]] std::string holder() override;
   [[nodiscard]] std::string describe() const override;
-  [[nodiscard]] const TableName& table() const noexcept { return table_; }
+  [[nodiscard]] std::string held_check_sql() override;
 
  private:
   void ensure_table();

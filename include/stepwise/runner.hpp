@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ struct ExecutionProfile {
   Lock* lock = nullptr;
   bool statement_by_statement = false;  // CockroachDB: every step one statement per transaction
   std::string session_setup;            // run once after taking the lock
+  // Each step's transaction first proves that its server session holds the lock and that no
+  // other runner logged the version since this run planned (HistoryStore::step_fence).
+  bool fence_steps = false;
+  // A connection pooler is between stepwise and the server: session settings do not stick.
+  bool pooled = false;
 };
 using ProfileResolver = std::function<ExecutionProfile()>;
 
@@ -84,6 +90,16 @@ class StepFailed : public Error {
   std::string sqlstate_;
 };
 
+// A step's transaction ran on a server session that does not hold the migration lock (a
+// connection pooler in transaction mode), or another runner logged the version meanwhile: the
+// step was rolled back, nothing of it applied, nothing recorded.
+struct LockLost : Error {
+  explicit LockLost(std::string message)
+      : Error(ExitCode::kLockLost, std::move(message),
+              "connect to the server directly, or through a pooler in session mode, or use "
+              "--lock-strategy lease (chosen by default when a pooler is detected)") {}
+};
+
 class Runner {
  public:
   Runner(Connection& conn, HistoryStore& store, ProfileResolver resolve, Reporter& reporter)
@@ -129,6 +145,9 @@ class Runner {
   ProfileResolver resolve_;
   ExecutionProfile profile_;
   Plan plan_while_waiting_;  // the last plan read while waiting for the lock
+  // Under the lock: the newest attempt id per version, which each step's fence expects.
+  std::map<Version, long long> latest_attempt_;
+  [[nodiscard]] std::string fence_for(const Step& step);
   Reporter& reporter_;
 };
 

@@ -153,7 +153,11 @@ const Engine& Context::engine() {
 ExecutionProfile Context::execution_profile() {
   const auto& e = engine();
   if (!lock_) lock_ = make_lock();
-  return ExecutionProfile{lock_.get(), e.statement_by_statement(), e.session_setup()};
+  ExecutionProfile p{lock_.get(), e.statement_by_statement(), e.session_setup()};
+  // Statement-by-statement steps (CockroachDB) have no step transaction to prove it in.
+  p.fence_steps = !p.statement_by_statement;
+  p.pooled = pooled_;
+  return p;
 }
 
 DescribeOptions Context::describe_options(std::vector<std::string> schemas) {
@@ -166,8 +170,22 @@ DescribeOptions Context::describe_options(std::vector<std::string> schemas) {
 
 std::unique_ptr<Lock> Context::make_lock() {
   auto& conn = connect();
-  const bool lease = options_.lock_strategy == "lease" ||
-                     (options_.lock_strategy == "auto" && engine().needs_lease());
+  bool lease = options_.lock_strategy == "lease" ||
+               (options_.lock_strategy == "auto" && engine().needs_lease());
+  if (!engine().needs_lease()) pooled_ = behind_connection_pooler(conn);
+  if (pooled_ && options_.lock_strategy == "auto") {
+    // A session advisory lock taken through a pooler in transaction mode stays behind on some
+    // server session; a lease is a row, whatever session writes it.
+    spdlog::info(
+        "a connection pooler is between stepwise and the server (the backend pid differs from "
+        "the server session's): using the lease lock");
+    lease = true;
+  } else if (pooled_ && !lease) {
+    spdlog::warn(
+        "a connection pooler is between stepwise and the server: --lock-strategy advisory is "
+        "safe only in session pooling mode; a step that lands on another server session stops "
+        "with exit code 9, unapplied");
+  }
   if (!lease) return std::make_unique<AdvisoryLock>(conn, log_table_);
   const auto who = runner_identity();
   LeaseLock::Options o;

@@ -101,6 +101,7 @@ class Context {
   std::unique_ptr<Connection> conn_;
   std::optional<Engine> engine_;
   std::unique_ptr<Lock> lock_;
+  bool pooled_ = false;  // a connection pooler is in between (asked only when there is work)
   ConnInfo conninfo_;
   std::chrono::milliseconds lease_ttl_{30'000};
   std::vector<std::string> secrets_;

@@ -27,6 +27,18 @@ void AdvisoryLock::release_shared() {
   (void)conn_.query("SELECT pg_advisory_unlock_shared($1::bigint)", {std::to_string(key_)});
 }
 
+std::string AdvisoryLock::held_check_sql() {
+  // pg_locks shows a bigint key as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
+  const auto k = static_cast<unsigned long long>(key_);
+  return fmt::format(
+      "EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
+      " AND pid = pg_catalog.pg_backend_pid() AND granted AND mode = 'ExclusiveLock'"
+      " AND database = (SELECT oid FROM pg_catalog.pg_database"
+      " WHERE datname = pg_catalog.current_database())"
+      " AND classid = {}::oid AND objid = {}::oid AND objsubid = 1)",
+      k >> 32, k & 0xffffffffull);
+}
+
 std::string AdvisoryLock::holder() {
   // A bigint advisory key shows in pg_locks as classid = high 32 bits, objid = low 32 bits.
   const auto k = static_cast<unsigned long long>(key_);

@@ -38,4 +38,9 @@ Retry classify_retry(std::string_view sqlstate) {
   return Retry::kNo;
 }
 
+bool behind_connection_pooler(Connection& conn) {
+  const auto rows = conn.query("SELECT pg_catalog.pg_backend_pid()", {});
+  return rows.at(0).at(0).value_or("") != std::to_string(conn.backend_pid());
+}
+
 }  // namespace stepwise

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstdint>
 #include <ctime>
 
 #include "stepwise/text.hpp"
@@ -226,6 +227,51 @@ void HistoryStore::mark_abandoned(long long id) {
                   " error = coalesce(error, 'the runner stopped before the step finished')"
                   " WHERE id = {} AND outcome = 'running'",
                   qualified(), id));
+}
+
+std::string HistoryStore::step_fence(const Step& step, std::optional<long long> latest_attempt,
+                                     std::string_view held_check) {
+  const auto key = static_cast<unsigned long long>(lock_key(table_));
+  const auto version = conn_.quote_literal(fmt::format("{}", step.migration->version));
+  // The transaction-level lock (the two-int4 key space, apart from the session lock's bigint
+  // one) makes step transactions of racing runners take turns, so that the second one's check
+  // sees the first one's attempt row.
+  auto body = fmt::format(
+      "BEGIN\n"
+      "  PERFORM pg_catalog.pg_advisory_xact_lock({0}, {1});\n"
+      "  IF NOT ({2}) THEN\n"
+      "    RAISE EXCEPTION 'the migration lock is not held by the server session running this "
+      "step' USING ERRCODE = '{3}';\n"
+      "  END IF;\n"
+      "  IF (SELECT max(id) FROM {4} WHERE kind = 'migration' AND version = {5})"
+      " IS DISTINCT FROM {6} THEN\n"
+      "    RAISE EXCEPTION 'another runner recorded an attempt of version % after this run "
+      "planned it', {5} USING ERRCODE = '{3}';\n"
+      "  END IF;\n"
+      "END",
+      static_cast<std::int32_t>(key >> 32), static_cast<std::int32_t>(key & 0xffffffffull),
+      held_check, kFenceSqlstate, qualified(), version,
+      latest_attempt ? std::to_string(*latest_attempt) : std::string("NULL"));
+  std::string tag = "$stepwise_fence$";
+  for (int i = 0; body.find(tag) != std::string::npos; ++i)
+    tag = fmt::format("$stepwise_fence{}$", i);
+  return fmt::format("DO {0}{1}{0};\n", tag, body);
+}
+
+long long HistoryStore::insert_running_fenced(const Step& step, std::string_view fence) {
+  // Two round trips in one transaction: a pooler keeps the server session for the transaction.
+  try {
+    conn_.execute(fmt::format("BEGIN;\n{}", fence));
+    const auto rows = conn_.execute(insert_sql(step, Outcome::kRunning, "", ""));
+    conn_.execute("COMMIT");
+    return to_ll(rows.at(0).at(0));
+  } catch (const DbError&) {
+    try {
+      conn_.execute("ROLLBACK");
+    } catch (const DbError&) {
+    }
+    throw;
+  }
 }
 
 }  // namespace stepwise

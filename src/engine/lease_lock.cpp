@@ -135,6 +135,16 @@ void LeaseLock::release() {
                     describe()));
 }
 
+std::string LeaseLock::held_check_sql() {
+  // By the clock of the moment, not the transaction's start: a lease that expired while the
+  // step waited must not count.
+  return fmt::format(
+      "EXISTS (SELECT 1 FROM {} WHERE name = {} AND holder = {}"
+      " AND expires_at > pg_catalog.clock_timestamp())",
+      qualified_, conn_.quote_literal(options_.log_table.display()),
+      conn_.quote_literal(options_.holder_id));
+}
+
 std::string LeaseLock::holder() {
   try {
     const auto rows = conn_.query(
