@@ -11,6 +11,7 @@
 #include "stepwise/history_store.hpp"
 #include "stepwise/lock.hpp"
 #include "stepwise/plan.hpp"
+#include "stepwise/progress.hpp"
 
 namespace stepwise {
 
@@ -25,6 +26,10 @@ class Reporter {
   virtual void step_finished(const Step& /*step*/, std::size_t /*index*/, std::size_t /*total*/,
                              std::chrono::milliseconds /*took*/) {}
   virtual void statement_skipped(const Step& /*step*/, std::string_view /*why*/) {}
+  // A step has run longer than the progress interval: what it is doing now. Called from the
+  // progress monitor's thread, every interval until the step ends.
+  virtual void step_progress(const Step& /*step*/, std::size_t /*index*/, std::size_t /*total*/,
+                             const StepProgress& /*progress*/) {}
   // A step (or one statement of it) hit lock_timeout and will be tried again after `wait`.
   virtual void retrying(const Step& /*step*/, int /*attempt*/, int /*max_attempts*/,
                         std::chrono::milliseconds /*wait*/, std::string_view /*reason*/) {}
@@ -41,6 +46,8 @@ struct ExecutionProfile {
   bool fence_steps = false;
   // A connection pooler is between stepwise and the server: session settings do not stick.
   bool pooled = false;
+  // Reports what a long step is doing; null: no progress reports.
+  ProgressMonitor* progress = nullptr;
 };
 using ProfileResolver = std::function<ExecutionProfile()>;
 

@@ -48,6 +48,11 @@ void Context::resolve() {
     throw UsageError(fmt::format("--lease-ttl: {} is too short (at least 1s)",
                                  printable(options_.lease_ttl, 40)));
   ddl_lock_timeout_ = parse_duration("--ddl-lock-timeout", options_.ddl_lock_timeout);
+  progress_interval_ = parse_duration("--progress-interval", options_.progress_interval);
+  if (progress_interval_.count() > 0 && progress_interval_ < milliseconds(100))
+    throw UsageError(
+        fmt::format("--progress-interval: {} is too short (at least 100ms, or 0 for none)",
+                    printable(options_.progress_interval, 40)));
   if (options_.ddl_lock_retries < 0 || options_.ddl_lock_retries > 1000)
     throw UsageError(fmt::format("--ddl-lock-retries: {} is out of range (0 to 1000)",
                                  options_.ddl_lock_retries));
@@ -157,6 +162,21 @@ ExecutionProfile Context::execution_profile() {
   // Statement-by-statement steps (CockroachDB) have no step transaction to prove it in.
   p.fence_steps = !p.statement_by_statement;
   p.pooled = pooled_;
+  if (progress_interval_.count() > 0) {
+    if (!progress_) {
+      ProgressMonitor::Options o;
+      o.interval = progress_interval_;
+      o.show_blocking_query = options_.show_blocking_query;
+      // Through a pooler the step's server session changes from one transaction to the next.
+      o.backend_pid = pooled_ ? 0 : connect().backend_pid();
+      o.open_connection = [this] { return open_another(); };
+      o.on_degraded = [](const std::string& why) {
+        spdlog::warn("progress reports show elapsed time only: {}", why);
+      };
+      progress_ = std::make_unique<ProgressMonitor>(std::move(o));
+    }
+    p.progress = progress_.get();
+  }
   return p;
 }
 

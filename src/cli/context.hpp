@@ -39,6 +39,8 @@ struct GlobalOptions {
   std::string output = "text";
   std::string log_level = "info";
   std::string log_format = "text";
+  std::string progress_interval = "5s";
+  bool show_blocking_query = false;
   bool dry_run = false;
 };
 
@@ -102,6 +104,8 @@ class Context {
   std::optional<Engine> engine_;
   std::unique_ptr<Lock> lock_;
   bool pooled_ = false;  // a connection pooler is in between (asked only when there is work)
+  std::chrono::milliseconds progress_interval_{5'000};
+  std::unique_ptr<ProgressMonitor> progress_;
   ConnInfo conninfo_;
   std::chrono::milliseconds lease_ttl_{30'000};
   std::vector<std::string> secrets_;

@@ -73,6 +73,7 @@ std::string version_text() {
 int report(const Context& ctx, const stepwise::Error& e) {
   const auto& secrets = ctx.secrets();
   std::string msg = e.what();
+  stepwise::cli::end_status_line();
   // One line per problem; every line says it comes from stepwise, and none is a dump.
   std::size_t start = 0;
   while (start <= msg.size()) {
@@ -143,6 +144,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", g.log_format,
                  "text, or json: one object per line (time, level, message, fields)")
       ->envname("STEPWISE_LOG_FORMAT");
+  app.add_option("--progress-interval", g.progress_interval,
+                 "report what a step does once it runs this long, then as often (0: never)");
+  app.add_flag("--show-blocking-query", g.show_blocking_query,
+               "in progress reports, include the query text of a session the step waits for");
   app.add_flag("--dry-run", g.dry_run, "print what would run; change nothing");
 
   stepwise::cli::UpOptions up;

@@ -3,7 +3,11 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include "stepwise/duration.hpp"
@@ -15,6 +19,35 @@ namespace stepwise::cli {
 namespace {
 
 thread_local nlohmann::json* t_fields = nullptr;
+
+// A progress line updated in place, on a terminal only: every other line first erases it.
+std::mutex g_stderr_mutex;
+bool g_status_capable = false;
+bool g_status_open = false;
+const std::vector<std::string>* g_secrets = nullptr;
+constexpr const char* kEraseLine = "\r\033[K";
+
+void erase_status_line() {
+  if (!g_status_open) return;
+  std::fputs(kEraseLine, stderr);
+  g_status_open = false;
+}
+
+// Writes `text` as the status line; false when stderr is no terminal (or logs are JSON).
+bool write_status_line(const std::string& text) {
+  if (!g_status_capable) return false;
+  std::lock_guard<std::mutex> g(g_stderr_mutex);
+  auto line = redact(text, g_secrets ? *g_secrets : std::vector<std::string>{});
+  winsize ws{};
+  // A line longer than the terminal wraps, and "\r" would then redraw only its last part.
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && line.size() >= ws.ws_col)
+    line = line.substr(0, ws.ws_col - 1);
+  std::fputs(kEraseLine, stderr);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+  g_status_open = true;
+  return true;
+}
 
 class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
@@ -39,6 +72,8 @@ class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
       formatter_->format(msg, formatted);
       line = redact(std::string_view(formatted.data(), formatted.size()), secrets);
     }
+    std::lock_guard<std::mutex> g(g_stderr_mutex);
+    erase_status_line();
     std::fwrite(line.data(), 1, line.size(), stderr);
   }
   void flush_() override { std::fflush(stderr); }
@@ -51,6 +86,12 @@ class RedactingStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 }  // namespace
+
+void end_status_line() {
+  std::lock_guard<std::mutex> g(g_stderr_mutex);
+  erase_status_line();
+  std::fflush(stderr);
+}
 
 LogFields::LogFields(nlohmann::json fields) : previous_(t_fields), fields_(std::move(fields)) {
   t_fields = &fields_;
@@ -69,6 +110,10 @@ void setup_logging(const std::string& level, const std::string& format,
     throw UsageError("--log-level: invalid value " + printable(level, 40) +
                      " (expected trace, debug, info, warn, error or off)");
   auto sink = std::make_shared<RedactingStderrSink>(secrets, format == "json");
+  const char* term = std::getenv("TERM");
+  g_status_capable = format == "text" && isatty(STDERR_FILENO) == 1 &&
+                     !(term != nullptr && std::string_view(term) == "dumb");
+  g_secrets = secrets;
   auto logger = std::make_shared<spdlog::logger>("stepwise", sink);
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   logger->set_level(lvl);
@@ -154,6 +199,38 @@ void LogReporter::retrying(const Step& step, int attempt, int max_attempts,
                     {"wait_ms", wait.count()}});
   spdlog::warn("{}: {}; retry {}/{} in {}", step.script().file, reason, attempt, max_attempts,
                format_duration(wait));
+}
+
+void LogReporter::step_progress(const Step& step, std::size_t index, std::size_t total,
+                                const StepProgress& p) {
+  const auto n = overall_total_ ? overall_done_ + 1 : index;
+  const auto of = overall_total_ ? overall_total_ : total;
+  nlohmann::json blockers = nlohmann::json::array();
+  for (const auto& b : p.blockers) {
+    nlohmann::json j = {
+        {"pid", b.pid}, {"application_name", b.application_name}, {"state", b.state}};
+    if (b.transaction_age) j["transaction_age_ms"] = b.transaction_age->count();
+    if (!b.query.empty()) j["query"] = b.query;
+    blockers.push_back(std::move(j));
+  }
+  nlohmann::json fields = {{"event", "step_progress"},
+                           {"version", step.migration->version},
+                           {"file", step.script().file},
+                           {"step", n},
+                           {"steps", of},
+                           {"elapsed_ms", p.elapsed.count()},
+                           {"detailed", p.detailed}};
+  if (!p.activity.empty()) fields["activity"] = p.activity;
+  if (p.done) fields["done"] = *p.done;
+  if (p.total) fields["total"] = *p.total;
+  if (!p.unit.empty() && p.done) fields["unit"] = p.unit;
+  if (p.remaining) fields["remaining_ms"] = p.remaining->count();
+  if (!p.wait_event.empty()) fields["wait_event"] = p.wait_event;
+  if (!p.blockers.empty()) fields["blocked_by"] = std::move(blockers);
+  const auto text = fmt::format("[{}/{}] {}: {}", n, of, step.script().file, describe_progress(p));
+  if (write_status_line(text)) return;
+  LogFields scope(std::move(fields));
+  spdlog::info("{}", text);
 }
 
 void LogReporter::statement_skipped(const Step& step, std::string_view why) {

@@ -19,6 +19,9 @@ namespace stepwise::cli {
 void setup_logging(const std::string& level, const std::string& format,
                    const std::vector<std::string>* secrets);
 
+// Erases a progress line left on the terminal, before writing outside the logger.
+void end_status_line();
+
 // Structured fields (version, file, step, elapsed_ms ...) attached to the log lines written
 // while this object lives, in JSON format; text lines carry them in their message already.
 class LogFields {
@@ -48,6 +51,9 @@ class LogReporter final : public Reporter {
   void step_finished(const Step& step, std::size_t index, std::size_t total,
                      std::chrono::milliseconds took) override;
   void statement_skipped(const Step& step, std::string_view why) override;
+  // One line per interval; on a terminal, one line updated in place.
+  void step_progress(const Step& step, std::size_t index, std::size_t total,
+                     const StepProgress& progress) override;
 
  private:
   std::size_t overall_total_ = 0;

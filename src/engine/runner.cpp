@@ -192,9 +192,16 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
     const auto& step = result.plan.steps[i];
     reporter_.step_started(step, i + 1, total);
     const auto start = Clock::now();
-    // Commits before the last one need not wait for the WAL flush: the last, synchronous
-    // commit flushes them all before this run reports success (see docs/design.md).
-    apply(step, options, /*durable=*/i + 1 == total);
+    {
+      std::optional<ProgressMonitor::Watch> watch;
+      if (profile_.progress != nullptr)
+        watch.emplace(*profile_.progress, [this, &step, i, total](const StepProgress& p) {
+          reporter_.step_progress(step, i + 1, total, p);
+        });
+      // Commits before the last one need not wait for the WAL flush: the last, synchronous
+      // commit flushes them all before this run reports success (see docs/design.md).
+      apply(step, options, /*durable=*/i + 1 == total);
+    }
     const auto took = since(start);
     reporter_.step_finished(step, i + 1, total, took);
     result.applied.push_back({step.migration->version, step.migration->name, step.direction, took});
