@@ -10,6 +10,7 @@
 #include "stepwise/history_store.hpp"
 #include "stepwise/lock.hpp"
 #include "stepwise/plan.hpp"
+#include "stepwise/sql_split.hpp"
 
 namespace stepwise {
 
@@ -106,7 +107,7 @@ class Runner {
   void apply_transactional(const Step& step, const RunOptions& options, bool durable);
   void apply_statements(const Step& step, const RunOptions& options);
   // Runs one statement of a no-transaction step; `retry` when it may have run before.
-  void run_statement(const Step& step, std::string_view statement, bool retry);
+  void run_statement(const Step& step, const Statement& statement, bool retry);
   // Sleeps before the next try after a lock timeout; false when no try is left.
   [[nodiscard]] bool back_off(const Step& step, int attempt, const RunOptions& options,
                               const DbError& e);

@@ -264,12 +264,14 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options, bo
   // to roll back. A placeholder file (comments only) changes nothing: nothing of it is sent.
   const auto prefix = store_.transactional_prefix(step, setup);
   const auto prefix_lines = static_cast<int>(std::count(prefix.begin(), prefix.end(), '\n'));
+  // COPY ... FROM STDIN data goes through the COPY protocol, not as SQL text.
+  const auto body = strip_copy_data(script.sql);
   const auto sql =
-      (is_comment_only(script.sql) ? prefix : prefix + script.sql) + store_.transactional_suffix();
+      (is_comment_only(script.sql) ? prefix : prefix + body.sql) + store_.transactional_suffix();
   const auto start = Clock::now();
   for (int attempt = 0;; ++attempt) {
     try {
-      conn_.execute(sql);
+      conn_.execute_with_copy(sql, body.copy_data);
       return;
     } catch (const DbError& e) {
       try {
@@ -316,7 +318,8 @@ bool took_effect(Connection& conn, const DdlEffect& e) {
 }
 }  // namespace
 
-void Runner::run_statement(const Step& step, std::string_view statement, bool retry) {
+void Runner::run_statement(const Step& step, const Statement& st, bool retry) {
+  const auto statement = st.text;
   // An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index behind: drop it and build
   // again. A valid one means the statement finished before the interruption was recorded.
   if (retry) {
@@ -348,7 +351,12 @@ void Runner::run_statement(const Step& step, std::string_view statement, bool re
       return;
     }
   }
-  conn_.execute(statement);
+  if (st.copy_data) {
+    const std::string data[] = {std::string(*st.copy_data)};
+    conn_.execute_with_copy(statement, data);
+  } else {
+    conn_.execute(statement);
+  }
 }
 
 template <typename F>
@@ -390,10 +398,10 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
         throw Interrupted(
             fmt::format("{}: interrupted after {} of {} statements", script.file, done, total));
       }
-      const auto text = statements[static_cast<std::size_t>(done)].text;
+      const auto& statement = statements[static_cast<std::size_t>(done)];
       for (int attempt = 0;; ++attempt) {
         try {
-          run_statement(step, text, retry);
+          run_statement(step, statement, retry);
           break;
         } catch (const DbError& e) {
           if (!back_off(step, attempt, options, e)) throw;
