@@ -10,15 +10,27 @@
 namespace stepwise {
 namespace {
 
+// Character classes by table: the lexer reads every byte of every file at each start.
+enum : unsigned char { kStart = 1, kIdent = 2, kSpaceClass = 4 };
+constexpr auto kClass = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+    const bool ident = start || (c >= '0' && c <= '9') || c == '$';
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    t[static_cast<std::size_t>(c)] = static_cast<unsigned char>(
+        (start ? kStart : 0) | (ident ? kIdent : 0) | (space ? kSpaceClass : 0));
+  }
+  return t;
+}();
 bool ident_start(char c) {
-  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' ||
-         static_cast<unsigned char>(c) >= 0x80;
+  return (kClass[static_cast<unsigned char>(c)] & kStart) != 0;
 }
 bool ident_char(char c) {
-  return ident_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$';
+  return (kClass[static_cast<unsigned char>(c)] & kIdent) != 0;
 }
 bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  return (kClass[static_cast<unsigned char>(c)] & kSpaceClass) != 0;
 }
 
 std::string upper(std::string_view s) {
