@@ -413,9 +413,25 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
     if (!settings.empty()) conn_.execute("RESET statement_timeout; RESET lock_timeout");
     with_retries(step, options, [&] { store_.finish(id, Outcome::kSucceeded, done, nullptr); });
   } catch (const DbError& e) {
-    with_retries(step, options, [&] {
-      store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
-    });
+    const auto record = [&] {
+      with_retries(step, options, [&] {
+        store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
+      });
+    };
+    // The step's own error is the one reported, even when recording it fails: a session left in
+    // a failed transaction block (25P02) is rolled back first and the record tried again.
+    try {
+      try {
+        record();
+      } catch (const DbError& in_block) {
+        if (in_block.sqlstate() != "25P02") throw;
+        conn_.execute("ROLLBACK");
+        record();
+      }
+    } catch (const DbError& not_recorded) {
+      reporter_.warning(
+          fmt::format("could not record the failed attempt: {}", not_recorded.what()));
+    }
     const int line = done < total ? statements[static_cast<std::size_t>(done)].line +
                                         std::max(server_line(e.detail()), 1) - 1
                                   : 0;
