@@ -189,6 +189,31 @@ TEST(HostileFiles, FifoDirectoryAndDanglingLinkRefusedWithoutBlocking) {
   }
 }
 
+// The build-time embed tool runs the same loader: what `up` refuses never gets compiled in.
+TEST(HostileFiles, EmbedToolRefusesTheSameFiles) {
+  const auto embed = (fs::path(STEPWISE_BINARY).parent_path() / "stepwise-embed").string();
+  if (!fs::exists(embed)) GTEST_SKIP() << "no " << embed;
+  MigrationDir dir, out;
+  const auto cpp = out.path() + "/embedded.cpp";
+  dir.write("1_ok.up.sql", "CREATE TABLE ok_before (id int);\n");
+  dir.write("2_bad.up.sql", "-- stepwise:no-transaction\nDO $$ BEGIN\n  PERFORM 1;\n");
+  auto r = run({embed, dir.path(), cpp});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "2_bad.up.sql:2: unterminated dollar-quoted string $$")) << r.err;
+  EXPECT_FALSE(fs::exists(cpp));
+  dir.remove("2_bad.up.sql");
+  ASSERT_EQ(symlink("/etc/passwd", (dir.path() + "/3_pw.up.sql").c_str()), 0);
+  r = run({embed, dir.path(), cpp});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "3_pw.up.sql: a symlink to /etc/passwd")) << r.err;
+  EXPECT_FALSE(contains(r.err, "root:")) << r.err;
+  EXPECT_FALSE(fs::exists(cpp));
+  dir.remove("3_pw.up.sql");
+  r = run({embed, dir.path(), cpp});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(cpp));
+}
+
 // A transactional file wrapped in BEGIN ... COMMIT runs in stepwise's transaction (the wrapper is
 // blanked out): an error inside is reported with file, line, message and SQLSTATE, and recorded.
 // (The "current transaction is aborted" of issue 13 came from the same file marked
