@@ -1,7 +1,9 @@
 #pragma once
 // Splits a SQL script into statements the way psql does: semicolons end a statement except
 // inside quotes ('...', E'...', "..."), dollar quotes ($tag$...$tag$), comments (--, nested
-// /* */), parentheses, and BEGIN ATOMIC ... END bodies of SQL-standard functions.
+// /* */), parentheses, and BEGIN ATOMIC ... END bodies of SQL-standard functions; the inline
+// data of COPY ... FROM STDIN is taken up to its "\." line. Everything here (splitting, the
+// statement classifiers, the resume parsers) reads SQL through one lexer in sql_split.cpp.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,9 +96,5 @@ enum class TxControl { kNone, kSavepoint, kBoundary };
 [[nodiscard]] TxControl transaction_control(std::string_view statement);
 // transaction_control(statement) == TxControl::kBoundary.
 [[nodiscard]] bool is_transaction_control(std::string_view statement);
-// False when no word of `sql` (anywhere, even in comments or strings) can begin a
-// transaction-control statement: then no statement of it is one, and splitting can be skipped.
-// A cheap pre-check for loading large embedded sets.
-[[nodiscard]] bool may_hold_transaction_control(std::string_view sql);
 
 }  // namespace stepwise

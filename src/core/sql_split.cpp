@@ -668,33 +668,4 @@ bool is_transaction_control(std::string_view statement) {
   return transaction_control(statement) == TxControl::kBoundary;
 }
 
-bool may_hold_transaction_control(std::string_view sql) {
-  static constexpr std::string_view kWords[] = {"BEGIN", "COMMIT", "END",    "ROLLBACK",
-                                                "ABORT", "START",  "PREPARE"};
-  // A table instead of isalnum(): this runs over every byte of every embedded file at start-up.
-  static constexpr auto kWordChar = [] {
-    std::array<bool, 256> t{};
-    for (int c = 0; c < 256; ++c)
-      t[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                       (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
-    return t;
-  }();
-  const auto word_char = [](char c) { return kWordChar[static_cast<unsigned char>(c)]; };
-  std::size_t i = 0;
-  while (i < sql.size()) {
-    if (!word_char(sql[i])) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < sql.size() && word_char(sql[j])) ++j;
-    const auto word = sql.substr(i, j - i);
-    if (word.size() >= 3 && word.size() <= 8)
-      for (const auto k : kWords)
-        if (is_word(word, k)) return true;
-    i = j;
-  }
-  return false;
-}
-
 }  // namespace stepwise

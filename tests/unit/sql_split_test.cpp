@@ -246,43 +246,6 @@ TEST(LeadingKeywords, SkipsNestedBlockComments) {
             (std::vector<std::string>{"CREATE", "INDEX"}));
 }
 
-TEST(MayHoldTransactionControl, PlainDdlNeedsNoSplitting) {
-  EXPECT_FALSE(may_hold_transaction_control(
-      "CREATE TABLE appended (id bigserial PRIMARY KEY, legend text, started_at timestamptz);\n"
-      "CREATE INDEX appended_legend_idx ON appended (legend);"));
-  EXPECT_FALSE(may_hold_transaction_control(""));
-}
-
-TEST(MayHoldTransactionControl, AnyKeywordAnywhereIsAMaybe) {
-  EXPECT_TRUE(may_hold_transaction_control("begin;\nCREATE TABLE t (id int);\ncommit;"));
-  EXPECT_TRUE(may_hold_transaction_control("SELECT 1; -- End of file"));
-  EXPECT_TRUE(may_hold_transaction_control("START TRANSACTION; SELECT 1; COMMIT;"));
-  EXPECT_TRUE(may_hold_transaction_control("PREPARE TRANSACTION 'x'"));
-  EXPECT_TRUE(may_hold_transaction_control("ABORT"));
-  EXPECT_TRUE(may_hold_transaction_control(
-      "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;"));
-}
-
-// The pre-check may say "maybe" too often, never "no" for a file with transaction control.
-TEST(MayHoldTransactionControl, NeverMissesAStatementTheSplitterFlags) {
-  const char* corpus[] = {
-      "BEGIN; CREATE TABLE a (id int); COMMIT;",
-      "/* header */ begin transaction isolation level serializable; SELECT 1; end;",
-      "CREATE TABLE x (id int);\nROLLBACK;",
-      "SAVEPOINT s; ROLLBACK TO s; COMMIT",
-      "-- comment\n  START\n TRANSACTION;\nUPDATE t SET v = 1;\nCOMMIT;",
-      "CREATE TABLE t (v int); INSERT INTO t VALUES (1);",
-      "DO $$ BEGIN PERFORM 1; END $$; abort;",
-  };
-  for (const char* sql : corpus) {
-    bool flagged = false;
-    for (const auto& st : split_sql(sql)) flagged = flagged || is_transaction_control(st.text);
-    if (flagged) {
-      EXPECT_TRUE(may_hold_transaction_control(sql)) << sql;
-    }
-  }
-}
-
 // ---------------------------------------------------------------- parse_script: problems
 
 std::string problem_of(std::string_view script) {
