@@ -234,7 +234,12 @@ TEST(HostileFiles, BeginCommitWrapperAroundAnErrorReportsTheRealError) {
             "SELECT 1/0;\ncommit;\n");
   r = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_TRUE(contains(r.err, "1_wrapped.up.sql: division by zero (SQLSTATE 22012)")) << r.err;
+  // With the CockroachDB rules (statement by statement) the failing statement's line is known.
+  const char* engine = std::getenv("STEPWISE_ENGINE");
+  const bool by_statement = engine != nullptr && std::string(engine) == "cockroachdb";
+  EXPECT_TRUE(contains(r.err, by_statement ? "1_wrapped.up.sql:3: division by zero (SQLSTATE 22012)"
+                                           : "1_wrapped.up.sql: division by zero (SQLSTATE 22012)"))
+      << r.err;
   EXPECT_FALSE(contains(r.err, "current transaction is aborted")) << r.err;
   const auto rows =
       db.query("SELECT version, outcome, sqlstate, error FROM stepwise_log ORDER BY id");
@@ -244,7 +249,9 @@ TEST(HostileFiles, BeginCommitWrapperAroundAnErrorReportsTheRealError) {
   EXPECT_EQ(rows[1][1], "failed");
   EXPECT_EQ(rows[1][2], "22012");
   EXPECT_TRUE(contains(rows[1][3], "division by zero")) << rows[1][3];
-  EXPECT_EQ(db.scalar("SELECT to_regclass('wrapped') IS NULL"), "t");
+  if (!by_statement) {
+    EXPECT_EQ(db.scalar("SELECT to_regclass('wrapped') IS NULL"), "t");
+  }
   // Fixed, it applies, wrapper and all.
   dir.write("1_wrapped.up.sql", "BEGIN;\nCREATE TABLE wrapped (id int);\nSELECT 1;\nCOMMIT;\n");
   const auto again = db.stepwise({"--source", dir.path(), "up"});
