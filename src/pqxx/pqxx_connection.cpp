@@ -14,16 +14,6 @@
 namespace stepwise {
 namespace {
 
-// TEMPORARY (h/load only): libpqxx 6.4 keeps the PGconn private; an explicit instantiation may
-// name a private member, which is how this reaches it for the COPY protocol below.
-using RawConnection = pqxx::internal::pq::PGconn* (pqxx::connection_base::*)() const;
-RawConnection raw_connection_member();
-template <RawConnection M>
-struct RawConnectionAccess {
-  friend RawConnection raw_connection_member() { return M; }
-};
-template struct RawConnectionAccess<&pqxx::connection_base::raw_connection>;
-
 // Routes server notices to a handler instead of libpqxx's default (stderr).
 class NoticeRouter final : public pqxx::errorhandler {
  public:
@@ -54,45 +44,6 @@ class PqxxConnection final : public Connection {
 
   Rows execute(std::string_view sql) override {
     return guard([&] { return to_rows(work_.exec(std::string(sql))); });
-  }
-
-  // TEMPORARY (h/load only, for its COPY integration tests): the real implementation comes from
-  // the branch that owns src/pqxx; drop this at merge.
-  Rows execute_with_copy(std::string_view sql, std::span<const std::string> copy_data) override {
-    if (copy_data.empty()) return execute(sql);
-    return guard([&]() -> Rows {
-      PGconn* c = (conn_.*raw_connection_member())();
-      const std::string text(sql);
-      if (PQsendQuery(c, text.c_str()) == 0) throw pqxx::broken_connection(PQerrorMessage(c));
-      std::size_t next = 0;
-      std::string error, state;
-      while (PGresult* r = PQgetResult(c)) {
-        const auto status = PQresultStatus(r);
-        if (status == PGRES_COPY_IN) {
-          bool ok = true;
-          if (next < copy_data.size()) {
-            const auto& d = copy_data[next];
-            ok = d.empty() || PQputCopyData(c, d.data(), static_cast<int>(d.size())) == 1;
-            ok = ok && PQputCopyEnd(c, nullptr) == 1;
-          } else {
-            ok = PQputCopyEnd(c, "no inline data for this COPY") == 1;
-          }
-          ++next;
-          if (!ok) {
-            PQclear(r);
-            throw pqxx::broken_connection(PQerrorMessage(c));
-          }
-        } else if (status == PGRES_FATAL_ERROR && error.empty()) {
-          error = PQresultErrorMessage(r);
-          const char* st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-          state = st ? st : "";
-        }
-        PQclear(r);
-      }
-      if (PQstatus(c) != CONNECTION_OK) throw pqxx::broken_connection(PQerrorMessage(c));
-      if (!error.empty()) throw pqxx::sql_error(error, text, state.c_str());
-      return {};
-    });
   }
 
   Rows query(std::string_view sql, const Params& params) override {
