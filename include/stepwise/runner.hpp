@@ -12,6 +12,7 @@
 #include "stepwise/lock.hpp"
 #include "stepwise/plan.hpp"
 #include "stepwise/progress.hpp"
+#include "stepwise/sql_split.hpp"
 
 namespace stepwise {
 
@@ -129,7 +130,7 @@ class Runner {
   void apply_transactional(const Step& step, const RunOptions& options, bool durable);
   void apply_statements(const Step& step, const RunOptions& options);
   // Runs one statement of a no-transaction step; `retry` when it may have run before.
-  void run_statement(const Step& step, std::string_view statement, bool retry);
+  void run_statement(const Step& step, const Statement& statement, bool retry);
   // Sleeps before the next try after a lock timeout; false when no try is left.
   [[nodiscard]] bool back_off(const Step& step, int attempt, const RunOptions& options,
                               const DbError& e);

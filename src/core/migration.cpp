@@ -139,16 +139,24 @@ std::string check_bytes(const MigrationFile& f) {
   return {};
 }
 
+// "BEGIN", "START TRANSACTION", "ROLLBACK TO", "COMMIT PREPARED": how a statement opens.
+std::string control_words(std::string_view statement) {
+  const auto w = leading_keywords(statement, 2);
+  if (w.empty()) return "transaction control";
+  if (w.size() == 2 && (w[1] == "TRANSACTION" || w[1] == "PREPARED" || w[1] == "TO"))
+    return w[0] + " " + w[1];
+  return w[0];
+}
+
 // A transactional file runs inside stepwise's own transaction. A file wrapped in BEGIN ... COMMIT
 // (common in other tools' histories) has the wrapper blanked out, keeping every line number;
 // transaction control anywhere else would commit half a step, so it is refused.
-std::string unwrap_transaction(std::string_view file, std::string sql, std::string* problem) {
-  if (!may_hold_transaction_control(sql)) return sql;
-  const auto statements = split_sql(sql);
+void unwrap_transaction(std::string_view file, std::string& sql,
+                        const std::vector<Statement>& statements, std::string* problem) {
   std::vector<std::size_t> control;
   for (std::size_t i = 0; i < statements.size(); ++i)
     if (is_transaction_control(statements[i].text)) control.push_back(i);
-  if (control.empty()) return sql;
+  if (control.empty()) return;
   const auto opens = [&](std::size_t i) {
     const auto w = leading_keywords(statements[i].text, 1);
     return !w.empty() && (w[0] == "BEGIN" || w[0] == "START");
@@ -165,14 +173,30 @@ std::string unwrap_transaction(std::string_view file, std::string sql, std::stri
       for (std::size_t k = at; k < at + st.text.size(); ++k)
         if (sql[k] != '\n') sql[k] = ' ';
     }
-    return sql;
+    return;
   }
   const auto& bad = statements[control[0]];
   *problem = fmt::format(
       "{}:{}: {} inside a transactional migration would commit part of the step; remove it, "
       "split the file, or mark the file -- stepwise:no-transaction",
-      display_name(file), bad.line, leading_keywords(bad.text, 1).at(0));
-  return sql;
+      display_name(file), bad.token_line, control_words(bad.text));
+}
+
+// A no-transaction file runs statement by statement, each in its own implicit transaction, and
+// stepwise records its progress between them: a transaction the file opens itself would hold
+// those records (and its own statements) uncommitted, so any transaction control is refused.
+std::string no_transaction_problem(std::string_view file,
+                                   const std::vector<Statement>& statements) {
+  for (const auto& st : statements) {
+    if (transaction_control(st.text) == TxControl::kNone) continue;
+    return fmt::format(
+        "{}:{}: {} in a -- stepwise:no-transaction file: each statement of such a file runs in its "
+        "own implicit transaction and stepwise records progress between statements, so it cannot "
+        "run inside a transaction the file controls; remove it, or drop the directive to run the "
+        "whole file in one transaction",
+        display_name(file), st.token_line, control_words(st.text));
+  }
+  return {};
 }
 
 struct Pair {
@@ -250,8 +274,17 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
       s.tx = directives.tx;
       s.resumable = directives.resumable;
       if (!problem.empty()) problems.push_back(std::move(problem));
-      if (s.tx == TxMode::kTransaction) {
-        s.sql = unwrap_transaction(f.name, std::move(s.sql), &problem);
+      // Every file is read through to its end before anything runs.
+      const auto parsed = parse_script(s.sql);
+      if (parsed.problem) {
+        problems.push_back(fmt::format("{}:{}: {}", display_name(f.name), parsed.problem->line,
+                                       parsed.problem->message));
+      } else if (s.tx == TxMode::kNoTransaction) {
+        if (auto bad = no_transaction_problem(f.name, parsed.statements); !bad.empty())
+          problems.push_back(std::move(bad));
+      } else {
+        problem.clear();
+        unwrap_transaction(f.name, s.sql, parsed.statements, &problem);
         if (!problem.empty()) problems.push_back(std::move(problem));
       }
       return s;

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "stepwise/errors.hpp"
 #include "stepwise/source.hpp"
@@ -40,12 +43,93 @@ std::string read_fd(int fd, const std::string& path, std::size_t limit, std::siz
 
 }  // namespace
 
+namespace {
+
+std::string kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The canonical path of the folder, to tell whether a link leads out of it.
+std::string real_path(const std::string& path) {
+  char* r = ::realpath(path.c_str(), nullptr);
+  if (r == nullptr) return {};
+  std::string out(r);
+  std::free(r);
+  return out;
+}
+
+// Opens `name` in the folder for reading when it is a regular file, or a symlink to a regular
+// file inside the folder; anything else is refused with a reason (appended to *problems) and
+// -1 returned. Never blocks: FIFOs are refused before they are opened, and opened non-blocking.
+int open_checked(int dfd, const std::string& dir_real, const std::string& dir,
+                 const std::string& name, const std::string& shown,
+                 std::vector<std::string>* problems) {
+  const auto path = dir + "/" + name;
+  struct stat st {};
+  if (fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    problems->push_back(fmt::format("{}: cannot read: {}", shown, std::strerror(errno)));
+    return -1;
+  }
+  std::string target;  // where a symlink resolves; the file itself otherwise
+  if (S_ISLNK(st.st_mode)) {
+    target = real_path(path);
+    if (target.empty()) {
+      problems->push_back(
+          fmt::format("{}: a symlink that does not resolve: {}", shown, std::strerror(errno)));
+      return -1;
+    }
+    if (dir_real.empty() || !target.starts_with(dir_real + "/")) {
+      problems->push_back(fmt::format(
+          "{}: a symlink to {}, outside the source folder; migration files must be inside it "
+          "(copy the file in instead)",
+          shown, target));
+      return -1;
+    }
+    if (stat(target.c_str(), &st) != 0) {
+      problems->push_back(fmt::format("{}: cannot read: {}", shown, std::strerror(errno)));
+      return -1;
+    }
+  }
+  if (!S_ISREG(st.st_mode)) {
+    problems->push_back(fmt::format("{}: {}{}, not a regular file; only regular files are read",
+                                    shown, target.empty() ? "" : "a symlink to ",
+                                    kind_of(st.st_mode)));
+    return -1;
+  }
+  const int fd = target.empty()
+                     ? openat(dfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
+                     : open(target.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+  struct stat opened {};
+  if (fd < 0 || fstat(fd, &opened) != 0 || !S_ISREG(opened.st_mode)) {
+    // Swapped between the check and the open.
+    problems->push_back(fmt::format("{}: cannot read: {}", shown,
+                                    fd < 0 ? std::strerror(errno) : "it changed while being read"));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void throw_problems(const std::vector<std::string>& problems) {
+  if (problems.empty()) return;
+  std::string all;
+  for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
+  throw SourceError(all);
+}
+
+}  // namespace
+
 SourceFiles load_directory(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr)
     throw SourceError(
         fmt::format("--source {}: not a readable directory: {}", dir, std::strerror(errno)));
   const int dfd = dirfd(d);
+  const auto dir_real = real_path(dir);
   SourceFiles out;
   out.origin = dir;
   std::vector<std::string> names;
@@ -55,16 +139,13 @@ SourceFiles load_directory(const std::string& dir) {
       names.emplace_back(name);
   }
   std::sort(names.begin(), names.end());
+  std::vector<std::string> problems;
   for (const auto& name : names) {
     const auto path = dir + "/" + name;
-    // Only regular files (following links): a folder or a FIFO named x.sql is not opened.
-    struct stat st {};
-    if (fstatat(dfd, name.c_str(), &st, 0) != 0 || !S_ISREG(st.st_mode)) continue;
-    const int fd = openat(dfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-      closedir(d);
-      throw SourceError(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
-    }
+    // Regular files only; a symlink only to a regular file inside the folder. A folder, FIFO or
+    // device named x.sql is refused without being read.
+    const int fd = open_checked(dfd, dir_real, dir, name, name, &problems);
+    if (fd < 0) continue;
     try {
       std::size_t size = 0;
       if (name == kReleasesFile) {
@@ -97,18 +178,25 @@ SourceFiles load_directory(const std::string& dir) {
       std::string_view n = ent->d_name;
       if (n.ends_with(".json") && !n.starts_with(".")) json_names.emplace_back(n);
     }
+    std::sort(json_names.begin(), json_names.end());
     for (const auto& n : json_names) {
       const auto path = exp_dir + "/" + n;
-      const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+      const int fd = open_checked(dirfd(e), dir_real, exp_dir, n,
+                                  std::string(kExpectedDir) + "/" + n, &problems);
       if (fd < 0) continue;
-      struct stat st {};
       std::size_t size = 0;
-      if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+      try {
         out.expected[n] = read_fd(fd, path, 64u << 20, &size);
+      } catch (...) {
+        close(fd);
+        closedir(e);
+        throw;
+      }
       close(fd);
     }
     closedir(e);
   }
+  throw_problems(problems);
   return out;
 }
 

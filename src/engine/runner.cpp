@@ -304,13 +304,15 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options, bo
   if (!fence.empty() && prefix.starts_with(kBegin)) prefix.erase(0, kBegin.size());
   const auto opening = fence.empty() ? std::string() : std::string(kBegin) + fence;
   const auto prefix_lines = static_cast<int>(std::count(prefix.begin(), prefix.end(), '\n'));
+  // COPY ... FROM STDIN data goes through the COPY protocol, not as SQL text.
+  const auto body = strip_copy_data(script.sql);
   const auto sql =
-      (is_comment_only(script.sql) ? prefix : prefix + script.sql) + store_.transactional_suffix();
+      (is_comment_only(script.sql) ? prefix : prefix + body.sql) + store_.transactional_suffix();
   const auto start = Clock::now();
   for (int attempt = 0;; ++attempt) {
     try {
       if (!opening.empty()) conn_.execute(opening);
-      conn_.execute(sql);
+      conn_.execute_with_copy(sql, body.copy_data);
       return;
     } catch (const DbError& e) {
       try {
@@ -359,7 +361,8 @@ bool took_effect(Connection& conn, const DdlEffect& e) {
 }
 }  // namespace
 
-void Runner::run_statement(const Step& step, std::string_view statement, bool retry) {
+void Runner::run_statement(const Step& step, const Statement& st, bool retry) {
+  const auto statement = st.text;
   // An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index behind: drop it and build
   // again. A valid one means the statement finished before the interruption was recorded.
   if (retry) {
@@ -391,7 +394,12 @@ void Runner::run_statement(const Step& step, std::string_view statement, bool re
       return;
     }
   }
-  conn_.execute(statement);
+  if (st.copy_data) {
+    const std::string data[] = {std::string(*st.copy_data)};
+    conn_.execute_with_copy(statement, data);
+  } else {
+    conn_.execute(statement);
+  }
 }
 
 template <typename F>
@@ -450,10 +458,10 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
         throw Interrupted(
             fmt::format("{}: interrupted after {} of {} statements", script.file, done, total));
       }
-      const auto text = statements[static_cast<std::size_t>(done)].text;
+      const auto& statement = statements[static_cast<std::size_t>(done)];
       for (int attempt = 0;; ++attempt) {
         try {
-          run_statement(step, text, retry);
+          run_statement(step, statement, retry);
           break;
         } catch (const DbError& e) {
           if (!back_off(step, attempt, options, e)) throw;
@@ -465,9 +473,25 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
     if (!settings.empty()) conn_.execute("RESET statement_timeout; RESET lock_timeout");
     with_retries(step, options, [&] { store_.finish(id, Outcome::kSucceeded, done, nullptr); });
   } catch (const DbError& e) {
-    with_retries(step, options, [&] {
-      store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
-    });
+    const auto record = [&] {
+      with_retries(step, options, [&] {
+        store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
+      });
+    };
+    // The step's own error is the one reported, even when recording it fails: a session left in
+    // a failed transaction block (25P02) is rolled back first and the record tried again.
+    try {
+      try {
+        record();
+      } catch (const DbError& in_block) {
+        if (in_block.sqlstate() != "25P02") throw;
+        conn_.execute("ROLLBACK");
+        record();
+      }
+    } catch (const DbError& not_recorded) {
+      reporter_.warning(
+          fmt::format("could not record the failed attempt: {}", not_recorded.what()));
+    }
     const int line = done < total ? statements[static_cast<std::size_t>(done)].line +
                                         std::max(server_line(e.detail()), 1) - 1
                                   : 0;

@@ -4,6 +4,7 @@
 //  - every problem is reported as a SourceError whose lines each name a file;
 //  - statements are non-empty, trimmed views into the script, in order, with 1-based lines;
 //  - is_comment_only(script) is split_sql(script).empty();
+//  - strip_copy_data keeps the line count and every COPY data block;
 //  - a built set is sorted by version, every version positive, every migration has an up file.
 #include <cstddef>
 #include <cstdint>
@@ -66,7 +67,22 @@ void check_statements(std::string_view script) {
     if (const auto index = stepwise::parse_create_index(st.text))
       check(!index->index.empty(), "CREATE INDEX parsed without a name");
     (void)stepwise::is_transaction_control(st.text);
+    check(st.token_line >= st.line, "a statement's first token comes before its start");
+    if (st.copy_data)
+      check(st.copy_data->data() >= st.text.data() + st.text.size(),
+            "COPY data is not after its statement");
   }
+  // Cutting the COPY data out keeps every line where it was.
+  const auto stripped = stepwise::strip_copy_data(script);
+  const auto newlines = [](std::string_view s) {
+    std::size_t n = 0;
+    for (const char c : s) n += c == '\n';
+    return n;
+  };
+  check(newlines(stripped.sql) == newlines(script), "strip_copy_data moved lines");
+  std::size_t blocks = 0;
+  for (const auto& st : statements) blocks += st.copy_data ? 1 : 0;
+  check(stripped.copy_data.size() == blocks, "strip_copy_data lost a block");
 }
 
 void check_problem_lines(const std::string& what, const std::vector<std::string>& names) {

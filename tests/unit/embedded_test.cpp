@@ -109,7 +109,6 @@ TEST(LoadDirectory, ReadsSqlFilesSortedAndReleases) {
   dir.write("1_a.down.sql", "SELECT 0;");
   dir.write("README.md", "docs");
   dir.write("releases.json", R"({"releases":[{"name":"1","schema":2,"min_schema":1}]})");
-  fs::create_directories(dir.path() / "3_sub.up.sql");  // a directory, not a file
   const auto files = load_directory(dir.str());
   EXPECT_EQ(files.origin, dir.str());
   ASSERT_EQ(files.files.size(), 3u);
@@ -172,9 +171,11 @@ TEST(LoadDirectory, FifoNamedLikeAMigrationIsNotOpened) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  SourceFiles files;
+  std::string error;
   try {
-    files = load_directory(dir.str());
+    (void)load_directory(dir.str());
+  } catch (const SourceError& e) {
+    error = e.what();
   } catch (...) {
     done = true;
     writer.join();
@@ -183,8 +184,38 @@ TEST(LoadDirectory, FifoNamedLikeAMigrationIsNotOpened) {
   done = true;
   writer.join();
   EXPECT_FALSE(reader_was_blocked.load()) << "load_directory opened the FIFO and blocked on it";
-  ASSERT_EQ(files.files.size(), 1u);
-  EXPECT_EQ(files.files[0].name, "1_a.up.sql");
+  // Refused, naming the file and why: a step silently left out would be a false success.
+  EXPECT_EQ(error, "2_pipe.up.sql: a FIFO, not a regular file; only regular files are read");
+}
+
+TEST(LoadDirectory, DirectoryOrOutsideLinkNamedLikeAMigrationIsRefused) {
+  TempDir dir;
+  dir.write("1_a.up.sql", "SELECT 1;");
+  fs::create_directories(dir.path() / "3_sub.up.sql");
+  TempDir outside;
+  outside.write("x.sql", "SELECT 2;");
+  fs::create_symlink(outside.path() / "x.sql", dir.path() / "2_out.up.sql");
+  fs::create_symlink("1_a.up.sql", dir.path() / "4_in.up.sql");  // inside: allowed
+  try {
+    (void)load_directory(dir.str());
+    FAIL() << "accepted";
+  } catch (const SourceError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(
+        msg.find("2_out.up.sql: a symlink to " + fs::canonical(outside.path() / "x.sql").string() +
+                 ", outside the source folder"),
+        std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("\n3_sub.up.sql: a directory, not a regular file"), std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find("4_in"), std::string::npos) << msg;
+  }
+  fs::remove(dir.path() / "2_out.up.sql");
+  fs::remove(dir.path() / "3_sub.up.sql");
+  const auto files = load_directory(dir.str());
+  ASSERT_EQ(files.files.size(), 2u);
+  EXPECT_EQ(files.files[1].name, "4_in.up.sql");
+  EXPECT_EQ(files.files[1].bytes, "SELECT 1;");
 }
 
 TEST(ValidateSource, BadReleasesReported) {

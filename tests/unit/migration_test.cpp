@@ -500,10 +500,101 @@ TEST(BuildMigrationSet, CommitInsideTransactionalFileRefusedNamingFileAndLine) {
   EXPECT_TRUE(contains(msg, "COMMIT")) << msg;
 }
 
-TEST(BuildMigrationSet, TransactionControlAllowedInNoTransactionFile) {
-  const auto set = build_migration_set(std::vector<MigrationFile>{
-      file("1_a.up.sql", "-- stepwise:no-transaction\nBEGIN;\nSELECT 1;\nCOMMIT;\nVACUUM t;\n")});
-  EXPECT_NE(set.all()[0].up.sql.find("COMMIT"), std::string::npos);
+TEST(BuildMigrationSet, TransactionControlInNoTransactionFileRefusedNamingFileAndLine) {
+  const char* cases[][3] = {
+      {"BEGIN;\nSELECT 1;\nCOMMIT;\n", "2", "BEGIN"},
+      {"SELECT 1;\n  start transaction;\n", "3", "START TRANSACTION"},
+      {"SELECT 1;\nCOMMIT;\n", "3", "COMMIT"},
+      {"SELECT 1;\n\nEND;\n", "4", "END"},
+      {"SELECT 1; ROLLBACK;\n", "2", "ROLLBACK"},
+      {"ABORT;\n", "2", "ABORT"},
+      {"SAVEPOINT s;\n", "2", "SAVEPOINT"},
+      {"SELECT 1;\nRELEASE SAVEPOINT s;\n", "3", "RELEASE"},
+      {"ROLLBACK TO s;\n", "2", "ROLLBACK TO"},
+      {"PREPARE TRANSACTION 'x';\n", "2", "PREPARE TRANSACTION"},
+      {"COMMIT PREPARED 'x';\n", "2", "COMMIT PREPARED"},
+      {"ROLLBACK PREPARED 'x';\n", "2", "ROLLBACK PREPARED"},
+  };
+  for (const auto& c : cases) {
+    const auto msg =
+        build_error({file("1_a.up.sql", std::string("-- stepwise:no-transaction\n") + c[0])});
+    EXPECT_EQ(lines_of(msg).size(), 1u) << msg;
+    EXPECT_TRUE(msg.starts_with(std::string("1_a.up.sql:") + c[1] + ": " + c[2] + " in a")) << msg;
+    EXPECT_TRUE(contains(msg, "own implicit transaction")) << msg;
+  }
+}
+
+TEST(BuildMigrationSet, BeginInsideBodiesOfNoTransactionFileAccepted) {
+  const std::string sql =
+      "-- stepwise:no-transaction\n"
+      "DO $$ BEGIN PERFORM 1; COMMIT; END $$;\n"
+      "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$\nBEGIN\n  RETURN 1;\nEND\n"
+      "$body$;\n"
+      "CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\n"
+      "SELECT 'BEGIN;', \"begin\" FROM (SELECT 1 AS \"begin\") s; -- COMMIT;\n"
+      "/* ROLLBACK; */ CREATE TABLE begin_log (\"commit\" int);\n"
+      "CREATE INDEX CONCURRENTLY i ON begin_log (\"commit\");\n";
+  const auto set = build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", sql)});
+  EXPECT_EQ(set.all()[0].up.sql, sql);
+}
+
+TEST(BuildMigrationSet, UnterminatedTokensRefusedNamingFileAndLine) {
+  const char* cases[][3] = {
+      {"SELECT 1;\nSELECT 'abc;\nSELECT 2;\n", "2", "unterminated quoted string"},
+      {"SELECT E'it\\'s;\n", "1", "unterminated E'...' string"},
+      {"SELECT 1;\n\nSELECT \"col;\n", "3", "unterminated quoted identifier"},
+      {"DO $x$ BEGIN\nPERFORM 1;\nEND $y$;\n", "1", "unterminated dollar-quoted string $x$"},
+      {"SELECT 1;\n/* outer /* inner */ still open\n", "2", "unterminated /* comment"},
+  };
+  for (const auto* mode : {"", "-- stepwise:no-transaction\n"}) {
+    const int shift = *mode ? 1 : 0;
+    for (const auto& c : cases) {
+      for (const auto* name : {"1_a.up.sql", "1_a.down.sql"}) {
+        std::vector<MigrationFile> files{file("1_a.up.sql", "SELECT 1;")};
+        if (std::string_view(name) == "1_a.up.sql") files.clear();
+        files.push_back(file(name, std::string(mode) + c[0]));
+        const auto msg = build_error(files);
+        EXPECT_EQ(lines_of(msg).size(), 1u) << msg;
+        EXPECT_TRUE(msg.starts_with(std::string(name) + ":" +
+                                    std::to_string(std::stoi(c[1]) + shift) + ": " + c[2]))
+            << msg;
+      }
+    }
+  }
+}
+
+TEST(BuildMigrationSet, PsqlMetaCommandsRefusedNamingFileAndLine) {
+  for (const char* meta : {"\\i other.sql", "\\ir other.sql", "\\set x 1", "\\connect db", "\\c db",
+                           "\\copy t from 'f'", "\\gexec"}) {
+    const auto msg =
+        build_error({file("1_a.up.sql", std::string("SELECT 1;\n") + meta + "\nSELECT 2;\n")});
+    const auto name = std::string(meta).substr(0, std::string(meta).find(' '));
+    EXPECT_EQ(msg, "1_a.up.sql:2: psql meta-command " + name +
+                       " is not SQL; stepwise sends files to the server as they are");
+  }
+}
+
+TEST(BuildMigrationSet, CopyFromStdinWithoutEndOfDataRefused) {
+  const auto msg =
+      build_error({file("1_a.up.sql", "CREATE TABLE t (a int);\nCOPY t (a) FROM stdin;\n1\n2\n")});
+  EXPECT_EQ(msg, "1_a.up.sql:2: COPY ... FROM STDIN has no inline data ending in a line \\.");
+  const auto at_end = build_error({file("1_a.up.sql", "COPY t FROM stdin;")});
+  EXPECT_EQ(at_end, "1_a.up.sql:1: COPY ... FROM STDIN has no inline data ending in a line \\.");
+}
+
+TEST(BuildMigrationSet, CopyToStdoutRefused) {
+  const auto msg = build_error({file("1_a.up.sql", "SELECT 1;\nCOPY (SELECT 1) TO STDOUT;\n")});
+  EXPECT_TRUE(msg.starts_with("1_a.up.sql:2: COPY ... TO STDOUT")) << msg;
+}
+
+TEST(BuildMigrationSet, CopyWithInlineDataAcceptedInBothModes) {
+  for (const auto* mode : {"", "-- stepwise:no-transaction\n"}) {
+    const std::string sql = std::string(mode) +
+                            "CREATE TABLE t (a int, b text);\nCOPY public.t (a, b) FROM stdin;\n"
+                            "1\t'x\n2\t\\N\n\\.\nSELECT 1;\n";
+    const auto set = build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", sql)});
+    EXPECT_EQ(set.all()[0].up.sql, sql);
+  }
 }
 
 TEST(BuildMigrationSet, PrecomputedChecksumUsed) {

@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -129,6 +130,13 @@ class FakeConnection final : public Connection {
     if (sql.ends_with("COMMIT")) ++commits;
     if (contains(sql, "RETURNING id")) return {{std::to_string(next_id++)}};
     return {};
+  }
+
+  // COPY data blocks handed over with each text (empty for plain execute()).
+  std::vector<std::vector<std::string>> copy_blocks;
+  Rows execute_with_copy(std::string_view sql, std::span<const std::string> copy_data) override {
+    copy_blocks.emplace_back(copy_data.begin(), copy_data.end());
+    return execute(sql);
   }
 
   Rows query(std::string_view sql, const Params& params) override {
@@ -905,6 +913,64 @@ TEST_F(NoTxRunnerTest, FailedStatementRecordsProgressAndLine) {
       << dump();
   EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "i3 ON"); }), 0u) << dump();
   EXPECT_EQ(lock.released, 1);
+}
+
+// COPY ... FROM STDIN data: cut out of the text and handed to execute_with_copy, in both kinds.
+constexpr const char* kCopyFile =
+    "CREATE TABLE p (a int);\nCOPY p (a) FROM stdin;\n1\n2\n\\.\nSELECT 1;\n";
+
+TEST_F(RunnerTest, TransactionalCopyDataGoesThroughTheCopyProtocolInOneRoundTrip) {
+  const auto copy =
+      build_migration_set(std::vector<MigrationFile>{file("7_copy.up.sql", kCopyFile)});
+  conn.log_reads = {Records{}};
+  (void)runner.run(copy, RunOptions{});
+  const auto it = std::find_if(conn.copy_blocks.begin(), conn.copy_blocks.end(),
+                               [](const auto& b) { return !b.empty(); });
+  ASSERT_NE(it, conn.copy_blocks.end()) << dump();
+  EXPECT_EQ(*it, (std::vector<std::string>{"1\n2\n"}));
+  const auto step = std::find_if(conn.sent.begin(), conn.sent.end(), [](const std::string& s) {
+    return contains(s, "COPY p (a) FROM stdin;");
+  });
+  ASSERT_NE(step, conn.sent.end()) << dump();
+  EXPECT_FALSE(contains(*step, "\\.")) << *step;
+  EXPECT_TRUE(contains(*step, "COPY p (a) FROM stdin;\n\n\n\nSELECT 1;")) << *step;
+  EXPECT_TRUE(step->ends_with("COMMIT")) << *step;
+}
+
+TEST_F(RunnerTest, NoTransactionCopyStatementGetsItsOwnBlock) {
+  const auto copy = build_migration_set(std::vector<MigrationFile>{
+      file("7_copy.up.sql", std::string("-- stepwise:no-transaction\n") + kCopyFile)});
+  conn.log_reads = {Records{}};
+  (void)runner.run(copy, RunOptions{});
+  const auto idx = std::find_if(conn.sent.begin(), conn.sent.end(),
+                                [](const std::string& s) { return s == "COPY p (a) FROM stdin"; });
+  ASSERT_NE(idx, conn.sent.end()) << dump();
+  std::size_t blocks = 0;
+  for (const auto& b : conn.copy_blocks) {
+    if (b.empty()) continue;
+    ++blocks;
+    EXPECT_EQ(b, (std::vector<std::string>{"1\n2\n"}));
+  }
+  EXPECT_EQ(blocks, 1u) << dump();
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return s == "SELECT 1"; }), 1u) << dump();
+}
+
+TEST_F(NoTxRunnerTest, StepErrorReportedEvenWhenRecordingItFails) {
+  conn.log_reads = {Records{}};
+  conn.failures.push_back(
+      {"CREATE INDEX CONCURRENTLY i2 ON b (id)", "relation \"b\" does not exist", "42P01", 0});
+  conn.failures.push_back(
+      {"SET outcome = 'failed'", "permission denied for table stepwise_log", "42501", 0});
+  try {
+    (void)runner.run(notx, RunOptions{});
+    FAIL() << "no StepFailed";
+  } catch (const StepFailed& e) {
+    EXPECT_EQ(e.sqlstate(), "42P01");
+    EXPECT_TRUE(std::string(e.what()).starts_with("5_idx.up.sql:3: relation")) << e.what();
+  }
+  ASSERT_FALSE(reporter.warnings.empty());
+  EXPECT_TRUE(contains(reporter.warnings.back(), "could not record the failed attempt"))
+      << reporter.warnings.back();
 }
 
 TEST_F(NoTxRunnerTest, StatementTimeoutSetForTheSessionAndReset) {

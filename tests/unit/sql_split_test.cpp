@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -245,41 +246,209 @@ TEST(LeadingKeywords, SkipsNestedBlockComments) {
             (std::vector<std::string>{"CREATE", "INDEX"}));
 }
 
-TEST(MayHoldTransactionControl, PlainDdlNeedsNoSplitting) {
-  EXPECT_FALSE(may_hold_transaction_control(
-      "CREATE TABLE appended (id bigserial PRIMARY KEY, legend text, started_at timestamptz);\n"
-      "CREATE INDEX appended_legend_idx ON appended (legend);"));
-  EXPECT_FALSE(may_hold_transaction_control(""));
+// ---------------------------------------------------------------- parse_script: problems
+
+std::string problem_of(std::string_view script) {
+  const auto p = parse_script(script);
+  if (!p.problem) return "none";
+  return std::to_string(p.problem->line) + ": " + p.problem->message;
 }
 
-TEST(MayHoldTransactionControl, AnyKeywordAnywhereIsAMaybe) {
-  EXPECT_TRUE(may_hold_transaction_control("begin;\nCREATE TABLE t (id int);\ncommit;"));
-  EXPECT_TRUE(may_hold_transaction_control("SELECT 1; -- End of file"));
-  EXPECT_TRUE(may_hold_transaction_control("START TRANSACTION; SELECT 1; COMMIT;"));
-  EXPECT_TRUE(may_hold_transaction_control("PREPARE TRANSACTION 'x'"));
-  EXPECT_TRUE(may_hold_transaction_control("ABORT"));
-  EXPECT_TRUE(may_hold_transaction_control(
-      "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;"));
+TEST(ParseScript, WellFormedScriptHasNoProblem) {
+  EXPECT_EQ(problem_of("SELECT 'a''b', E'c\\'d', \"e\"\"f\", $$g$$, $t$h$t$; /* i /* j */ k */"),
+            "none");
+  EXPECT_EQ(problem_of(""), "none");
+  EXPECT_EQ(problem_of("SELECT $1, a$b$ FROM t; -- 'unclosed in a comment"), "none");
+  EXPECT_EQ(problem_of("SELECT U&'d\\0061t\\+000061', U&\"d\\0061t\", B'101', X'ff', N'x';"),
+            "none");
 }
 
-// The pre-check may say "maybe" too often, never "no" for a file with transaction control.
-TEST(MayHoldTransactionControl, NeverMissesAStatementTheSplitterFlags) {
-  const char* corpus[] = {
-      "BEGIN; CREATE TABLE a (id int); COMMIT;",
-      "/* header */ begin transaction isolation level serializable; SELECT 1; end;",
-      "CREATE TABLE x (id int);\nROLLBACK;",
-      "SAVEPOINT s; ROLLBACK TO s; COMMIT",
-      "-- comment\n  START\n TRANSACTION;\nUPDATE t SET v = 1;\nCOMMIT;",
-      "CREATE TABLE t (v int); INSERT INTO t VALUES (1);",
-      "DO $$ BEGIN PERFORM 1; END $$; abort;",
-  };
-  for (const char* sql : corpus) {
-    bool flagged = false;
-    for (const auto& st : split_sql(sql)) flagged = flagged || is_transaction_control(st.text);
-    if (flagged) {
-      EXPECT_TRUE(may_hold_transaction_control(sql)) << sql;
-    }
+TEST(ParseScript, EachUnterminatedFormNamedWithItsStartLine) {
+  EXPECT_EQ(problem_of("SELECT 1;\nSELECT 'abc;\nSELECT 2;"),
+            "2: unterminated quoted string ('...): the file ends inside it");
+  EXPECT_EQ(problem_of("SELECT 1;\nSELECT e'abc\\';\n"),
+            "2: unterminated E'...' string: the file ends inside it");
+  EXPECT_EQ(problem_of("\n\nSELECT \"abc;\n"),
+            "3: unterminated quoted identifier (\"...): the file ends inside it");
+  EXPECT_EQ(problem_of("SELECT 1;\nDO $body$ BEGIN PERFORM 1; END $$;\n"),
+            "2: unterminated dollar-quoted string $body$: the file ends inside it");
+  EXPECT_EQ(problem_of("DO $$ BEGIN PERFORM 1; END;\n"),
+            "1: unterminated dollar-quoted string $$: the file ends inside it");
+  EXPECT_EQ(problem_of("SELECT 1;\n/* a\n/* nested */\nstill inside\n"),
+            "2: unterminated /* comment: the file ends inside it");
+  EXPECT_EQ(problem_of("SELECT U&'abc"),
+            "1: unterminated quoted string ('...): the file ends inside it");
+}
+
+TEST(ParseScript, BackslashInStandardStringIsNotAnEscape) {
+  // standard_conforming_strings: 'a\' is a whole string; E'a\'' needs its second quote.
+  EXPECT_EQ(problem_of("SELECT 'a\\';"), "none");
+  EXPECT_EQ(texts("SELECT 'a\\'; SELECT 2"), (Texts{"SELECT 'a\\'", "SELECT 2"}));
+  EXPECT_EQ(problem_of("SELECT E'a\\'';"), "none");
+}
+
+TEST(ParseScript, PsqlMetaCommandsRefusedWithTheirName) {
+  EXPECT_EQ(problem_of("SELECT 1;\n\\i other.sql\n"),
+            "2: psql meta-command \\i is not SQL; stepwise sends files to the server as they are");
+  EXPECT_EQ(problem_of("\\set ON_ERROR_STOP on\nSELECT 1;"),
+            "1: psql meta-command \\set is not SQL; stepwise sends files to the server as they "
+            "are");
+  EXPECT_EQ(problem_of("SELECT format('SELECT 1') \\gexec\n").substr(0, 30),
+            "1: psql meta-command \\gexec is");
+  // Inside quotes, comments and COPY data a backslash is data.
+  EXPECT_EQ(problem_of("SELECT '\\i x', E'\\\\'; -- \\connect\n/* \\set */"), "none");
+}
+
+TEST(ParseScript, SavepointsAndPreparedAreTransactionControl) {
+  EXPECT_EQ(transaction_control("SAVEPOINT a"), TxControl::kSavepoint);
+  EXPECT_EQ(transaction_control("release savepoint a"), TxControl::kSavepoint);
+  EXPECT_EQ(transaction_control("ROLLBACK TO SAVEPOINT a"), TxControl::kSavepoint);
+  EXPECT_EQ(transaction_control("COMMIT PREPARED 'x'"), TxControl::kBoundary);
+  EXPECT_EQ(transaction_control("ROLLBACK PREPARED 'x'"), TxControl::kBoundary);
+  EXPECT_EQ(transaction_control("-- note\nBegin Transaction Isolation Level Serializable"),
+            TxControl::kBoundary);
+  EXPECT_EQ(transaction_control("START TRANSACTION"), TxControl::kBoundary);
+  EXPECT_EQ(transaction_control("PREPARE TRANSACTION 'x'"), TxControl::kBoundary);
+  EXPECT_EQ(transaction_control("PREPARE q AS SELECT 1"), TxControl::kNone);
+  EXPECT_EQ(transaction_control("\"begin\""), TxControl::kNone);
+  EXPECT_EQ(transaction_control("'BEGIN'"), TxControl::kNone);
+  EXPECT_EQ(transaction_control("CREATE TABLE begin (commit int)"), TxControl::kNone);
+  EXPECT_EQ(transaction_control("END_OF_DAY()"), TxControl::kNone);
+}
+
+TEST(ParseScript, BeginInBodiesIsNotAStatement) {
+  const std::string script =
+      "DO $$ BEGIN COMMIT; END $$;\n"
+      "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS 'BEGIN RETURN 1; END';\n"
+      "CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); "
+      "SELECT CASE WHEN true THEN 1 END; END;\n"
+      "SELECT 1 /* ; BEGIN; */;\n";
+  const auto p = parse_script(script);
+  EXPECT_FALSE(p.problem);
+  ASSERT_EQ(p.statements.size(), 4u);
+  for (const auto& st : p.statements)
+    EXPECT_EQ(transaction_control(st.text), TxControl::kNone) << st.text;
+}
+
+// ---------------------------------------------------------------- COPY ... FROM STDIN
+
+TEST(CopyData, PgDumpStyleBlockAttachedToItsStatement) {
+  const std::string script =
+      "CREATE TABLE t (a int, b text);\n"   // 1
+      "COPY public.t (a, b) FROM stdin;\n"  // 2
+      "1\tone; two\n"                       // 3
+      "2\t\\N\n"                            // 4
+      "3\tit's \"quoted\" $$ /* \\i x\n"    // 5
+      "\\.\n"                               // 6
+      "SELECT 3;\n";                        // 7
+  const auto p = parse_script(script);
+  EXPECT_FALSE(p.problem) << p.problem->message;
+  ASSERT_EQ(p.statements.size(), 3u);
+  EXPECT_EQ(p.statements[1].text, "COPY public.t (a, b) FROM stdin");
+  ASSERT_TRUE(p.statements[1].copy_data);
+  EXPECT_EQ(*p.statements[1].copy_data, "1\tone; two\n2\t\\N\n3\tit's \"quoted\" $$ /* \\i x\n");
+  EXPECT_FALSE(p.statements[0].copy_data);
+  EXPECT_FALSE(p.statements[2].copy_data);
+  EXPECT_EQ(p.statements[2].text, "SELECT 3");
+  EXPECT_EQ(p.statements[2].line, 7);
+}
+
+TEST(CopyData, SpellingsAndOptionsRecognised) {
+  for (const char* copy :
+       {"copy t from STDIN", "COPY \"T\" (\"a\", b) FROM stdin WITH (FORMAT csv, HEADER true)",
+        "COPY t FROM STDIN WITH CSV HEADER DELIMITER ','",
+        "COPY t FROM stdin DELIMITER '|' NULL ''", "COPY s.t(a) FROM STDIN (FORMAT text)",
+        "/* c */ COPY t FROM\n  STDIN"}) {
+    const auto p = parse_script(std::string(copy) + ";\nx\n\\.\nSELECT 1;");
+    EXPECT_FALSE(p.problem) << copy;
+    ASSERT_EQ(p.statements.size(), 2u) << copy;
+    ASSERT_TRUE(p.statements[0].copy_data) << copy;
+    EXPECT_EQ(*p.statements[0].copy_data, "x\n") << copy;
   }
+}
+
+TEST(CopyData, FromFileOrProgramIsAnOrdinaryStatement) {
+  for (const char* copy :
+       {"COPY t FROM '/tmp/x.csv'", "COPY t FROM PROGRAM 'cat x'", "COPY t TO '/tmp/out'"}) {
+    const auto p = parse_script(std::string(copy) + ";\nSELECT 1;");
+    EXPECT_FALSE(p.problem) << copy;
+    ASSERT_EQ(p.statements.size(), 2u);
+    EXPECT_FALSE(p.statements[0].copy_data);
+  }
+}
+
+TEST(CopyData, CsvQuotedFieldsEndOnlyAtALineThatIsExactlyBackslashDot) {
+  const std::string script =
+      "COPY t (a, b) FROM stdin WITH (FORMAT csv);\n"
+      "1,\"a \\. inside\"\n"
+      "2,\"\\.x\"\n"
+      " \\.\n"
+      "\\. \n"
+      "3,\"multi\n"
+      "line; with -- and 'quote\"\n"
+      "\\.\n"
+      "SELECT 2;";
+  const auto p = parse_script(script);
+  EXPECT_FALSE(p.problem);
+  ASSERT_EQ(p.statements.size(), 2u);
+  EXPECT_EQ(*p.statements[0].copy_data,
+            "1,\"a \\. inside\"\n2,\"\\.x\"\n \\.\n\\. \n3,\"multi\nline; with -- and 'quote\"\n");
+  EXPECT_EQ(p.statements[1].line, 9);
+}
+
+TEST(CopyData, CrLfDataAndEndOfFileAfterTheEndMarker) {
+  const auto p = parse_script("COPY t FROM stdin;\r\n1\r\n\\.\r\nSELECT 1;\r\n");
+  EXPECT_FALSE(p.problem);
+  ASSERT_EQ(p.statements.size(), 2u);
+  EXPECT_EQ(*p.statements[0].copy_data, "1\r\n");
+  const auto q = parse_script("COPY t FROM stdin;\n1\n\\.");
+  EXPECT_FALSE(q.problem);
+  ASSERT_EQ(q.statements.size(), 1u);
+  EXPECT_EQ(*q.statements[0].copy_data, "1\n");
+  const auto empty = parse_script("COPY t FROM stdin;\n\\.\n");
+  EXPECT_FALSE(empty.problem);
+  EXPECT_EQ(*empty.statements[0].copy_data, "");
+}
+
+TEST(CopyData, MissingEndMarkerOrTrailingTextRefused) {
+  EXPECT_EQ(problem_of("SELECT 1;\nCOPY t FROM stdin;\n1\n2\n"),
+            "2: COPY ... FROM STDIN has no inline data ending in a line \\.");
+  EXPECT_EQ(problem_of("COPY t FROM stdin"),
+            "1: COPY ... FROM STDIN has no inline data ending in a line \\.");
+  EXPECT_EQ(problem_of("COPY t FROM stdin;"),
+            "1: COPY ... FROM STDIN has no inline data ending in a line \\.");
+  EXPECT_EQ(problem_of("COPY t FROM stdin; SELECT 1;\n\\.\n").substr(0, 44),
+            "1: text after COPY ... FROM STDIN; on the sa");
+  EXPECT_EQ(problem_of("COPY t FROM stdin; -- rows follow\n1\n\\.\n"), "none");
+}
+
+TEST(CopyData, ToStdoutRefused) {
+  EXPECT_EQ(problem_of("SELECT 1;\ncopy (SELECT 1) to stdout;").substr(0, 24),
+            "2: COPY ... TO STDOUT se");
+  EXPECT_EQ(problem_of("COPY t TO STDOUT WITH CSV").substr(0, 24), "1: COPY ... TO STDOUT se");
+  // A COPY (query) whose query reads FROM something is judged at the top level only.
+  EXPECT_EQ(problem_of("COPY (SELECT a FROM stdin_table) TO '/tmp/x';"), "none");
+}
+
+TEST(CopyData, StripKeepsLineNumbersAndListsBlocksInOrder) {
+  const std::string script =
+      "COPY a FROM stdin;\n"
+      "1\n2\n"
+      "\\.\n"
+      "COPY b (x) FROM stdin WITH (FORMAT csv);\n"
+      "\"q\"\n"
+      "\\.\n"
+      "SELECT 1/0;\n";
+  const auto s = strip_copy_data(script);
+  EXPECT_EQ(
+      s.sql,
+      "COPY a FROM stdin;\n\n\n\nCOPY b (x) FROM stdin WITH (FORMAT csv);\n\n\nSELECT 1/0;\n");
+  EXPECT_EQ(s.copy_data, (std::vector<std::string>{"1\n2\n", "\"q\"\n"}));
+  EXPECT_EQ(std::count(s.sql.begin(), s.sql.end(), '\n'),
+            std::count(script.begin(), script.end(), '\n'));
+  const auto none = strip_copy_data("SELECT 1;");
+  EXPECT_EQ(none.sql, "SELECT 1;");
+  EXPECT_TRUE(none.copy_data.empty());
 }
 
 }  // namespace
