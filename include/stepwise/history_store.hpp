@@ -53,8 +53,8 @@ class HistoryStore {
   void insert_finished(const Step& step, Outcome outcome, double seconds, int statements_done,
                        const DbError* error);
   // A pg_dump taken before an upgrade: a row of kind 'backup' (not a migration attempt).
-  void record_backup(const Version& database_version, const std::string& path, const std::string& checksum,
-                     double seconds);
+  void record_backup(const Version& database_version, const std::string& path,
+                     const std::string& checksum, double seconds);
   // `stepwise repair`: a person decided what an interrupted step left behind. "applied" records
   // a succeeded attempt; "rolled back" an abandoned one with nothing done (run again in full).
   void record_repair(const Step& step, bool applied);

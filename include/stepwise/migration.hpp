@@ -43,7 +43,7 @@ struct Script {
 };
 
 struct Migration {
-  Version version;  // never zero in a loaded set
+  Version version;   // never zero in a loaded set
   std::string name;  // the slug: "create_users"
   Script up;
   std::optional<Script> down;

@@ -26,8 +26,9 @@ class Version {
 
   // From a non-negative integer (tests, counters). Negative values throw std::invalid_argument.
   template <std::integral T>
-    requires(!std::same_as<std::remove_cv_t<T>, bool> && !std::same_as<std::remove_cv_t<T>, char>)
-  Version(T n) {  // NOLINT(google-explicit-constructor): versions read like the numbers they are
+  requires(!std::same_as<std::remove_cv_t<T>, bool> && !std::same_as<std::remove_cv_t<T>, char>)
+      Version(
+          T n) {  // NOLINT(google-explicit-constructor): versions read like the numbers they are
     if constexpr (std::is_signed_v<T>) {
       if (n < 0) throw std::invalid_argument("a version is never negative");
     }
@@ -51,8 +52,9 @@ class Version {
   friend std::strong_ordering operator<=>(const Version& a, const Version& b) noexcept {
     if (a.digits_.size() != b.digits_.size()) return a.digits_.size() <=> b.digits_.size();
     const int c = a.digits_.compare(b.digits_);
-    return c < 0 ? std::strong_ordering::less
-                 : c > 0 ? std::strong_ordering::greater : std::strong_ordering::equal;
+    return c < 0   ? std::strong_ordering::less
+           : c > 0 ? std::strong_ordering::greater
+                   : std::strong_ordering::equal;
   }
 
  private:

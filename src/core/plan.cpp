@@ -11,8 +11,7 @@ namespace {
 
 std::string version_list(const std::vector<Version>& vs, std::size_t max = 5) {
   std::string out;
-  for (std::size_t i = 0; i < vs.size() && i < max; ++i)
-    out += (i ? ", " : "") + vs[i].to_string();
+  for (std::size_t i = 0; i < vs.size() && i < max; ++i) out += (i ? ", " : "") + vs[i].to_string();
   if (vs.size() > max) out += fmt::format(" and {} more", vs.size() - max);
   return out;
 }

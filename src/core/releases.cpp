@@ -85,8 +85,10 @@ Releases parse_releases(std::string_view text, const MigrationSet* set) {
       }
       const auto v = as_version(item[key]);
       if (!v) {
-        problems.push_back(fmt::format("{}: {}: field \"{}\": {} is not a positive version (an integer, or a string of digits)",
-                                       file, label, key, printable(item[key].dump(), 40)));
+        problems.push_back(
+            fmt::format("{}: {}: field \"{}\": {} is not a positive version (an integer, or a "
+                        "string of digits)",
+                        file, label, key, printable(item[key].dump(), 40)));
         return;
       }
       if (set != nullptr && set->find(*v) == nullptr) {

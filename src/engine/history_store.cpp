@@ -125,8 +125,7 @@ void HistoryStore::ensure_table() {
   const bool table_exists = rows.at(0).at(1).value_or("f") == "t";
   if (table_exists) {
     const auto type = rows.at(0).at(2).value_or("");
-    if (type != "text" && !type.empty())
-      upgrade_layout(!rows.at(0).at(3).value_or("").empty());
+    if (type != "text" && !type.empty()) upgrade_layout(!rows.at(0).at(3).value_or("").empty());
     return;
   }
   std::string sql;
@@ -166,9 +165,9 @@ void HistoryStore::upgrade_layout(bool cockroach) {
   // second run, or one of many racing runners, changes nothing.
   const auto alter =
       fmt::format("ALTER TABLE {} ALTER COLUMN version TYPE text USING version::text", qualified());
-  const auto check = fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})", qualified(),
-                                 conn_.quote_identifier(table_.table + "_version_digits"),
-                                 kVersionCheck);
+  const auto check =
+      fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})", qualified(),
+                  conn_.quote_identifier(table_.table + "_version_digits"), kVersionCheck);
   const auto comment =
       fmt::format("COMMENT ON TABLE {} IS {}", qualified(),
                   conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)));
@@ -194,10 +193,9 @@ std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::str
       "INSERT INTO {} (version, name, direction, outcome, checksum, checksum_algorithm, host, pid,"
       " tool_version{}) VALUES ({}, {}, '{}', '{}', {}, {}, {}, {}, {}{}) RETURNING id",
       qualified(), extra_cols, conn_.quote_literal(m.version.to_string()),
-      conn_.quote_literal(m.name), to_string(step.direction),
-      to_string(outcome), conn_.quote_literal(script.checksum),
-      conn_.quote_literal(kChecksumAlgorithm), conn_.quote_literal(who_.host), who_.pid,
-      conn_.quote_literal(who_.tool_version), extra_vals);
+      conn_.quote_literal(m.name), to_string(step.direction), to_string(outcome),
+      conn_.quote_literal(script.checksum), conn_.quote_literal(kChecksumAlgorithm),
+      conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version), extra_vals);
 }
 
 std::string HistoryStore::transactional_prefix(const Step& step, std::string_view setup) {
@@ -256,8 +254,8 @@ void HistoryStore::record_backup(const Version& database_version, const std::str
       " finished_at, duration_ms, host, pid, tool_version) VALUES ('backup', {}, {}, 'none', "
       "'succeeded', {}, {},"
       " clock_timestamp() - interval '1 millisecond' * {:.0f}, clock_timestamp(), {}, {}, {}, {})",
-      qualified(), conn_.quote_literal(database_version.to_string()), conn_.quote_literal(path), conn_.quote_literal(checksum),
-      conn_.quote_literal(kChecksumAlgorithm), seconds * 1000,
+      qualified(), conn_.quote_literal(database_version.to_string()), conn_.quote_literal(path),
+      conn_.quote_literal(checksum), conn_.quote_literal(kChecksumAlgorithm), seconds * 1000,
       static_cast<long long>(seconds * 1000), conn_.quote_literal(who_.host), who_.pid,
       conn_.quote_literal(who_.tool_version)));
 }

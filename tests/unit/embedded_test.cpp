@@ -211,7 +211,7 @@ TEST(ValidateSource, MigrationAndReleaseProblemsReportedTogether) {
   // "all problems at once": a broken releases.json is reported along with a bad migration file.
   SourceFiles files;
   files.files.push_back({"1_a.up.sql", "SELECT 1;", "", 0});
-  files.files.push_back({"2_b.up.sql", "", "", 0});
+  files.files.push_back({"2_b.up.sql", "-- stepwise:bogus\nSELECT 2;", "", 0});
   files.releases_json = R"({"releases": [ {"name": )";
   try {
     (void)validate_source(files);

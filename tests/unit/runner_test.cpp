@@ -79,6 +79,7 @@ class FakeConnection final : public Connection {
   std::deque<std::variant<Records, DbError>> log_reads;
   bool schema_exists = true;
   bool table_exists = true;
+  std::string version_type = "text";  // the log's version column (format 2)
   // The server rejects any statement text holding `needle`. With `line` > 0 the error carries a
   // "LINE n:" counted, as the server does, from the start of the text sent.
   struct Failure {
@@ -135,7 +136,8 @@ class FakeConnection final : public Connection {
     record(sql);
     query_params.push_back(params);
     if (contains(sql, "pg_catalog.pg_namespace"))
-      return {{schema_exists ? "t" : "f", table_exists ? "t" : "f"}};
+      return {{schema_exists ? "t" : "f", table_exists ? "t" : "f",
+               table_exists ? Field(version_type) : Field(), Field()}};
     return {};
   }
 
@@ -258,7 +260,7 @@ Record log_row(long long id, Version v, std::string name, std::string_view direc
                std::string_view outcome, std::string checksum, int done = 1) {
   const bool running = outcome == "running";
   return Record{{"id", std::to_string(id)},
-                {"version", std::to_string(v)},
+                {"version", v.to_string()},
                 {"name", std::move(name)},
                 {"direction", std::string(direction)},
                 {"outcome", std::string(outcome)},
@@ -455,7 +457,7 @@ TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
     EXPECT_TRUE(is_begin(sent)) << sent;
     const auto insert = sent.find("INSERT INTO \"public\".\"stepwise_log\"");
     EXPECT_NE(insert, std::string::npos) << sent;
-    EXPECT_TRUE(contains(sent, "VALUES (" + std::to_string(m.version) + ", '" + m.name +
+    EXPECT_TRUE(contains(sent, "VALUES ('" + m.version.to_string() + "', '" + m.name +
                                    "', 'up', 'succeeded', '" + m.up.checksum +
                                    "', 'sha256', 'host-1', 77, '9.9.9') RETURNING id;\n"))
         << sent;
@@ -759,7 +761,7 @@ TEST_F(RunnerTest, DbErrorRollsBackRecordsFailedAttemptAndThrowsStepFailed) {
   ASSERT_NE(script + 2, conn.sent.end()) << dump();
   const auto& insert = *(script + 2);
   EXPECT_TRUE(insert.starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << insert;
-  EXPECT_TRUE(contains(insert, "VALUES (2, 'b', 'up', 'failed', ")) << insert;
+  EXPECT_TRUE(contains(insert, "VALUES ('2', 'b', 'up', 'failed', ")) << insert;
   EXPECT_TRUE(contains(insert, "'42P01'")) << insert;
   EXPECT_TRUE(contains(insert, "relation \"a\" does not exist")) << insert;
   EXPECT_TRUE(contains(insert, "statements_done, error, sqlstate")) << insert;
@@ -837,7 +839,7 @@ TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
       work.push_back(s);
   ASSERT_EQ(work.size(), 8u) << dump();
   EXPECT_TRUE(work[0].starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << work[0];
-  EXPECT_TRUE(contains(work[0], "VALUES (5, 'idx', 'up', 'running', '" + m().up.checksum + "'"))
+  EXPECT_TRUE(contains(work[0], "VALUES ('5', 'idx', 'up', 'running', '" + m().up.checksum + "'"))
       << work[0];
   // A statement keeps its leading comment lines, as psql sends them.
   EXPECT_EQ(work[1], "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i1 ON a (id)");
