@@ -139,7 +139,12 @@ Source validate_source(const SourceFiles& files) {
                               kExpectedDir, name);
       continue;
     }
-    out.expected[*v] = text;
+    if (!out.expected.emplace(*v, text).second) {
+      problems +=
+          (problems.empty() ? "" : "\n") +
+          fmt::format("{}/{}: a second expected schema for version {}", kExpectedDir, name, *v);
+      continue;
+    }
   }
   if (!problems.empty()) throw SourceError(problems);
   return out;

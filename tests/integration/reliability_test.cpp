@@ -241,7 +241,8 @@ TEST(Resume, InterruptedConcurrentIndexBuildIsDroppedAndBuiltAgain) {
       db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 't_v_key'::regclass"),
       "true");
   EXPECT_EQ(
-      db.scalar("SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log WHERE version = '2'"),
+      db.scalar(
+          "SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log WHERE version = '2'"),
       "abandoned,succeeded");
 }
 
