@@ -521,6 +521,32 @@ TEST_F(RunnerTest, ExistingTableIsNotCreatedAgain) {
       1u);
 }
 
+TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
+  conn.version_type = "bigint";  // a log written by the previous layout
+  conn.log_reads = {Records{applied_row(1, 1)}};
+  (void)runner.run(set, RunOptions{});
+  const auto alter = index_where(
+      [](const std::string& e) { return contains(e, "ALTER COLUMN version TYPE text"); });
+  ASSERT_NE(alter, std::string::npos) << dump();
+  const auto& sql = trace.events[alter];
+  // One round trip (one implicit transaction on PostgreSQL): type, CHECK, comment.
+  EXPECT_TRUE(contains(sql, "USING version::text")) << sql;
+  EXPECT_TRUE(contains(sql, "ADD CONSTRAINT \"stepwise_log_version_digits\" CHECK")) << sql;
+  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 2'")) << sql;
+  EXPECT_GT(alter, index_of("lock: acquire"));
+  const auto first_step = index_where([](const std::string& e) { return contains(e, "INSERT"); });
+  ASSERT_NE(first_step, std::string::npos) << dump();
+  EXPECT_LT(alter, first_step);
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 1u);
+}
+
+TEST_F(RunnerTest, FormatTwoLogIsNotAltered) {
+  conn.log_reads = {Records{applied_row(1, 1)}};
+  (void)runner.run(set, RunOptions{});
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 0u)
+      << dump();
+}
+
 TEST_F(RunnerTest, RereadUnderTheLockShowingNothingPendingRunsNoStep) {
   // Another runner applied everything between the first read and taking the lock.
   conn.log_reads = {missing_table(), all_applied()};
