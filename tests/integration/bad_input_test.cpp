@@ -557,8 +557,9 @@ std::vector<Case> cases() {
        src({"up"}),
        3,
        {"releases.json", "1.0.0", "\"name\"", "duplicate"}});
+  // A string of digits is a version (for versions beyond 64 bits); any other string is not.
   add({"ReleasesSchemaAsString",
-       releases(R"({"releases": [{"name": "1.0.0", "schema": "2", "min_schema": 1}]})"),
+       releases(R"({"releases": [{"name": "1.0.0", "schema": "2a", "min_schema": 1}]})"),
        src({"up"}),
        3,
        {"releases.json", "1.0.0", "\"schema\""}});

@@ -226,6 +226,35 @@ TEST(HostileHistories, EmptyNoTransactionFile) {
   }
 }
 
+// A bundle carries such a history as it is: empty files, 20-digit versions, and releases.json
+// naming them as strings of digits.
+TEST(HostileHistories, BundledOryLikeSetRunsFromTheBundle) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir set, out;
+  set.write("20150100000001000000_networks.up.sql", "CREATE TABLE networks (id uuid);\n");
+  set.write("20150100000001000000_networks.down.sql", "");
+  set.write("20191100000001000001_nothing.up.sql", "");
+  set.write("releases.json", R"({"releases": [{"name": "1.0", "schema": "20191100000001000001",
+                                               "min_schema": "020150100000001000000"}]})");
+  const auto file = out.path() + "/migrator";
+  auto r = run(stepwise_cmd({"--source", set.path(), "bundle", "-o", file}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("bundled set, 2 migration(s), newest 20191100000001000001"),
+            std::string::npos)
+      << r.out;
+  const std::map<std::string, std::string> env{{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}};
+  r = run({file, "--database-url", db.url(), "up"}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(log_versions(db),
+            "20150100000001000000:up:succeeded,20191100000001000001:up:succeeded");
+  r = run({file, "--database-url", db.url(), "validate", "--release", "1.0"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = run({file, "--database-url", db.url(), "--output", "json", "validate"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["database_version"], "20191100000001000001") << r.out;
+}
+
 // ------------------------------------------------------------- the previous log layout
 
 // The log table exactly as the previous stepwise created it (format 1, version bigint).
