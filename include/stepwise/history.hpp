@@ -55,8 +55,8 @@ class History {
   explicit History(std::vector<Attempt> attempts);  // in id order
 
   [[nodiscard]] const std::map<Version, VersionState>& versions() const noexcept { return states_; }
-  [[nodiscard]] const VersionState* find(Version v) const;
-  [[nodiscard]] bool is_applied(Version v) const;
+  [[nodiscard]] const VersionState* find(const Version& v) const;
+  [[nodiscard]] bool is_applied(const Version& v) const;
   // Highest applied version, 0 when none.
   [[nodiscard]] Version current_version() const;
   [[nodiscard]] bool log_table_exists() const noexcept { return table_exists_; }

@@ -38,7 +38,8 @@ class HistoryStore {
   // Reads every attempt in one round trip. A missing table (or schema) reads as an empty
   // history with log_table_exists() == false; nothing is created.
   [[nodiscard]] History read(Detail detail = Detail::kPlanning);
-  // Creates the schema and table when missing. Call only under the lock.
+  // Creates the schema and table when missing, and upgrades an older layout of the table in
+  // place (format 1, version bigint -> format 2, version text). Call only under the lock.
   void ensure_table();
 
   // A transactional step is one round trip: prefix + script + suffix. The prefix is
@@ -65,8 +66,8 @@ class HistoryStore {
   void insert_finished(const Step& step, Outcome outcome, double seconds, int statements_done,
                        const DbError* error);
   // A pg_dump taken before an upgrade: a row of kind 'backup' (not a migration attempt).
-  void record_backup(Version database_version, const std::string& path, const std::string& checksum,
-                     double seconds);
+  void record_backup(const Version& database_version, const std::string& path,
+                     const std::string& checksum, double seconds);
   // `stepwise repair`: a person decided what an interrupted step left behind. "applied" records
   // a succeeded attempt; "rolled back" an abandoned one with nothing done (run again in full).
   void record_repair(const Step& step, bool applied);
@@ -77,6 +78,7 @@ class HistoryStore {
   [[nodiscard]] std::string qualified();  // quoted "schema"."table"
 
  private:
+  void upgrade_layout(bool cockroach);
   std::string insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
                          std::string_view extra_vals);
 

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-namespace stepwise {
+#include "stepwise/version_id.hpp"
 
-using Version = std::int64_t;  // positive; stored as bigint in the log
+namespace stepwise {
 
 // Largest accepted migration file: far above any schema change, low enough to keep a run small.
 inline constexpr std::size_t kMaxMigrationBytes = 16u * 1024u * 1024u;
@@ -43,7 +43,7 @@ struct Script {
 };
 
 struct Migration {
-  Version version = 0;
+  Version version;   // never zero in a loaded set
   std::string name;  // the slug: "create_users"
   Script up;
   std::optional<Script> down;
@@ -77,11 +77,11 @@ class MigrationSet {
   explicit MigrationSet(std::vector<Migration> sorted) : migrations_(std::move(sorted)) {}
 
   [[nodiscard]] const std::vector<Migration>& all() const noexcept { return migrations_; }
-  [[nodiscard]] const Migration* find(Version v) const;
+  [[nodiscard]] const Migration* find(const Version& v) const;
   [[nodiscard]] bool empty() const noexcept { return migrations_.empty(); }
   [[nodiscard]] std::size_t size() const noexcept { return migrations_.size(); }
   [[nodiscard]] Version latest() const {
-    return migrations_.empty() ? 0 : migrations_.back().version;
+    return migrations_.empty() ? Version() : migrations_.back().version;
   }
   // A digest over every file name and checksum: names the set in --version and status.
   [[nodiscard]] std::string digest() const;

@@ -25,7 +25,7 @@ class Releases {
   [[nodiscard]] bool empty() const noexcept { return releases_.empty(); }
   [[nodiscard]] const Release* find(std::string_view name) const;
   // The release whose schema equals v, if any.
-  [[nodiscard]] const Release* with_schema(Version v) const;
+  [[nodiscard]] const Release* with_schema(const Version& v) const;
 
  private:
   std::vector<Release> releases_;

@@ -79,7 +79,7 @@ int run_generate_expected(Context& ctx, const GenerateExpectedOptions& options) 
       },
       reporter);
   std::filesystem::create_directories(out);
-  for (const auto v : versions) {
+  for (const auto& v : versions) {
     RunOptions run;
     run.target = Target::at(v);
     run.stop = &ctx.stop;

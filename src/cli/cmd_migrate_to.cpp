@@ -1,7 +1,5 @@
 #include <fmt/format.h>
 
-#include <charconv>
-
 #include "commands.hpp"
 #include "output.hpp"
 #include "stepwise/duration.hpp"
@@ -10,15 +8,15 @@
 namespace stepwise::cli {
 
 int run_migrate_to(Context& ctx, const MigrateToOptions& options) {
-  Version target = -1;
   const auto& t = options.version;
-  const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), target);
-  if (ec != std::errc{} || ptr != t.data() + t.size() || target < 0)
+  const auto parsed = Version::parse(t);  // digits, any length; leading zeros ignored
+  if (!parsed)
     throw UsageError(
         fmt::format("migrate-to: invalid version {} (expected a migration version, or 0 for none)",
                     printable(t, 40)));
   (void)ctx.source();  // validate the files before connecting
   auto run = run_options(ctx);
+  const Version target = *parsed;
   run.target = Target::at(target);
   run.policy.allow_out_of_order = options.allow_out_of_order;
   LogReporter reporter;

@@ -1,7 +1,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <thread>
 
 #include "commands.hpp"
@@ -15,12 +14,9 @@ int run_repair(Context& ctx, const RepairOptions& options) {
     throw UsageError(
         "repair: say what you found: --applied (the step is complete) or --rolled-back (nothing of "
         "it is left)");
-  Version version = 0;
   const auto& t = options.version;
-  const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), version);
-  const auto* m = ec == std::errc{} && ptr == t.data() + t.size()
-                      ? ctx.source().migrations.find(version)
-                      : nullptr;
+  const auto parsed = Version::parse(t);  // digits, any length; leading zeros ignored
+  const auto* m = parsed ? ctx.source().migrations.find(*parsed) : nullptr;
   if (m == nullptr)
     throw UsageError(
         fmt::format("repair: {} is not a migration version of this set", printable(t, 40)));
@@ -35,7 +31,7 @@ int run_repair(Context& ctx, const RepairOptions& options) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const auto history = store.read();
-  const auto* st = history.find(version);
+  const auto* st = history.find(m->version);
   if (st == nullptr || (st->state != State::kUnfinished && st->state != State::kFailed)) {
     profile.lock->release();
     throw PlanRefused(

@@ -79,18 +79,18 @@ History::History(std::vector<Attempt> attempts) : attempts_(std::move(attempts))
   }
 }
 
-const VersionState* History::find(Version v) const {
+const VersionState* History::find(const Version& v) const {
   auto it = states_.find(v);
   return it == states_.end() ? nullptr : &it->second;
 }
 
-bool History::is_applied(Version v) const {
+bool History::is_applied(const Version& v) const {
   const auto* s = find(v);
   return s != nullptr && s->state == State::kApplied;
 }
 
 Version History::current_version() const {
-  Version v = 0;
+  Version v;
   for (const auto& [ver, st] : states_)
     if (st.state == State::kApplied) v = std::max(v, ver);
   return v;

@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
-#include <limits>
 #include <set>
 
 #include "stepwise/checksum.hpp"
@@ -69,16 +67,9 @@ std::optional<FileName> parse_file_name(std::string_view name, std::string* prob
       return fail("the migration name holds a control character or a path separator");
   }
   if (!is_valid_utf8(slug)) return fail("the migration name is not valid UTF-8");
-  const auto digits_view = stem.substr(0, digits);
-  std::uint64_t value = 0;
-  const auto [ptr, ec] =
-      std::from_chars(digits_view.data(), digits_view.data() + digits_view.size(), value);
-  if (ec != std::errc{} || ptr != digits_view.data() + digits_view.size() ||
-      value > static_cast<std::uint64_t>(std::numeric_limits<Version>::max()))
-    return fail(fmt::format("version {} is larger than {}", digits_view,
-                            std::numeric_limits<Version>::max()));
-  if (value == 0) return fail("version must be a positive integer, not 0");
-  return FileName{static_cast<Version>(value), std::string(slug), direction};
+  auto version = Version::parse(stem.substr(0, digits));  // any length; leading zeros ignored
+  if (!version || version->is_zero()) return fail("version must be a positive integer, not 0");
+  return FileName{std::move(*version), std::string(slug), direction};
 }
 
 Directives parse_directives(std::string_view file, std::string_view sql, std::string* problem) {
@@ -105,9 +96,9 @@ Directives parse_directives(std::string_view file, std::string_view sql, std::st
   return out;
 }
 
-const Migration* MigrationSet::find(Version v) const {
+const Migration* MigrationSet::find(const Version& v) const {
   auto it = std::lower_bound(migrations_.begin(), migrations_.end(), v,
-                             [](const Migration& m, Version x) { return m.version < x; });
+                             [](const Migration& m, const Version& x) { return m.version < x; });
   return it != migrations_.end() && it->version == v ? &*it : nullptr;
 }
 
@@ -131,11 +122,7 @@ std::string check_bytes(const MigrationFile& f) {
     return fmt::format("{}: file holds a NUL byte", display_name(f.name));
   if (!is_valid_utf8(f.bytes))
     return fmt::format("{}: file is not valid UTF-8", display_name(f.name));
-  std::string_view text = f.bytes;
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a byte order mark is not content
-  if (is_blank(text))
-    return fmt::format("{}: file is empty (a placeholder step needs at least a comment)",
-                       display_name(f.name));
+  // An empty, white-space-only or comment-only file is a valid step that changes nothing.
   return {};
 }
 
@@ -252,9 +239,10 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
     }
     if (pair.ups.empty()) {
       if (unreadable.count(version)) continue;
-      problems.push_back(
-          fmt::format("{}: down file without its up file ({})", display_name(pair.downs[0]->name),
-                      display_name(fmt::format("{}_{}.up.sql", version, pair.down_names[0].slug))));
+      const auto& down = pair.downs[0]->name;
+      const auto up = down.substr(0, down.size() - kDownSuffix.size()) + std::string(kUpSuffix);
+      problems.push_back(fmt::format("{}: down file without its up file ({})", display_name(down),
+                                     display_name(up)));
       continue;
     }
     if (!pair.downs.empty() && pair.down_names[0].slug != pair.up_names[0].slug) {

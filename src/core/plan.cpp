@@ -11,10 +11,16 @@ namespace {
 
 std::string version_list(const std::vector<Version>& vs, std::size_t max = 5) {
   std::string out;
-  for (std::size_t i = 0; i < vs.size() && i < max; ++i)
-    out += (i ? ", " : "") + std::to_string(vs[i]);
+  for (std::size_t i = 0; i < vs.size() && i < max; ++i) out += (i ? ", " : "") + vs[i].to_string();
   if (vs.size() > max) out += fmt::format(" and {} more", vs.size() - max);
   return out;
+}
+
+// The down file a migration would have: its up file's name as written (leading zeros kept).
+std::string down_file_name(const Migration& m) {
+  constexpr std::string_view kUp = ".up.sql";
+  const auto& up = m.up.file;
+  return (up.ends_with(kUp) ? up.substr(0, up.size() - kUp.size()) : up) + ".down.sql";
 }
 
 Step up_step(const Migration& m, const History& history) {
@@ -57,7 +63,7 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
   Version goal = set.latest();
   if (target.kind == Target::Kind::kVersion) {
     goal = target.version;
-    if (goal != 0 && set.find(goal) == nullptr)
+    if (!goal.is_zero() && set.find(goal) == nullptr)
       throw PlanRefused(fmt::format("target version {} is not a known migration", goal),
                         set.empty() ? "the migration set is empty"
                                     : fmt::format("known versions run from {} to {}",
@@ -104,7 +110,7 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
       if (m == nullptr)
         missing.push_back(fmt::format("version {} (applied, but not in this build)", v));
       else if (!m->down)
-        missing.push_back(fmt::format("{}_{}.down.sql", m->version, m->name));
+        missing.push_back(down_file_name(*m));
     }
     if (!missing.empty())
       throw PlanRefused(fmt::format("cannot go down to version {}: no down file for {}", goal,
@@ -113,7 +119,7 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
   }
 
   if (!policy.allow_out_of_order && !pending.empty()) {
-    Version newest_kept = 0;  // newest version still applied once the down part has run
+    Version newest_kept;  // newest version still applied once the down part has run
     for (const auto& [v, st] : history.versions())
       if (st.state == State::kApplied && v <= goal) newest_kept = std::max(newest_kept, v);
     std::vector<std::string> late;
@@ -141,7 +147,7 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
   for (auto v : pending) plan.steps.push_back(up_step(*set.find(v), history));
 
   for (auto& w : checksum_mismatches(set, history)) plan.warnings.push_back(std::move(w));
-  plan.to = plan.steps.empty() ? plan.from : std::max<Version>(0, goal);
+  plan.to = plan.steps.empty() ? plan.from : goal;
   if (target.kind == Target::Kind::kLatest && plan.steps.empty()) plan.to = plan.from;
   return plan;
 }

@@ -16,20 +16,25 @@ const Release* Releases::find(std::string_view name) const {
   return nullptr;
 }
 
-const Release* Releases::with_schema(Version v) const {
+const Release* Releases::with_schema(const Version& v) const {
   for (const auto& r : releases_)
     if (r.schema == v) return &r;
   return nullptr;
 }
 
 namespace {
+// A positive version: a JSON integer, or a JSON string of digits (for versions of any length,
+// such as 20-digit timestamps that a JSON reader may not hold as an integer).
 std::optional<Version> as_version(const nlohmann::json& j) {
-  if (j.is_number_unsigned() || j.is_number_integer()) {
-    const auto v = j.get<long long>();
-    if (v > 0 && !(j.is_number_unsigned() && j.get<unsigned long long>() > 9223372036854775807ull))
-      return v;
-  }
-  return std::nullopt;
+  std::optional<Version> v;
+  if (j.is_number_unsigned())
+    v = Version(j.get<std::uint64_t>());
+  else if (j.is_number_integer() && j.get<std::int64_t>() > 0)
+    v = Version(j.get<std::int64_t>());
+  else if (j.is_string())
+    v = Version::parse(j.get_ref<const std::string&>());
+  if (v && v->is_zero()) v.reset();
+  return v;
 }
 }  // namespace
 
@@ -80,8 +85,10 @@ Releases parse_releases(std::string_view text, const MigrationSet* set) {
       }
       const auto v = as_version(item[key]);
       if (!v) {
-        problems.push_back(fmt::format("{}: {}: field \"{}\": {} is not a positive 64-bit integer",
-                                       file, label, key, printable(item[key].dump(), 40)));
+        problems.push_back(
+            fmt::format("{}: {}: field \"{}\": {} is not a positive version (an integer, or a "
+                        "string of digits)",
+                        file, label, key, printable(item[key].dump(), 40)));
         return;
       }
       if (set != nullptr && set->find(*v) == nullptr) {
@@ -93,16 +100,17 @@ Releases parse_releases(std::string_view text, const MigrationSet* set) {
     };
     field("schema", &r.schema);
     field("min_schema", &r.min_schema);
-    if (r.schema && r.min_schema && r.min_schema > r.schema)
+    if (!r.schema.is_zero() && !r.min_schema.is_zero() && r.min_schema > r.schema)
       problems.push_back(fmt::format("{}: {}: field \"min_schema\": {} is newer than its schema {}",
                                      file, label, r.min_schema, r.schema));
-    if (!out.empty() && r.schema && out.back().schema && r.schema <= out.back().schema)
+    if (!out.empty() && !r.schema.is_zero() && !out.back().schema.is_zero() &&
+        r.schema <= out.back().schema)
       problems.push_back(
           fmt::format("{}: {}: field \"schema\": {} is not newer than the previous release's {} "
                       "(releases must be "
                       "in order)",
                       file, label, r.schema, out.back().schema));
-    if (!out.empty() && r.min_schema && out.back().min_schema &&
+    if (!out.empty() && !r.min_schema.is_zero() && !out.back().min_schema.is_zero() &&
         r.min_schema < out.back().min_schema)
       problems.push_back(
           fmt::format("{}: {}: field \"min_schema\": {} is older than the previous release's {}",

@@ -104,7 +104,7 @@ Validation evaluate(const MigrationSet& set, const History& history, const Expec
   std::vector<std::string> beyond;
   for (const auto& [ver, st] : history.versions())
     if (st.state == State::kApplied && (ver > exp.max || set.find(ver) == nullptr))
-      beyond.push_back(std::to_string(ver));
+      beyond.push_back(ver.to_string());
   if (!beyond.empty())
     v.findings.push_back(
         {FindingKind::kAhead, fmt::format("database version {}", v.database_version),

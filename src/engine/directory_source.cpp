@@ -220,16 +220,19 @@ Source validate_source(const SourceFiles& files) {
   }
   for (const auto& [name, text] : files.expected) {
     const auto stem = name.substr(0, name.size() - 5);
-    Version v = 0;
-    const auto [ptr, ec] = std::from_chars(stem.data(), stem.data() + stem.size(), v);
-    if (ec != std::errc{} || ptr != stem.data() + stem.size() ||
-        (problems.empty() && out.migrations.find(v) == nullptr)) {
+    const auto v = Version::parse(stem);  // any number of digits; leading zeros ignored
+    if (!v || (problems.empty() && out.migrations.find(*v) == nullptr)) {
       problems += (problems.empty() ? "" : "\n") +
                   fmt::format("{}/{}: expected <VERSION>.json naming a known migration version",
                               kExpectedDir, name);
       continue;
     }
-    out.expected[v] = text;
+    if (!out.expected.emplace(*v, text).second) {
+      problems +=
+          (problems.empty() ? "" : "\n") +
+          fmt::format("{}/{}: a second expected schema for version {}", kExpectedDir, name, *v);
+      continue;
+    }
   }
   if (!problems.empty()) throw SourceError(problems);
   return out;

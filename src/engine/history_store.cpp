@@ -12,7 +12,11 @@ namespace stepwise {
 namespace {
 
 // Bumped when the table's columns change; recorded as the table comment.
-constexpr int kLogFormat = 1;
+// Format 1: version bigint. Format 2: version text holding the normalised digits (any length).
+constexpr int kLogFormat = 2;
+
+// The CHECK on the version column: normalised digits, as Version::to_string() writes them.
+constexpr std::string_view kVersionCheck = "version ~ '^(0|[1-9][0-9]*)$'";
 
 long long to_ll(const Field& f) {
   long long v = 0;
@@ -80,7 +84,15 @@ History HistoryStore::read(Detail detail) {
   for (const auto& r : rows) {
     Attempt a;
     a.id = to_ll(r[0]);
-    a.version = to_ll(r[1]);
+    // Text in format 2; a format-1 bigint reads as the same digits.
+    auto version = Version::parse(r[1].value_or(""));
+    if (!version)
+      throw Error(ExitCode::kFailed,
+                  fmt::format("the log table {} holds version {} (row id {}), which is not a "
+                              "string of digits",
+                              qualified(), printable(r[1].value_or("NULL"), 40), a.id),
+                  "correct or remove that row by hand");
+    a.version = std::move(*version);
     a.direction = r[2].value_or("up") == "down" ? Direction::kDown : Direction::kUp;
     a.outcome = parse_outcome(r[3].value_or("")).value_or(Outcome::kFailed);
     a.checksum = r[4].value_or("");
@@ -99,21 +111,31 @@ History HistoryStore::read(Detail detail) {
 
 void HistoryStore::ensure_table() {
   // Checked first: CREATE ... IF NOT EXISTS still needs CREATE rights on an existing schema.
+  // The same query reads the version column's type: an older layout is upgraded in place.
   const auto rows = conn_.query(
       "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),"
       " EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)",
+      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),"
+      " (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
+      " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
+      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
+      " AND a.attname = 'version' AND NOT a.attisdropped),"
+      " current_setting('crdb_version', true)",
       {table_.schema, table_.table});
   const bool schema_exists = rows.at(0).at(0).value_or("f") == "t";
   const bool table_exists = rows.at(0).at(1).value_or("f") == "t";
-  if (table_exists) return;
+  if (table_exists) {
+    const auto type = rows.at(0).at(2).value_or("");
+    if (type != "text" && !type.empty()) upgrade_layout(!rows.at(0).at(3).value_or("").empty());
+    return;
+  }
   std::string sql;
   if (!schema_exists)
     sql += fmt::format("CREATE SCHEMA IF NOT EXISTS {};\n", conn_.quote_identifier(table_.schema));
   sql += fmt::format(
       R"(CREATE TABLE IF NOT EXISTS {0} (
   id bigserial PRIMARY KEY,
-  version bigint NOT NULL,
+  version text NOT NULL CHECK ({2}),
   name text NOT NULL,
   kind text NOT NULL DEFAULT 'migration' CHECK (kind IN ('migration', 'backup')),
   direction text NOT NULL CHECK (direction IN ('up', 'down', 'none')),
@@ -133,8 +155,35 @@ void HistoryStore::ensure_table() {
   tool_version text NOT NULL
 );
 COMMENT ON TABLE {0} IS {1};)",
-      qualified(), conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)));
+      qualified(), conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)),
+      kVersionCheck);
   conn_.execute(sql);
+}
+
+void HistoryStore::upgrade_layout(bool cockroach) {
+  // Format 1 -> 2: the bigint version becomes its digits as text (a bigint's text form is
+  // already normalised). Only the lock holder gets here, and it checked the type first, so a
+  // second run, or one of many racing runners, changes nothing.
+  const auto alter =
+      fmt::format("ALTER TABLE {} ALTER COLUMN version TYPE text USING version::text", qualified());
+  const auto check =
+      fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})", qualified(),
+                  conn_.quote_identifier(table_.table + "_version_digits"), kVersionCheck);
+  const auto comment =
+      fmt::format("COMMENT ON TABLE {} IS {}", qualified(),
+                  conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)));
+  if (cockroach) {
+    // CockroachDB changes a column's type only outside an explicit transaction, each schema
+    // change on its own; the type is changed first and checked first, so a run cut short
+    // between the statements leaves at most the CHECK or the comment behind.
+    conn_.execute("SET enable_experimental_alter_column_type_general = true");
+    conn_.execute(alter);
+    conn_.execute(check);
+    conn_.execute(comment);
+    return;
+  }
+  // PostgreSQL: one implicit transaction, all or nothing.
+  conn_.execute(fmt::format("{};\n{};\n{}", alter, check, comment));
 }
 
 std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
@@ -144,10 +193,10 @@ std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::str
   return fmt::format(
       "INSERT INTO {} (version, name, direction, outcome, checksum, checksum_algorithm, host, pid,"
       " tool_version{}) VALUES ({}, {}, '{}', '{}', {}, {}, {}, {}, {}{}) RETURNING id",
-      qualified(), extra_cols, m.version, conn_.quote_literal(m.name), to_string(step.direction),
-      to_string(outcome), conn_.quote_literal(script.checksum),
-      conn_.quote_literal(kChecksumAlgorithm), conn_.quote_literal(who_.host), who_.pid,
-      conn_.quote_literal(who_.tool_version), extra_vals);
+      qualified(), extra_cols, conn_.quote_literal(m.version.to_string()),
+      conn_.quote_literal(m.name), to_string(step.direction), to_string(outcome),
+      conn_.quote_literal(script.checksum), conn_.quote_literal(kChecksumAlgorithm),
+      conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version), extra_vals);
 }
 
 std::string HistoryStore::transactional_prefix(const Step& step, std::string_view setup) {
@@ -198,7 +247,7 @@ void HistoryStore::insert_finished(const Step& step, Outcome outcome, double sec
                  ", started_at, finished_at, duration_ms, statements_done, error, sqlstate", vals));
 }
 
-void HistoryStore::record_backup(Version database_version, const std::string& path,
+void HistoryStore::record_backup(const Version& database_version, const std::string& path,
                                  const std::string& checksum, double seconds) {
   conn_.execute(fmt::format(
       "INSERT INTO {} (kind, version, name, direction, outcome, checksum, checksum_algorithm, "
@@ -206,8 +255,8 @@ void HistoryStore::record_backup(Version database_version, const std::string& pa
       " finished_at, duration_ms, host, pid, tool_version) VALUES ('backup', {}, {}, 'none', "
       "'succeeded', {}, {},"
       " clock_timestamp() - interval '1 millisecond' * {:.0f}, clock_timestamp(), {}, {}, {}, {})",
-      qualified(), database_version, conn_.quote_literal(path), conn_.quote_literal(checksum),
-      conn_.quote_literal(kChecksumAlgorithm), seconds * 1000,
+      qualified(), conn_.quote_literal(database_version.to_string()), conn_.quote_literal(path),
+      conn_.quote_literal(checksum), conn_.quote_literal(kChecksumAlgorithm), seconds * 1000,
       static_cast<long long>(seconds * 1000), conn_.quote_literal(who_.host), who_.pid,
       conn_.quote_literal(who_.tool_version)));
 }

@@ -338,8 +338,10 @@ printf 'ALTER TABLE accounts ADD COLUMN note_id bigint REFERENCES notes (id);\n'
   >"$bad_ctx/db/migrations/20250301090000_link_accounts.up.sql"
 # A migration that runs long enough to be interrupted.
 printf 'SELECT pg_sleep(120);\n' >"$slow_ctx/db/migrations/20250301090000_long_backfill.up.sql"
-# A file the loader refuses (empty): the image build itself must fail.
-: >"$broken_ctx/db/migrations/20250301090000_empty.up.sql"
+# A file the loader refuses (an unknown directive; an empty file is a valid step): the image
+# build itself must fail.
+printf -- '-- stepwise:no-transation\nSELECT 1;\n' \
+  >"$broken_ctx/db/migrations/20250301090000_bad_directive.up.sql"
 ok=1
 build app-migrator --target migrator --build-arg STEPWISE_IMAGE=stepwise:test -t app-migrator:test "$app_ctx" || ok=0
 build app --target app --build-arg STEPWISE_IMAGE=stepwise:test -t app:test "$app_ctx" || ok=0
@@ -347,16 +349,16 @@ build app-migrator-bad --target migrator --build-arg STEPWISE_IMAGE=stepwise:tes
 build app-migrator-slow --target migrator --build-arg STEPWISE_IMAGE=stepwise:test -t app-migrator:slow "$slow_ctx" || ok=0
 [ "$ok" = 1 ] || abort "image: building examples/app-image failed (see $T/app*.log)"
 if build app-migrator-broken --target migrator --build-arg STEPWISE_IMAGE=stepwise:test -t app-migrator:broken "$broken_ctx"; then
-  broken="the build with an empty migration file succeeded"
-elif ! grep -q '20250301090000_empty.up.sql' "$T/app-migrator-broken.log"; then
-  broken="the failed build does not name the empty file"
+  broken="the build with an invalid migration file succeeded"
+elif ! grep -q '20250301090000_bad_directive.up.sql' "$T/app-migrator-broken.log"; then
+  broken="the failed build does not name the invalid file"
 else
   broken=""
 fi
 bundled=$(timeout 30 "$DOCKER" run --rm app-migrator:test --version 2>&1)
 migrator_extra=$(( $("$DOCKER" image inspect -f '{{.Size}}' app-migrator:test) - IMAGE_BYTES ))
 if grep -q 'bundled set, 3 migration(s), newest 20250203100500' <<<"$bundled" && [ -z "$broken" ]; then
-  pass "image: bundle pattern: app-migrator:test names its bundled set (+$((migrator_extra / 1024)) KiB over stepwise:test); an empty migration file fails the image build, naming the file"
+  pass "image: bundle pattern: app-migrator:test names its bundled set (+$((migrator_extra / 1024)) KiB over stepwise:test); an invalid migration file (unknown directive) fails the image build, naming the file"
 else
   fail "image: bundle pattern: --version said [$bundled]; $broken"
 fi

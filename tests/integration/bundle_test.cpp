@@ -82,10 +82,11 @@ TEST(Bundle, ACorruptedOrTruncatedPayloadIsRefusedNeverReplaced) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("trailer is missing"), std::string::npos) << r.err;
   // A bad folder is refused with the loader's own error, and nothing is written.
-  set.write("3_empty.up.sql", "  \n");
+  // (An empty file is a valid step; an unknown directive is not.)
+  set.write("3_bad.up.sql", "-- stepwise:no-transation\n");
   const auto bad = run(stepwise_cmd({"--source", set.path(), "bundle", "-o", out.path() + "/bad"}));
   EXPECT_EQ(bad.exit_code, 3);
-  EXPECT_NE(bad.err.find("3_empty.up.sql: file is empty"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("3_bad.up.sql: unknown directive"), std::string::npos) << bad.err;
   EXPECT_FALSE(fs::exists(out.path() + "/bad"));
 }
 

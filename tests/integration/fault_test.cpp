@@ -89,17 +89,18 @@ TEST_P(KillNine, RandomKillsThenAPlainUpFinishesExactlyOnce) {
     write_generated(dir, fc.migrations);
   // Schema objects that disagree with the log (either way).
   const std::string disagree =
-      fc.index_set ? "SELECT count(*) FROM generate_series(2, " + std::to_string(fc.migrations) +
-                         ") v WHERE (EXISTS (SELECT 1 FROM stepwise_log WHERE version = v AND "
-                         "outcome = 'succeeded'))"
-                         " <> (to_regclass(CASE WHEN v % 2 = 0 THEN 'big_idx_' ELSE 'side_' END || "
-                         "lpad(v::text, 6, '0'))"
-                         " IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM stepwise_log WHERE version = "
-                         "v AND outcome <> 'succeeded')"
-                   : "SELECT count(*) FROM generate_series(1, " + std::to_string(fc.migrations) +
-                         ") v WHERE (EXISTS (SELECT 1 FROM stepwise_log WHERE version = v AND "
-                         "outcome = 'succeeded'))"
-                         " <> (to_regclass('t_' || lpad(v::text, 6, '0')) IS NOT NULL)";
+      fc.index_set
+          ? "SELECT count(*) FROM generate_series(2, " + std::to_string(fc.migrations) +
+                ") v WHERE (EXISTS (SELECT 1 FROM stepwise_log WHERE version = v::text AND "
+                "outcome = 'succeeded'))"
+                " <> (to_regclass(CASE WHEN v % 2 = 0 THEN 'big_idx_' ELSE 'side_' END || "
+                "lpad(v::text, 6, '0'))"
+                " IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM stepwise_log WHERE version = "
+                "v::text AND outcome <> 'succeeded')"
+          : "SELECT count(*) FROM generate_series(1, " + std::to_string(fc.migrations) +
+                ") v WHERE (EXISTS (SELECT 1 FROM stepwise_log WHERE version = v::text AND "
+                "outcome = 'succeeded'))"
+                " <> (to_regclass('t_' || lpad(v::text, 6, '0')) IS NOT NULL)";
 
   TestDb clean;
   ASSERT_EQ(clean.stepwise({"--source", dir.path(), "up"}, {}, 300s).exit_code, 0);

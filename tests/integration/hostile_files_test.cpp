@@ -302,7 +302,7 @@ TEST(HostileFiles, PgDumpCopyWithInlineDataInATransactionalFile) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_people(db);
   EXPECT_EQ(db.scalar("SELECT to_regclass('people_name') IS NOT NULL"), "t");
-  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = 1"), "succeeded");
+  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = '1'"), "succeeded");
 }
 
 TEST(HostileFiles, PgDumpCopyWithInlineDataInANoTransactionFile) {
@@ -328,7 +328,7 @@ TEST(HostileFiles, PgDumpCopyWithInlineDataInANoTransactionFile) {
   EXPECT_EQ(db.scalar("SELECT name FROM people WHERE id = 7"), "two\n\\.x lines");
   EXPECT_EQ(db.count("DELETE FROM people WHERE id > 4 RETURNING 1"), 1);
   expect_people(db);
-  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = 1"), "succeeded");
+  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = '1'"), "succeeded");
 }
 
 TEST(HostileFiles, CopyAtTheEndOfATransactionalFileThenAnotherFile) {

@@ -52,7 +52,7 @@ TEST(Signals, SigtermCancelsARunningStatementRecordsItAndExitsWithin2s) {
   EXPECT_LT(took.count(), 2000) << "SIGTERM to exit";
   std::cout << "[ measure  ] SIGTERM to exit: " << took.count() << " ms\n";
   EXPECT_NE(r.err.find("received SIGTERM"), std::string::npos) << r.err;
-  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = 2"), "interrupted");
+  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = '2'"), "interrupted");
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'two'"), 0) << "rolled back";
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
                      "(SELECT oid FROM pg_database WHERE datname = current_database())"),
@@ -241,7 +241,8 @@ TEST(Resume, InterruptedConcurrentIndexBuildIsDroppedAndBuiltAgain) {
       db.scalar("SELECT indisvalid::text FROM pg_index WHERE indexrelid = 't_v_key'::regclass"),
       "true");
   EXPECT_EQ(
-      db.scalar("SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log WHERE version = 2"),
+      db.scalar(
+          "SELECT string_agg(outcome, ',' ORDER BY id) FROM stepwise_log WHERE version = '2'"),
       "abandoned,succeeded");
 }
 
@@ -288,7 +289,7 @@ TEST(Transactions, HowAScriptEndsDoesNotMatter) {
   EXPECT_NE(bad.err.find("5_unclosed.up.sql:2: unterminated /* comment"), std::string::npos)
       << bad.err;
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'd'"), 0);
-  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE version = 5"), 0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE version = '5'"), 0);
 }
 
 TEST(Transactions, AFileWrappedInBeginCommitRunsAtomicallyWithItsLogRow) {

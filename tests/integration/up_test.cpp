@@ -178,7 +178,7 @@ TEST(Up, NoTransactionStepRunsStatementByStatementOutsideATransaction) {
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
                      " WHERE c.relname IN ('t_v_idx', 't_id_idx') AND i.indisvalid"),
             2);
-  EXPECT_EQ(db.scalar("SELECT statements_done FROM stepwise_log WHERE version = 2"), "2");
+  EXPECT_EQ(db.scalar("SELECT statements_done FROM stepwise_log WHERE version = '2'"), "2");
 }
 
 TEST(Up, PlaceholderFileIsLoggedAsAStep) {
@@ -188,7 +188,7 @@ TEST(Up, PlaceholderFileIsLoggedAsAStep) {
   dir.write("1_placeholder.up.sql", "-- reserved\n/* nothing here */\n");
   const auto r = db.stepwise({"--source", dir.path(), "up"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = 1"), "succeeded");
+  EXPECT_EQ(db.scalar("SELECT outcome FROM stepwise_log WHERE version = '1'"), "succeeded");
 }
 
 TEST(Up, CustomLogTableInItsOwnSchema) {

@@ -238,11 +238,38 @@ TEST(ValidateSource, NoReleasesFileMeansNoReleases) {
   EXPECT_EQ(source.migrations.size(), 1u);
 }
 
+TEST(ValidateSource, ExpectedSchemaNamedByAnyFormOfTheVersion) {
+  SourceFiles files;
+  files.files.push_back({"000002_a.up.sql", "SELECT 1;", "", 0});
+  files.files.push_back({"20150100000001000000_b.up.sql", "", "", 0});
+  files.expected["0002.json"] = "{}";
+  files.expected["20150100000001000000.json"] = "{}";
+  const auto source = validate_source(files);
+  ASSERT_EQ(source.expected.size(), 2u);
+  EXPECT_EQ(source.expected.count(Version(2)), 1u);
+  EXPECT_EQ(source.expected.count(Version::from_digits("20150100000001000000")), 1u);
+}
+
+TEST(ValidateSource, TwoExpectedSchemasForOneVersionRefused) {
+  SourceFiles files;
+  files.files.push_back({"2_a.up.sql", "SELECT 1;", "", 0});
+  files.expected["2.json"] = "{}";
+  files.expected["02.json"] = "{}";
+  try {
+    (void)validate_source(files);
+    FAIL() << "accepted";
+  } catch (const SourceError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("expected/2.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("version 2"), std::string::npos) << msg;
+  }
+}
+
 TEST(ValidateSource, MigrationAndReleaseProblemsReportedTogether) {
   // "all problems at once": a broken releases.json is reported along with a bad migration file.
   SourceFiles files;
   files.files.push_back({"1_a.up.sql", "SELECT 1;", "", 0});
-  files.files.push_back({"2_b.up.sql", "", "", 0});
+  files.files.push_back({"2_b.up.sql", "-- stepwise:bogus\nSELECT 2;", "", 0});
   files.releases_json = R"({"releases": [ {"name": )";
   try {
     (void)validate_source(files);

@@ -111,9 +111,31 @@ TEST(ParseFileName, VersionZeroRefused) {
   expect_bad_name("0000_init.up.sql", "positive");
 }
 
-TEST(ParseFileName, VersionAboveInt64MaxRefused) {
-  expect_bad_name("9223372036854775808_big.up.sql", "9223372036854775808");
-  expect_bad_name("99999999999999999999999999_huge.up.sql", "larger than");
+TEST(ParseFileName, VersionsOfAnyLengthAccepted) {
+  std::string problem;
+  const auto big = parse_file_name("9223372036854775808_big.up.sql", &problem);
+  ASSERT_TRUE(big.has_value()) << problem;
+  EXPECT_EQ(big->version.to_string(), "9223372036854775808");
+  const std::string digits38 = "12345678901234567890123456789012345678";
+  const auto huge = parse_file_name(digits38 + "_huge.down.sql", &problem);
+  ASSERT_TRUE(huge.has_value()) << problem;
+  EXPECT_EQ(huge->version.to_string(), digits38);
+  EXPECT_EQ(huge->direction, Direction::kDown);
+  // Ory Kratos: 20-digit timestamps.
+  const auto ory = parse_file_name("20150100000001000000_networks.up.sql", &problem);
+  ASSERT_TRUE(ory.has_value()) << problem;
+  EXPECT_EQ(ory->version.to_string(), "20150100000001000000");
+  EXPECT_GT(ory->version, Version(9223372036854775807LL));
+}
+
+TEST(ParseFileName, LeadingZerosIgnored) {
+  // golang-migrate / Mattermost style.
+  std::string problem;
+  const auto fn = parse_file_name("000001_create_teams.up.sql", &problem);
+  ASSERT_TRUE(fn.has_value()) << problem;
+  EXPECT_EQ(fn->version, Version(1));
+  EXPECT_EQ(fn->version.to_string(), "1");
+  EXPECT_EQ(fn->slug, "create_teams");
 }
 
 TEST(ParseFileName, MissingUnderscoreRefused) {
@@ -356,27 +378,77 @@ TEST(BuildMigrationSet, MismatchedDownSlugRefused) {
   EXPECT_TRUE(contains(msg, "1_create_users.up.sql")) << msg;
 }
 
-TEST(BuildMigrationSet, EmptyFileRefused) {
-  const auto msg = build_error({file("1_a.up.sql", "")});
-  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
-  EXPECT_TRUE(contains(msg, "empty")) << msg;
+// Empty and white-space-only files are steps that change nothing (Mattermost, Ory Kratos).
+TEST(BuildMigrationSet, EmptyFileAccepted) {
+  const auto set = build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", "")});
+  ASSERT_EQ(set.size(), 1u);
+  EXPECT_EQ(set.all()[0].up.sql, "");
+  EXPECT_EQ(set.all()[0].up.tx, TxMode::kTransaction);
+  EXPECT_EQ(set.all()[0].up.checksum, sha256_hex(""));
 }
 
-TEST(BuildMigrationSet, WhitespaceOnlyFileRefused) {
-  const auto msg = build_error({file("1_a.up.sql", " \n\t\r\n  \n")});
-  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
-  EXPECT_TRUE(contains(msg, "empty")) << msg;
+TEST(BuildMigrationSet, WhitespaceOnlyFileAccepted) {
+  const auto set =
+      build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", " \n\t\r\n  \n")});
+  ASSERT_EQ(set.size(), 1u);
+  EXPECT_EQ(set.all()[0].up.sql, " \n\t\r\n  \n");
 }
 
-TEST(BuildMigrationSet, EmptyDownFileRefused) {
-  const auto msg = build_error({file("1_a.up.sql", "SELECT 1;"), file("1_a.down.sql", "\n")});
-  EXPECT_TRUE(msg.starts_with("1_a.down.sql: ")) << msg;
+TEST(BuildMigrationSet, EmptyDownFileAccepted) {
+  const auto set = build_migration_set(
+      std::vector<MigrationFile>{file("1_a.up.sql", "SELECT 1;"), file("1_a.down.sql", "\n")});
+  ASSERT_EQ(set.size(), 1u);
+  ASSERT_TRUE(set.all()[0].down.has_value());
+  EXPECT_EQ(set.all()[0].down->sql, "\n");
+  EXPECT_EQ(set.all()[0].down->file, "1_a.down.sql");
 }
 
-TEST(BuildMigrationSet, ByteOrderMarkOnlyFileRefused) {
-  // A BOM is an encoding mark, not content: a file holding only a BOM and a newline is empty.
-  const auto msg = build_error({file("1_a.up.sql", "\xEF\xBB\xBF\n")});
-  EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;
+TEST(BuildMigrationSet, EmptyNoTransactionFileAccepted) {
+  const auto set = build_migration_set(
+      std::vector<MigrationFile>{file("1_a.up.sql", "-- stepwise:no-transaction\n")});
+  ASSERT_EQ(set.size(), 1u);
+  EXPECT_EQ(set.all()[0].up.tx, TxMode::kNoTransaction);
+}
+
+TEST(BuildMigrationSet, ByteOrderMarkOnlyFileAccepted) {
+  // A BOM is an encoding mark, not content: it is dropped, the rest is an empty step.
+  const auto set =
+      build_migration_set(std::vector<MigrationFile>{file("1_a.up.sql", "\xEF\xBB\xBF\n")});
+  ASSERT_EQ(set.size(), 1u);
+  EXPECT_EQ(set.all()[0].up.sql, "\n");
+}
+
+TEST(BuildMigrationSet, VersionsOrderedNumericallyAcrossLengths) {
+  const std::string v38 = "12345678901234567890123456789012345678";
+  const auto set = build_migration_set(std::vector<MigrationFile>{
+      file(v38 + "_last.up.sql", "SELECT 4;"),
+      file("20150100000001000000_ory.up.sql", "SELECT 3;"),
+      file("0010_ten.up.sql", "SELECT 2;"),
+      file("000002_two.up.sql", "SELECT 1;"),
+  });
+  ASSERT_EQ(set.size(), 4u);
+  EXPECT_EQ(set.all()[0].version.to_string(), "2");
+  EXPECT_EQ(set.all()[0].up.file, "000002_two.up.sql");
+  EXPECT_EQ(set.all()[1].version.to_string(), "10");
+  EXPECT_EQ(set.all()[2].version.to_string(), "20150100000001000000");
+  EXPECT_EQ(set.all()[3].version.to_string(), v38);
+  EXPECT_EQ(set.latest().to_string(), v38);
+  ASSERT_NE(set.find(Version::from_digits("0" + v38)), nullptr);
+  EXPECT_EQ(set.find(Version::from_digits("0" + v38))->name, "last");
+}
+
+TEST(BuildMigrationSet, VersionsEqualAfterLeadingZerosAreADuplicate) {
+  const auto msg =
+      build_error({file("1_a.up.sql", "SELECT 1;"), file("0001_b.up.sql", "SELECT 2;")});
+  EXPECT_TRUE(contains(msg, "duplicate version 1")) << msg;
+  EXPECT_TRUE(contains(msg, "0001_b.up.sql")) << msg;
+  EXPECT_TRUE(contains(msg, "1_a.up.sql")) << msg;
+  EXPECT_EQ(lines_of(msg).size(), 1u) << msg;
+}
+
+TEST(BuildMigrationSet, OrphanDownNamesItsUpFileAsWritten) {
+  const auto msg = build_error({file("000004_orphan.down.sql", "SELECT 4;")});
+  EXPECT_TRUE(contains(msg, "(000004_orphan.up.sql)")) << msg;
 }
 
 TEST(BuildMigrationSet, CommentOnlyFileAccepted) {
@@ -442,7 +514,7 @@ TEST(BuildMigrationSet, UnknownDirectiveRefusedNamingFile) {
 TEST(BuildMigrationSet, AllProblemsReportedAtOnceOneLineEach) {
   const std::vector<MigrationFile> files{
       file("1_ok.up.sql", "SELECT 1;"),
-      file("2_empty.up.sql", ""),
+      file("2_empty.up.sql", ""),  // valid: an empty step
       file("3_a.up.sql", "SELECT 3;"),
       file("3_b.up.sql", "SELECT 3;"),
       file("4_orphan.down.sql", "SELECT 4;"),
@@ -456,8 +528,8 @@ TEST(BuildMigrationSet, AllProblemsReportedAtOnceOneLineEach) {
   const auto msg = build_error(files);
   const auto lines = lines_of(msg);
   const std::vector<std::string> expected_files{
-      "2_empty.up.sql", "3_b.up.sql", "4_orphan.down.sql", "bad_name.up.sql",
-      "6_nul.up.sql",   "7_x.up.sql", "8_utf.up.sql",      "9_b.down.sql"};
+      "3_b.up.sql", "4_orphan.down.sql", "bad_name.up.sql", "6_nul.up.sql",
+      "7_x.up.sql", "8_utf.up.sql",      "9_b.down.sql"};
   EXPECT_EQ(lines.size(), expected_files.size()) << msg;
   for (const auto& name : expected_files) {
     int hits = 0;
@@ -468,12 +540,14 @@ TEST(BuildMigrationSet, AllProblemsReportedAtOnceOneLineEach) {
   for (const auto& line : lines) {
     EXPECT_FALSE(line.empty());
     EXPECT_FALSE(contains(line, "1_ok.up.sql")) << line;
+    EXPECT_FALSE(contains(line, "2_empty.up.sql")) << line;
   }
 }
 
 TEST(BuildMigrationSet, BadUpFileDoesNotAlsoReportItsDownAsOrphan) {
-  // The up file exists (it is empty): claiming that the down file has no up file is false.
-  const auto msg = build_error({file("1_a.up.sql", ""), file("1_a.down.sql", "DROP TABLE a;")});
+  // The up file exists (it holds a NUL byte): claiming that the down file has no up file is false.
+  const auto msg = build_error(
+      {file("1_a.up.sql", std::string("SELECT\0", 7)), file("1_a.down.sql", "DROP TABLE a;")});
   const auto lines = lines_of(msg);
   EXPECT_EQ(lines.size(), 1u) << msg;
   EXPECT_TRUE(msg.starts_with("1_a.up.sql: ")) << msg;

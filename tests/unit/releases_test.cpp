@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -214,9 +215,22 @@ TEST(ParseReleases, FloatVersion) {
                "\"1.0\"", "\"schema\"");
 }
 
-TEST(ParseReleases, StringVersion) {
-  expect_names(error_of(R"({"releases": [{"name": "1.0", "schema": "10", "min_schema": 10}]})"),
-               "\"1.0\"", "\"schema\"");
+TEST(ParseReleases, StringOfDigitsIsAVersion) {
+  // A JSON string of digits holds a version of any length; leading zeros are ignored.
+  const auto set = known_set();
+  const auto r =
+      parse_releases(R"({"releases": [{"name": "1.0", "schema": "0010", "min_schema": 10}]})", set);
+  ASSERT_EQ(r.all().size(), 1u);
+  EXPECT_EQ(r.all()[0].schema, Version(10));
+  EXPECT_EQ(r.all()[0].schema.to_string(), "10");
+}
+
+TEST(ParseReleases, StringThatIsNotDigitsRefused) {
+  for (const auto* bad : {R"("10a")", R"("-10")", R"(" 10")", R"("")", R"("+10")", R"("0")"}) {
+    const auto json =
+        fmt::format(R"({{"releases": [{{"name": "1.0", "schema": {}, "min_schema": 10}}]}})", bad);
+    expect_names(error_of(json), "\"1.0\"", "\"schema\"");
+  }
 }
 
 TEST(ParseReleases, NullAndBoolVersions) {

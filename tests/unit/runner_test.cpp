@@ -80,6 +80,7 @@ class FakeConnection final : public Connection {
   std::deque<std::variant<Records, DbError>> log_reads;
   bool schema_exists = true;
   bool table_exists = true;
+  std::string version_type = "text";  // the log's version column (format 2)
   // The server rejects any statement text holding `needle`. With `line` > 0 the error carries a
   // "LINE n:" counted, as the server does, from the start of the text sent.
   struct Failure {
@@ -143,7 +144,8 @@ class FakeConnection final : public Connection {
     record(sql);
     query_params.push_back(params);
     if (contains(sql, "pg_catalog.pg_namespace"))
-      return {{schema_exists ? "t" : "f", table_exists ? "t" : "f"}};
+      return {{schema_exists ? "t" : "f", table_exists ? "t" : "f",
+               table_exists ? Field(version_type) : Field(), Field()}};
     return {};
   }
 
@@ -266,7 +268,7 @@ Record log_row(long long id, Version v, std::string name, std::string_view direc
                std::string_view outcome, std::string checksum, int done = 1) {
   const bool running = outcome == "running";
   return Record{{"id", std::to_string(id)},
-                {"version", std::to_string(v)},
+                {"version", v.to_string()},
                 {"name", std::move(name)},
                 {"direction", std::string(direction)},
                 {"outcome", std::string(outcome)},
@@ -463,7 +465,7 @@ TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
     EXPECT_TRUE(is_begin(sent)) << sent;
     const auto insert = sent.find("INSERT INTO \"public\".\"stepwise_log\"");
     EXPECT_NE(insert, std::string::npos) << sent;
-    EXPECT_TRUE(contains(sent, "VALUES (" + std::to_string(m.version) + ", '" + m.name +
+    EXPECT_TRUE(contains(sent, "VALUES ('" + m.version.to_string() + "', '" + m.name +
                                    "', 'up', 'succeeded', '" + m.up.checksum +
                                    "', 'sha256', 'host-1', 77, '9.9.9') RETURNING id;\n"))
         << sent;
@@ -525,6 +527,32 @@ TEST_F(RunnerTest, ExistingTableIsNotCreatedAgain) {
   EXPECT_EQ(
       conn.count_if([](const std::string& s) { return contains(s, "pg_catalog.pg_namespace"); }),
       1u);
+}
+
+TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
+  conn.version_type = "bigint";  // a log written by the previous layout
+  conn.log_reads = {Records{applied_row(1, 1)}};
+  (void)runner.run(set, RunOptions{});
+  const auto alter = index_where(
+      [](const std::string& e) { return contains(e, "ALTER COLUMN version TYPE text"); });
+  ASSERT_NE(alter, std::string::npos) << dump();
+  const auto& sql = trace.events[alter];
+  // One round trip (one implicit transaction on PostgreSQL): type, CHECK, comment.
+  EXPECT_TRUE(contains(sql, "USING version::text")) << sql;
+  EXPECT_TRUE(contains(sql, "ADD CONSTRAINT \"stepwise_log_version_digits\" CHECK")) << sql;
+  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 2'")) << sql;
+  EXPECT_GT(alter, index_of("lock: acquire"));
+  const auto first_step = index_where([](const std::string& e) { return contains(e, "INSERT"); });
+  ASSERT_NE(first_step, std::string::npos) << dump();
+  EXPECT_LT(alter, first_step);
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 1u);
+}
+
+TEST_F(RunnerTest, FormatTwoLogIsNotAltered) {
+  conn.log_reads = {Records{applied_row(1, 1)}};
+  (void)runner.run(set, RunOptions{});
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 0u)
+      << dump();
 }
 
 TEST_F(RunnerTest, RereadUnderTheLockShowingNothingPendingRunsNoStep) {
@@ -767,7 +795,7 @@ TEST_F(RunnerTest, DbErrorRollsBackRecordsFailedAttemptAndThrowsStepFailed) {
   ASSERT_NE(script + 2, conn.sent.end()) << dump();
   const auto& insert = *(script + 2);
   EXPECT_TRUE(insert.starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << insert;
-  EXPECT_TRUE(contains(insert, "VALUES (2, 'b', 'up', 'failed', ")) << insert;
+  EXPECT_TRUE(contains(insert, "VALUES ('2', 'b', 'up', 'failed', ")) << insert;
   EXPECT_TRUE(contains(insert, "'42P01'")) << insert;
   EXPECT_TRUE(contains(insert, "relation \"a\" does not exist")) << insert;
   EXPECT_TRUE(contains(insert, "statements_done, error, sqlstate")) << insert;
@@ -845,7 +873,7 @@ TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
       work.push_back(s);
   ASSERT_EQ(work.size(), 8u) << dump();
   EXPECT_TRUE(work[0].starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << work[0];
-  EXPECT_TRUE(contains(work[0], "VALUES (5, 'idx', 'up', 'running', '" + m().up.checksum + "'"))
+  EXPECT_TRUE(contains(work[0], "VALUES ('5', 'idx', 'up', 'running', '" + m().up.checksum + "'"))
       << work[0];
   // A statement keeps its leading comment lines, as psql sends them.
   EXPECT_EQ(work[1], "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i1 ON a (id)");
