@@ -1,5 +1,5 @@
 #pragma once
-// The only view the engine has of a database. The real implementation wraps libpqxx
+// The only view the engine has of a database. The real implementation is on libpq
 // (src/pqxx); tests may supply their own. No third-party types appear here.
 #include <functional>
 #include <optional>

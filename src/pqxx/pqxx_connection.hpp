@@ -1,6 +1,6 @@
 #pragma once
-// Connection over libpqxx. The only place libpqxx and libpq are used; their exceptions are
-// translated to stepwise errors here and never escape.
+// Connection strings and opening a Connection (libpq_connection.cpp). The only product code
+// that uses libpq; its errors are translated to stepwise errors here and never escape.
 #include <memory>
 #include <string>
 #include <vector>
