@@ -177,7 +177,13 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   }
   if (!profile_.session_setup.empty()) conn_.execute(profile_.session_setup);
   // Before anything is reported: a role that may not create the log fails with one line.
-  store_.ensure_table();
+  try {
+    store_.ensure_table();
+  } catch (const DbError& e) {
+    if (e.sqlstate() == "42501") explain_log_table_denied(e);
+    if (e.sqlstate() == "25006") throw_read_only(store_.table().display(), e);
+    throw;
+  }
   for (const auto& w : result.plan.warnings) reporter_.warning(w);
   reporter_.plan_ready(result.plan);
 
@@ -282,9 +288,11 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options, bo
         store_.insert_finished(step, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed,
                                seconds, 0, &e);
       } catch (const DbError& not_recorded) {
-        // E.g. a role that may not write the log: report the step's own error, and this one.
-        reporter_.warning(
-            fmt::format("could not record the failed attempt: {}", not_recorded.what()));
+        // E.g. a role that may not write the log: report the step's own error, and this one
+        // (a read-only session refuses both: its one line says so).
+        if (not_recorded.sqlstate() != "25006" || e.sqlstate() != "25006")
+          reporter_.warning(
+              fmt::format("could not record the failed attempt: {}", not_recorded.what()));
       }
       const int line = server_line(e.detail()) - prefix_lines;
       fail(step, e, line > 0 ? line : 0, options);
@@ -370,7 +378,13 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
   const auto total = static_cast<int>(statements.size());
   // Recorded before and after, each write its own (retried) transaction, so that an
   // interruption is found and resumed by the next run.
-  const auto id = with_retries(step, options, [&] { return store_.insert_running(step); });
+  long long id = 0;
+  try {
+    id = with_retries(step, options, [&] { return store_.insert_running(step); });
+  } catch (const DbError& e) {
+    if (e.sqlstate() == "25006") throw_read_only(script.file, e);
+    throw;
+  }
   int done = std::min(step.resume_from, total);
   if (done > 0)
     reporter_.statement_skipped(step,
@@ -405,14 +419,77 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
     if (!settings.empty()) conn_.execute("RESET statement_timeout; RESET lock_timeout");
     with_retries(step, options, [&] { store_.finish(id, Outcome::kSucceeded, done, nullptr); });
   } catch (const DbError& e) {
-    with_retries(step, options, [&] {
-      store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
-    });
+    try {
+      with_retries(step, options, [&] {
+        store_.finish(id, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed, done, &e);
+      });
+    } catch (const DbError& not_recorded) {
+      // A session turned read-only refuses this write too: its one line below says why.
+      if (not_recorded.sqlstate() != "25006" || e.sqlstate() != "25006") throw;
+    }
     const int line = done < total ? statements[static_cast<std::size_t>(done)].line +
                                         std::max(server_line(e.detail()), 1) - 1
                                   : 0;
     fail(step, e, line, options);
   }
+}
+
+void Runner::explain_log_table_denied(const DbError& e) {
+  const auto& t = store_.table();
+  std::string role = "the role";
+  bool has_schema = true;
+  bool may_create = true;
+  try {
+    const auto rows = conn_.query(
+        "SELECT current_user, n.oid IS NOT NULL,"
+        " n.oid IS NULL OR has_schema_privilege(n.oid, 'CREATE')"
+        " FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1",
+        {t.schema});
+    role = rows.at(0).at(0).value_or(role);
+    has_schema = rows.at(0).at(1).value_or("t") == "t";
+    may_create = rows.at(0).at(2).value_or("t") == "t";
+  } catch (const DbError&) {
+    // Keep the server's own words below.
+  }
+  // For the advice only (never sent): double quotes only where SQL needs them.
+  const auto sql_name = [this](const std::string& name) {
+    bool plain = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
+    for (char c : name)
+      plain = plain && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+    return plain ? name : conn_.quote_identifier(name);
+  };
+  const auto quoted_role = sql_name(role);
+  const auto quoted_schema = sql_name(t.schema);
+  if (!has_schema)
+    throw Error(ExitCode::kFailed,
+                fmt::format("cannot create the log table {}: role {} lacks the CREATE privilege on "
+                            "the database, which creating schema {} needs (SQLSTATE 42501: {})",
+                            t.display(), role, t.schema, e.what()),
+                fmt::format("create the schema first (CREATE SCHEMA {} AUTHORIZATION {}), or pass "
+                            "--log-table with a schema the role may create tables in",
+                            quoted_schema, quoted_role));
+  if (!may_create)
+    throw Error(ExitCode::kFailed,
+                fmt::format("cannot create the log table {}: role {} lacks the CREATE privilege on "
+                            "schema {} (SQLSTATE 42501: {})",
+                            t.display(), role, t.schema, e.what()),
+                fmt::format("GRANT CREATE ON SCHEMA {} TO {}; or pass --log-table "
+                            "other_schema.{} for a schema the role may create tables in",
+                            quoted_schema, quoted_role, t.table));
+  throw Error(ExitCode::kFailed,
+              fmt::format("cannot set up the log table {} as role {} (SQLSTATE 42501: {})",
+                          t.display(), role, e.what()),
+              "the role needs CREATE on the log table's schema and INSERT, UPDATE and SELECT on "
+              "the log table");
+}
+
+void Runner::throw_read_only(const std::string& where, const DbError& e) {
+  throw Error(ExitCode::kReadOnly,
+              fmt::format("the session is read-only: {} failed with SQLSTATE 25006 ({}); the "
+                          "migration is not at fault",
+                          where, e.what()),
+              "migrations must run against the primary, on a read-write session "
+              "(default_transaction_read_only off); validate and status work on a standby");
 }
 
 void Runner::fail(const Step& step, const DbError& e, int line, const RunOptions& options) {
@@ -421,6 +498,9 @@ void Runner::fail(const Step& step, const DbError& e, int line, const RunOptions
   if (stopping(options))
     throw Interrupted(
         fmt::format("{}: statement cancelled; the attempt is recorded as interrupted", where));
+  // A read-only session (a standby reached through a pooler or after a failover, or
+  // SET default_transaction_read_only): the server refused every write, the file is innocent.
+  if (e.sqlstate() == "25006") throw_read_only(where, e);
   throw StepFailed(fmt::format("{}: {} (SQLSTATE {})", where, e.what(), e.sqlstate()), e.sqlstate(),
                    e.sqlstate() == "42501"
                        ? "the role needs INSERT and UPDATE on the log table and the rights the "

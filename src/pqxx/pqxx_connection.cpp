@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <utility>
 
 #include "stepwise/errors.hpp"
 #include "stepwise/redact.hpp"
@@ -132,16 +134,126 @@ class PqxxConnection final : public Connection {
 
 }  // namespace
 
+namespace {
+
+constexpr std::string_view kEncodeHint =
+    "percent-encode special characters in the user name and password of a URL (% as %25, @ as "
+    "%40, / as %2F, : as %3A, # as %23, space as %20), or use the key/value form with the value "
+    "in single quotes";
+
+[[noreturn]] void refuse_conninfo(std::string_view problem) {
+  throw ConnectError(fmt::format("invalid connection string: {}", problem),
+                     std::string(kEncodeHint));
+}
+
+bool all_digits(std::string_view s) {
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+// libpq splits a URL without regard to what was meant: an unencoded '@', '/' or ':' in a
+// password moves part of it into the host, port or database name, where it would be printed.
+// Such a URL is refused before libpq sees it, with a message that quotes none of it.
+void check_url_shape(std::string_view dsn) {
+  std::string_view rest;
+  if (dsn.starts_with("postgresql://"))
+    rest = dsn.substr(13);
+  else if (dsn.starts_with("postgres://"))
+    rest = dsn.substr(11);
+  else
+    return;
+  // As libpq reads it: the userinfo ends at the first '@' that comes before any '/'.
+  const auto q = rest.find_first_of("@/");
+  const bool has_userinfo = q != std::string_view::npos && rest[q] == '@';
+  const auto after = has_userinfo ? rest.substr(q + 1) : rest;
+  const auto hosts_end = std::min(after.find_first_of("/?"), after.size());
+  const auto hosts = after.substr(0, hosts_end);
+  auto path = after.substr(hosts_end);
+  path = path.substr(0, std::min(path.find('?'), path.size()));
+  if (hosts.find('@') != std::string_view::npos)
+    refuse_conninfo(
+        "the URL has more than one '@' before its host (an '@' in the user name or password must "
+        "be written %40)");
+  if (path.find('@') != std::string_view::npos)
+    refuse_conninfo(has_userinfo
+                        ? "the URL has an '@' after its host (an '@' in the user name or password "
+                          "must be written %40)"
+                        : "the URL has an '@' after a '/' (a '/' in the user name or password must "
+                          "be written %2F)");
+  // Each host of the list: name or [IPv6], then an optional :port of digits.
+  std::size_t i = 0;
+  while (i <= hosts.size()) {
+    const auto comma = std::min(hosts.find(',', i), hosts.size());
+    auto entry = hosts.substr(i, comma - i);
+    if (entry.starts_with('[')) {
+      const auto close = entry.find(']');
+      entry = close == std::string_view::npos ? std::string_view{} : entry.substr(close + 1);
+    }
+    if (const auto colon = entry.find(':'); colon != std::string_view::npos) {
+      const auto port = entry.substr(colon + 1);
+      if (!all_digits(port))
+        refuse_conninfo(
+            "the port in the URL is not a number (a ':' or '/' in the user name or password must "
+            "be written %3A or %2F)");
+    }
+    if (comma == hosts.size()) break;
+    i = comma + 1;
+  }
+}
+
+// libpq's parse errors quote the token they stumbled on, which may hold the password: say what
+// is wrong in words of our own, and never echo the input.
+std::string parse_problem(std::string_view libpq_message, bool url) {
+  static constexpr std::pair<std::string_view, std::string_view> kKnown[] = {
+      {"invalid percent-encoded token", "a '%' is not followed by two hex digits"},
+      {"forbidden value %00", "the URL holds %00, which is not allowed"},
+      {"missing \"=\" after", "a keyword is not followed by '=' (the form is keyword=value)"},
+      {"unterminated quoted string", "a quoted value has no closing quote"},
+      {"invalid connection option", "an unknown keyword"},
+      {"missing key/value separator", "a URL query parameter has no '='"},
+      {"extra key/value separator", "a URL query parameter has more than one '='"},
+      {"invalid URI query parameter", "an unknown URL query parameter"},
+      {"IPv6", "a malformed IPv6 host address in the URL"},
+      {"unexpected character", "an unexpected character in the URL"},
+      {"out of memory", "out of memory"},
+  };
+  for (const auto& [needle, says] : kKnown)
+    if (libpq_message.find(needle) != std::string_view::npos) return std::string(says);
+  return url ? "libpq cannot parse the URL" : "libpq cannot parse the key/value string";
+}
+
+}  // namespace
+
+std::string without_quoted_tokens(std::string_view message, const std::vector<std::string>& keep) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < message.size()) {
+    const auto open = message.find('"', i);
+    if (open == std::string_view::npos) break;
+    const auto close = message.find('"', open + 1);
+    if (close == std::string_view::npos) break;  // a lone quote: keep the text, it quotes nothing
+    const auto token = message.substr(open + 1, close - open - 1);
+    out.append(message.substr(i, open - i));
+    bool shown = false;
+    for (const auto& k : keep) shown = shown || (!k.empty() && token == k);
+    out += shown ? std::string(message.substr(open, close - open + 1)) : std::string("\"***\"");
+    i = close + 1;
+  }
+  out.append(message.substr(i));
+  return out;
+}
+
 ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds) {
   ConnInfo info;
+  const bool url = dsn.starts_with("postgres://") || dsn.starts_with("postgresql://");
+  check_url_shape(dsn);
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
   if (opts == nullptr) {
-    std::string why = err ? first_line(err) : "out of memory";
+    const std::string why = err ? first_line(err) : "out of memory";
     if (err) PQfreemem(err);
-    throw ConnectError(
-        fmt::format("invalid connection string: {}", redact(why, {dsn})),
-        "use postgres://user@host:port/dbname or host=... dbname=... key/value pairs");
+    refuse_conninfo(parse_problem(why, url));
   }
   std::string out;
   bool has_app = false;
@@ -173,9 +285,17 @@ ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds) {
   if (!has_timeout && connect_timeout_seconds > 0)
     out += fmt::format("connect_timeout={} ", connect_timeout_seconds);
   if (const char* pw = std::getenv("PGPASSWORD"); pw && *pw) info.secrets.emplace_back(pw);
-  if (host.empty()) host = std::getenv("PGHOST") ? std::getenv("PGHOST") : "local socket";
+  if (host.empty() && std::getenv("PGHOST")) host = std::getenv("PGHOST");
+  for (std::size_t i = 0; !host.empty() && i <= host.size();) {
+    const auto comma = std::min(host.find(',', i), host.size());
+    info.hosts.push_back(host.substr(i, comma - i));
+    i = comma + 1;
+  }
+  if (host.empty()) host = "local socket";
   if (port.empty()) port = std::getenv("PGPORT") ? std::getenv("PGPORT") : "5432";
   if (dbname.empty()) dbname = std::getenv("PGDATABASE") ? std::getenv("PGDATABASE") : "(default)";
+  info.port = port;
+  info.dbname = dbname;
   info.conninfo = std::move(out);
   info.display = redact(fmt::format("{}:{}/{}", host, port, dbname), info.secrets);
   return info;
@@ -208,8 +328,22 @@ std::unique_ptr<Connection> open_connection(const ConnInfo& info) {
   try {
     return std::make_unique<PqxxConnection>(info.conninfo);
   } catch (const std::exception& e) {
-    throw ConnectError(redact(first_line(e.what()), info.secrets));
+    // libpq and the server quote host, user and database names; a user name or a host that
+    // does not resolve may be a password in the wrong place (a URL split where the user did
+    // not mean it): only the port and database name given, and hosts that resolved, are shown.
+    const std::string why = first_line(e.what());
+    std::vector<std::string> keep{info.port, info.dbname};
+    if (!is_unresolved_host_error(why))
+      keep.insert(keep.end(), info.hosts.begin(), info.hosts.end());
+    for (const char* keyword : {"port", "host", "hostaddr", "dbname", "user", "sslmode",
+                                "connect_timeout", "target_session_attrs", "gssencmode"})
+      keep.emplace_back(keyword);
+    throw ConnectError(redact(without_quoted_tokens(why, keep), info.secrets));
   }
+}
+
+bool is_unresolved_host_error(const std::string& message) {
+  return message.find("could not translate host name") != std::string::npos;
 }
 
 }  // namespace stepwise
