@@ -42,7 +42,7 @@ void check_backup_path(const std::string& file) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path path(file);
-  const auto shown = printable(file, 200);
+  const auto shown = display_name(file);
   if (fs::is_directory(path, ec))
     throw UsageError(fmt::format("--backup {}: is a directory (expected the file to write)", shown),
                      "name the dump file, e.g. --backup /backups/before-upgrade.dump");
@@ -50,14 +50,14 @@ void check_backup_path(const std::string& file) {
   if (!fs::exists(dir, ec))
     throw UsageError(
         fmt::format("--backup {}: the directory {} does not exist", shown,
-                    printable(dir.string(), 200)),
+                    display_name(dir.string())),
         "create it first, or pass a path in an existing directory; nothing was applied");
   if (!fs::is_directory(dir, ec))
     throw UsageError(
-        fmt::format("--backup {}: {} is not a directory", shown, printable(dir.string(), 200)));
+        fmt::format("--backup {}: {} is not a directory", shown, display_name(dir.string())));
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
     throw UsageError(fmt::format("--backup {}: the directory {} is not writable", shown,
-                                 printable(dir.string(), 200)));
+                                 display_name(dir.string())));
   if (fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
     throw UsageError(fmt::format("--backup {}: the file exists and is not writable", shown));
 }

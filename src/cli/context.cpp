@@ -117,7 +117,10 @@ Connection& Context::connect() {
         throw ConnectError(
             fmt::format("cannot connect to {} within {}: {}", info.display,
                         format_duration(connect_timeout_), why),
-            "is the server up and reachable? raise --connect-timeout to wait longer");
+            is_unresolved_host_error(why)
+                ? "check the host name (not shown: it may be part of a password, as when an '@' "
+                  "in a URL's password is not written %40)"
+                : "is the server up and reachable? raise --connect-timeout to wait longer");
       if (now >= next_log) {
         spdlog::info("waiting for the database at {}: {} ({} elapsed)", info.display, why,
                      format_duration(std::chrono::duration_cast<milliseconds>(now - start)));

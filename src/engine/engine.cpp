@@ -30,7 +30,8 @@ Engine detect_engine(Connection& conn, std::optional<EngineKind> forced) {
       " current_setting('in_hot_standby', true), current_setting('transaction_read_only', true),"
       " current_setting('default_transaction_read_only', true)",
       {});
-  const auto on = [&](std::size_t i) { return rows.at(0).at(i).value_or("") == "on"; };
+  const auto& row = rows.at(0);
+  const auto on = [&](std::size_t i) { return i < row.size() && row[i].value_or("") == "on"; };
   e.read_only_session = on(4);
   e.hot_standby = on(2) || (on(3) && !on(4));
   const auto crdb = rows.at(0).at(0).value_or("");

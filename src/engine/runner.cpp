@@ -34,6 +34,16 @@ int server_line(std::string_view detail) {
   return line;
 }
 
+// The error's SQLSTATE is `state`; when the client library lost it (libpqxx 6.4 drops it for
+// some classes), the server's wording of the two this file explains decides.
+bool is_state(const DbError& e, std::string_view state) {
+  if (!e.sqlstate().empty()) return e.sqlstate() == state;
+  const std::string_view m = e.what();
+  if (state == "42501") return m.starts_with("permission denied");
+  if (state == "25006") return m.find("in a read-only transaction") != std::string_view::npos;
+  return false;
+}
+
 // Session (no-transaction steps) or transaction-local (SET LOCAL) settings for a step.
 std::string prelude(const RunOptions& options, bool local) {
   std::string out;
@@ -180,8 +190,8 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   try {
     store_.ensure_table();
   } catch (const DbError& e) {
-    if (e.sqlstate() == "42501") explain_log_table_denied(e);
-    if (e.sqlstate() == "25006") throw_read_only(store_.table().display(), e);
+    if (is_state(e, "42501")) explain_log_table_denied(e);
+    if (is_state(e, "25006")) throw_read_only(store_.table().display(), e);
     throw;
   }
   for (const auto& w : result.plan.warnings) reporter_.warning(w);
@@ -290,7 +300,7 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options, bo
       } catch (const DbError& not_recorded) {
         // E.g. a role that may not write the log: report the step's own error, and this one
         // (a read-only session refuses both: its one line says so).
-        if (not_recorded.sqlstate() != "25006" || e.sqlstate() != "25006")
+        if (!is_state(not_recorded, "25006") || !is_state(e, "25006"))
           reporter_.warning(
               fmt::format("could not record the failed attempt: {}", not_recorded.what()));
       }
@@ -382,7 +392,7 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
   try {
     id = with_retries(step, options, [&] { return store_.insert_running(step); });
   } catch (const DbError& e) {
-    if (e.sqlstate() == "25006") throw_read_only(script.file, e);
+    if (is_state(e, "25006")) throw_read_only(script.file, e);
     throw;
   }
   int done = std::min(step.resume_from, total);
@@ -425,7 +435,7 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
       });
     } catch (const DbError& not_recorded) {
       // A session turned read-only refuses this write too: its one line below says why.
-      if (not_recorded.sqlstate() != "25006" || e.sqlstate() != "25006") throw;
+      if (!is_state(not_recorded, "25006") || !is_state(e, "25006")) throw;
     }
     const int line = done < total ? statements[static_cast<std::size_t>(done)].line +
                                         std::max(server_line(e.detail()), 1) - 1
@@ -463,7 +473,7 @@ void Runner::explain_log_table_denied(const DbError& e) {
   if (!has_schema)
     throw Error(ExitCode::kFailed,
                 fmt::format("cannot create the log table {}: role {} lacks the CREATE privilege on "
-                            "the database, which creating schema {} needs (SQLSTATE 42501: {})",
+                            "the database, which creating schema {} needs ({})",
                             t.display(), role, t.schema, e.what()),
                 fmt::format("create the schema first (CREATE SCHEMA {} AUTHORIZATION {}), or pass "
                             "--log-table with a schema the role may create tables in",
@@ -471,22 +481,22 @@ void Runner::explain_log_table_denied(const DbError& e) {
   if (!may_create)
     throw Error(ExitCode::kFailed,
                 fmt::format("cannot create the log table {}: role {} lacks the CREATE privilege on "
-                            "schema {} (SQLSTATE 42501: {})",
+                            "schema {} ({})",
                             t.display(), role, t.schema, e.what()),
                 fmt::format("GRANT CREATE ON SCHEMA {} TO {}; or pass --log-table "
                             "other_schema.{} for a schema the role may create tables in",
                             quoted_schema, quoted_role, t.table));
-  throw Error(ExitCode::kFailed,
-              fmt::format("cannot set up the log table {} as role {} (SQLSTATE 42501: {})",
-                          t.display(), role, e.what()),
-              "the role needs CREATE on the log table's schema and INSERT, UPDATE and SELECT on "
-              "the log table");
+  throw Error(
+      ExitCode::kFailed,
+      fmt::format("cannot set up the log table {} as role {} ({})", t.display(), role, e.what()),
+      "the role needs CREATE on the log table's schema and INSERT, UPDATE and SELECT on "
+      "the log table");
 }
 
 void Runner::throw_read_only(const std::string& where, const DbError& e) {
   throw Error(ExitCode::kReadOnly,
-              fmt::format("the session is read-only: {} failed with SQLSTATE 25006 ({}); the "
-                          "migration is not at fault",
+              fmt::format("the session is read-only (a hot standby, or "
+                          "default_transaction_read_only on): {} failed with SQLSTATE 25006 ({})",
                           where, e.what()),
               "migrations must run against the primary, on a read-write session "
               "(default_transaction_read_only off); validate and status work on a standby");
@@ -500,7 +510,7 @@ void Runner::fail(const Step& step, const DbError& e, int line, const RunOptions
         fmt::format("{}: statement cancelled; the attempt is recorded as interrupted", where));
   // A read-only session (a standby reached through a pooler or after a failover, or
   // SET default_transaction_read_only): the server refused every write, the file is innocent.
-  if (e.sqlstate() == "25006") throw_read_only(where, e);
+  if (is_state(e, "25006")) throw_read_only(where, e);
   throw StepFailed(fmt::format("{}: {} (SQLSTATE {})", where, e.what(), e.sqlstate()), e.sqlstate(),
                    e.sqlstate() == "42501"
                        ? "the role needs INSERT and UPDATE on the log table and the rights the "

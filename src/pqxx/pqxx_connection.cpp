@@ -335,6 +335,8 @@ std::unique_ptr<Connection> open_connection(const ConnInfo& info) {
     std::vector<std::string> keep{info.port, info.dbname};
     if (!is_unresolved_host_error(why))
       keep.insert(keep.end(), info.hosts.begin(), info.hosts.end());
+    for (const auto& h : info.hosts)  // a socket directory: libpq quotes the socket's path
+      if (h.starts_with('/')) keep.push_back(fmt::format("{}/.s.PGSQL.{}", h, info.port));
     for (const char* keyword : {"port", "host", "hostaddr", "dbname", "user", "sslmode",
                                 "connect_timeout", "target_session_attrs", "gssencmode"})
       keep.emplace_back(keyword);
