@@ -309,6 +309,7 @@ ConnInfo with_database(const ConnInfo& info, const std::string& dbname) {
     quoted += c;
   }
   out.conninfo += fmt::format(" dbname='{}'", quoted);  // a later keyword overrides an earlier one
+  out.dbname = dbname;
   const auto slash = out.display.rfind('/');
   out.display =
       (slash == std::string::npos ? out.display : out.display.substr(0, slash)) + "/" + dbname;
