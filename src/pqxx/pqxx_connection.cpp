@@ -192,28 +192,107 @@ void check_url_shape(std::string_view dsn) {
     }
     if (const auto colon = entry.find(':'); colon != std::string_view::npos) {
       const auto port = entry.substr(colon + 1);
+      // After the one '@', the port cannot hold a piece of the password: then it is named.
       if (!all_digits(port))
         refuse_conninfo(
-            "the port in the URL is not a number (a ':' or '/' in the user name or password must "
-            "be written %3A or %2F)");
+            has_userinfo ? fmt::format("the port {} in the URL is not a number", one_line(port, 40))
+                         : std::string("the port in the URL is not a number (a ':' or '/' in "
+                                       "the user name or password must be written %3A or "
+                                       "%2F)"));
     }
     if (comma == hosts.size()) break;
     i = comma + 1;
   }
 }
 
+// libpq's connection keywords ("host", "sslmode" ...).
+const std::vector<std::string>& keywords() {
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> out;
+    if (PQconninfoOption* d = PQconndefaults()) {
+      for (auto* o = d; o->keyword != nullptr; ++o) out.emplace_back(o->keyword);
+      PQconninfoFree(d);
+    }
+    return out;
+  }();
+  return all;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const auto up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The double-quoted token after `marker` in a libpq message (never printed as such).
+std::string quoted_after(std::string_view message, std::string_view marker) {
+  const auto at = message.find(marker);
+  if (at == std::string_view::npos) return {};
+  const auto open = message.find('"', at + marker.size());
+  if (open == std::string_view::npos) return {};
+  const auto close = message.find('"', open + 1);
+  if (close == std::string_view::npos) return {};
+  return std::string(message.substr(open + 1, close - open - 1));
+}
+
+bool is_keyword(std::string_view token) {
+  const auto& all = keywords();
+  return std::find(all.begin(), all.end(), token) != all.end();
+}
+
+// A close misspelling of a keyword: then the token is a typo, not a piece of a password, and
+// both may be named. Empty otherwise.
+std::string suggestion(std::string_view token) {
+  if (token.size() < 3 || token.size() > 40) return {};
+  std::string best;
+  std::size_t best_distance = 3;
+  for (const auto& k : keywords())
+    if (const auto d = edit_distance(token, k); d < best_distance) {
+      best = k;
+      best_distance = d;
+    }
+  return best;
+}
+
 // libpq's parse errors quote the token they stumbled on, which may hold the password: say what
-// is wrong in words of our own, and never echo the input.
+// is wrong in words of our own. A token is named only when it is a keyword, or a close
+// misspelling of one.
 std::string parse_problem(std::string_view libpq_message, bool url) {
+  if (libpq_message.find("missing \"=\" after") != std::string_view::npos ||
+      libpq_message.find("missing key/value separator") != std::string_view::npos) {
+    const auto token = quoted_after(
+        libpq_message,
+        libpq_message.find("after \"") != std::string_view::npos ? "after " : "parameter: ");
+    const auto form = url ? "a URL query parameter has no '='"
+                          : "a keyword is not followed by '=' (the form is keyword=value)";
+    if (is_keyword(token))
+      return url ? fmt::format("the URL query parameter {} has no '='", token)
+                 : fmt::format("the keyword {} is not followed by '=' (the form is keyword=value)",
+                               token);
+    return form;
+  }
+  if (libpq_message.find("invalid connection option") != std::string_view::npos ||
+      libpq_message.find("invalid URI query parameter") != std::string_view::npos) {
+    const auto token = quoted_after(libpq_message, url ? "parameter: " : "option ");
+    const auto kind = url ? "an unknown URL query parameter" : "an unknown keyword";
+    if (const auto near = suggestion(token); !near.empty())
+      return fmt::format("{} {} (did you mean {}?)", kind, token, near);
+    return kind;
+  }
   static constexpr std::pair<std::string_view, std::string_view> kKnown[] = {
       {"invalid percent-encoded token", "a '%' is not followed by two hex digits"},
       {"forbidden value %00", "the URL holds %00, which is not allowed"},
-      {"missing \"=\" after", "a keyword is not followed by '=' (the form is keyword=value)"},
       {"unterminated quoted string", "a quoted value has no closing quote"},
-      {"invalid connection option", "an unknown keyword"},
-      {"missing key/value separator", "a URL query parameter has no '='"},
       {"extra key/value separator", "a URL query parameter has more than one '='"},
-      {"invalid URI query parameter", "an unknown URL query parameter"},
       {"IPv6", "a malformed IPv6 host address in the URL"},
       {"unexpected character", "an unexpected character in the URL"},
       {"out of memory", "out of memory"},
@@ -259,10 +338,22 @@ ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds) {
   bool has_app = false;
   bool has_timeout = false;
   std::string host, port, dbname;
+  // A URL's userinfo without ':' may be a password typed where the user name goes: its user
+  // name is never quoted back. Other settings' values (user=, sslmode= ...) may be.
+  bool lone_userinfo = false;
+  if (url) {
+    const auto rest = std::string_view(dsn).substr(dsn.find("://") + 3);
+    const auto q = rest.find_first_of("@/");
+    lone_userinfo = q != std::string_view::npos && rest[q] == '@' &&
+                    rest.substr(0, q).find(':') == std::string_view::npos;
+  }
   for (auto* o = opts; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
     const std::string key = o->keyword;
     const std::string val = o->val;
+    if (key != "password" && key != "sslpassword" && key != "host" && key != "hostaddr" &&
+        !(key == "user" && lone_userinfo))
+      info.shown.push_back(val);
     if (key == "password" || key == "sslpassword") info.secrets.push_back(val);
     if (key == "application_name" || key == "fallback_application_name") has_app = true;
     if (key == "connect_timeout") has_timeout = true;
@@ -285,6 +376,7 @@ ConnInfo parse_conninfo(const std::string& dsn, int connect_timeout_seconds) {
   if (!has_timeout && connect_timeout_seconds > 0)
     out += fmt::format("connect_timeout={} ", connect_timeout_seconds);
   if (const char* pw = std::getenv("PGPASSWORD"); pw && *pw) info.secrets.emplace_back(pw);
+  if (const char* user = std::getenv("PGUSER"); user && *user) info.shown.emplace_back(user);
   if (host.empty() && std::getenv("PGHOST")) host = std::getenv("PGHOST");
   for (std::size_t i = 0; !host.empty() && i <= host.size();) {
     const auto comma = std::min(host.find(',', i), host.size());
@@ -310,6 +402,7 @@ ConnInfo with_database(const ConnInfo& info, const std::string& dbname) {
   }
   out.conninfo += fmt::format(" dbname='{}'", quoted);  // a later keyword overrides an earlier one
   out.dbname = dbname;
+  out.shown.push_back(dbname);
   const auto slash = out.display.rfind('/');
   out.display =
       (slash == std::string::npos ? out.display : out.display.substr(0, slash)) + "/" + dbname;
@@ -333,7 +426,8 @@ std::unique_ptr<Connection> open_connection(const ConnInfo& info) {
     // does not resolve may be a password in the wrong place (a URL split where the user did
     // not mean it): only the port and database name given, and hosts that resolved, are shown.
     const std::string why = first_line(e.what());
-    std::vector<std::string> keep{info.port, info.dbname};
+    std::vector<std::string> keep = info.shown;
+    keep.insert(keep.end(), {info.port, info.dbname});
     if (!is_unresolved_host_error(why))
       keep.insert(keep.end(), info.hosts.begin(), info.hosts.end());
     for (const auto& h : info.hosts)  // a socket directory: libpq quotes the socket's path

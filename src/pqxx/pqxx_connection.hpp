@@ -20,6 +20,9 @@ struct ConnInfo {
   std::vector<std::string> hosts;    // host names as given (none: the local socket)
   std::string port;                  // as given, or PGPORT, or 5432
   std::string dbname;                // as given, or PGDATABASE, or "(default)"
+  // Values that connect errors may quote: every setting but passwords and hosts, and the
+  // user name unless it came as a URL userinfo without ':' (maybe a misplaced password).
+  std::vector<std::string> shown;
 };
 
 // Parses a URL or keyword/value string (empty: libpq's PG* environment variables), adds
@@ -43,8 +46,8 @@ struct ConnInfo {
 // so it is never shown (callers mask ConnInfo::hosts in everything they print).
 [[nodiscard]] bool is_unresolved_host_error(const std::string& message);
 
-// Opens one connection; throws ConnectError (message already redacted; quoted user names and
-// unresolved hosts replaced by "***").
+// Opens one connection; throws ConnectError (message already redacted; quoted tokens other
+// than ConnInfo::shown values, keywords and hosts that resolved replaced by "***").
 [[nodiscard]] std::unique_ptr<Connection> open_connection(const ConnInfo& info);
 
 }  // namespace stepwise

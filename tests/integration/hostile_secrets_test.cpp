@@ -107,7 +107,7 @@ std::vector<Malformed> malformed_forms() {
       {"PGPASSWORD with a malformed key/value string",
        "host=127.0.0.1 port=" + port + " dbname",
        "Vq9Lk2Zx",
-       "a keyword is not followed by '='",
+       "the keyword dbname is not followed by '='",
        {{"PGPASSWORD", "Vq9Lk2Zx"}}},
   };
   return forms;
@@ -165,6 +165,8 @@ TEST(HostileSecrets, ParseErrorsNameTheProblemWithoutTheToken) {
       {"postgres://h:Pv8Kd/db", "port in the URL is not a number"},
       {"postgres://u@h/db?Jk7Vb2Qy", "no '='"},
       {"postgres://u@h/db?Jk7Vb2Qy=1", "unknown URL query parameter"},
+      // A password piece after an unencoded '&' is not named either.
+      {"postgres://u@h/db?password=Zq&Xwv=1", "unknown URL query parameter"},
   };
   for (const auto& [dsn, says] : cases) {
     try {
@@ -187,6 +189,21 @@ TEST(HostileSecrets, ParseErrorsNameTheProblemWithoutTheToken) {
     EXPECT_NO_THROW((void)parse_conninfo(dsn, 5)) << dsn;
   }
   EXPECT_EQ(parse_conninfo("postgres://u:p%25s%40s@h/db", 5).password, "p%s@s");
+  // Tokens that cannot be a piece of a password are named: a keyword, a close misspelling of
+  // one, the port after the URL's one '@'.
+  for (const auto& [dsn, says] : std::vector<std::pair<std::string, std::string>>{
+           {"host=h dbname", "the keyword dbname is not followed by '='"},
+           {"host=h dbnme=x", "an unknown keyword dbnme (did you mean dbname?)"},
+           {"postgres://u:pw@h/db?sslmod=disable",
+            "an unknown URL query parameter sslmod (did you mean sslmode?)"},
+           {"postgres://u:pw@h:notaport/db", "the port notaport in the URL is not a number"}}) {
+    try {
+      (void)parse_conninfo(dsn, 5);
+      ADD_FAILURE() << dsn << " was accepted";
+    } catch (const ConnectError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << dsn << " -> " << e.what();
+    }
+  }
 }
 
 TEST(HostileSecrets, QuotedTokensOfConnectErrorsAreMasked) {
