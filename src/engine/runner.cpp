@@ -162,7 +162,17 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
 
   profile_ = resolve_();
   const auto lock_start = Clock::now();
-  if (!wait_for_lock(set, options)) {
+  bool got_lock = false;
+  try {
+    got_lock = wait_for_lock(set, options);
+  } catch (const DbError& e) {
+    // Only a lease lock has a table to create (next to the log table); advisory locks need
+    // no privilege.
+    if (is_state(e, "42501"))
+      explain_log_table_denied(e, lock_table_for(store_.table()), "lease lock table");
+    throw;
+  }
+  if (!got_lock) {
     result.done_by_other = true;
     result.plan = std::move(plan_while_waiting_);
     result.version_after = result.plan.from;
@@ -190,7 +200,7 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   try {
     store_.ensure_table();
   } catch (const DbError& e) {
-    if (is_state(e, "42501")) explain_log_table_denied(e);
+    if (is_state(e, "42501")) explain_log_table_denied(e, store_.table(), "log table");
     if (is_state(e, "25006")) throw_read_only(store_.table().display(), e);
     throw;
   }
@@ -444,8 +454,7 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
   }
 }
 
-void Runner::explain_log_table_denied(const DbError& e) {
-  const auto& t = store_.table();
+void Runner::explain_log_table_denied(const DbError& e, const TableName& t, std::string_view what) {
   std::string role = "the role";
   bool has_schema = true;
   bool may_create = true;
@@ -472,23 +481,23 @@ void Runner::explain_log_table_denied(const DbError& e) {
   const auto quoted_schema = sql_name(t.schema);
   if (!has_schema)
     throw Error(ExitCode::kFailed,
-                fmt::format("cannot create the log table {}: role {} lacks the CREATE privilege on "
+                fmt::format("cannot create the {} {}: role {} lacks the CREATE privilege on "
                             "the database, which creating schema {} needs ({})",
-                            t.display(), role, t.schema, e.what()),
+                            what, t.display(), role, t.schema, e.what()),
                 fmt::format("create the schema first (CREATE SCHEMA {} AUTHORIZATION {}), or pass "
                             "--log-table with a schema the role may create tables in",
                             quoted_schema, quoted_role));
   if (!may_create)
     throw Error(ExitCode::kFailed,
-                fmt::format("cannot create the log table {}: role {} lacks the CREATE privilege on "
+                fmt::format("cannot create the {} {}: role {} lacks the CREATE privilege on "
                             "schema {} ({})",
-                            t.display(), role, t.schema, e.what()),
+                            what, t.display(), role, t.schema, e.what()),
                 fmt::format("GRANT CREATE ON SCHEMA {} TO {}; or pass --log-table "
                             "other_schema.{} for a schema the role may create tables in",
-                            quoted_schema, quoted_role, t.table));
+                            quoted_schema, quoted_role, store_.table().table));
   throw Error(
       ExitCode::kFailed,
-      fmt::format("cannot set up the log table {} as role {} ({})", t.display(), role, e.what()),
+      fmt::format("cannot set up the {} {} as role {} ({})", what, t.display(), role, e.what()),
       "the role needs CREATE on the log table's schema and INSERT, UPDATE and SELECT on "
       "the log table");
 }
