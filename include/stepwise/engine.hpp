@@ -20,6 +20,11 @@ struct Engine {
   // are forced on PostgreSQL, where CockroachDB-only session settings do not exist.
   bool cockroach_server = false;
   std::string server_version;
+  // Read in the same query: a hot standby (in_hot_standby, or a read-only transaction while
+  // default_transaction_read_only is off, which only recovery gives), or read-only sessions
+  // (default_transaction_read_only on for the role, database or server). Nothing can be applied.
+  bool hot_standby = false;
+  bool read_only_session = false;
 
   // CockroachDB: DDL is not atomic inside explicit transactions, so every step runs its
   // statements one per implicit transaction, with the attempt recorded before and after.
@@ -32,7 +37,8 @@ struct Engine {
   [[nodiscard]] bool partial_catalog() const { return kind == EngineKind::kCockroach; }
 };
 
-// Decides from the server's first answer; one query: current_setting('crdb_version', true).
+// Decides from the server's first answer; one query: current_setting('crdb_version', true),
+// and whether the session can write (see Engine::hot_standby, read_only_session).
 // With `forced`, the engine's rules are used whatever the server is.
 [[nodiscard]] Engine detect_engine(Connection& conn, std::optional<EngineKind> forced);
 

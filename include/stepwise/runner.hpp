@@ -136,6 +136,12 @@ class Runner {
                               const DbError& e);
   [[noreturn]] void fail(const Step& step, const DbError& e, int statement_line,
                          const RunOptions& options);
+  // 42501 while creating the log (or lease lock) table `t`: one line naming the table, schema,
+  // role and privilege, and the remedy.
+  [[noreturn]] void explain_log_table_denied(const DbError& e, const TableName& t,
+                                             std::string_view what);
+  // 25006 (read_only_sql_transaction): Error(kReadOnly), not the migration's fault.
+  [[noreturn]] static void throw_read_only(const std::string& where, const DbError& e);
   [[nodiscard]] bool stopping(const RunOptions& options) const;
   // Polls the lock; between polls re-reads the log and returns false (without the lock) as
   // soon as another runner has left nothing to do. Throws LockTimeout or Interrupted.

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -34,11 +36,46 @@ std::string read_all(const std::string& path) {
   return ss.str();
 }
 
+// --backup FILE, checked before anything runs: a file (not a folder) in a folder that exists
+// and may be written. Throws UsageError naming the path.
+void check_backup_path(const std::string& file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path path(file);
+  const auto shown = display_name(file);
+  if (fs::is_directory(path, ec))
+    throw UsageError(fmt::format("--backup {}: is a directory (expected the file to write)", shown),
+                     "name the dump file, e.g. --backup /backups/before-upgrade.dump");
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::exists(dir, ec))
+    throw UsageError(
+        fmt::format("--backup {}: the directory {} does not exist", shown,
+                    display_name(dir.string())),
+        "create it first, or pass a path in an existing directory; nothing was applied");
+  if (!fs::is_directory(dir, ec))
+    throw UsageError(
+        fmt::format("--backup {}: {} is not a directory", shown, display_name(dir.string())));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw UsageError(fmt::format("--backup {}: the directory {} is not writable", shown,
+                                 display_name(dir.string())));
+  if (fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
+    throw UsageError(fmt::format("--backup {}: the file exists and is not writable", shown));
+}
+
 // pg_dump --format=custom of the database to `file`. The password travels in PGPASSWORD, never
 // on the command line (where ps shows it). Throws; a failed dump leaves no file behind.
 void backup(Context& ctx, const UpgradeOptions& options, Version version) {
   const auto& info = ctx.conninfo();
-  const std::string err_path = options.backup + ".stderr";
+  // pg_dump's stderr goes to a private temp file, not next to the backup.
+  const auto tmp = std::filesystem::temp_directory_path() / "stepwise-pg_dump.XXXXXX";
+  std::string err_path = tmp.string();
+  const int err_fd = ::mkstemp(err_path.data());
+  if (err_fd < 0)
+    throw Error(ExitCode::kFailed,
+                fmt::format("--backup {}: cannot create a temporary file in {}: {}", options.backup,
+                            tmp.parent_path().string(), std::strerror(errno)),
+                "nothing was applied");
+  ::close(err_fd);
   std::vector<std::string> args = {
       options.pg_dump, "--format=custom", "--no-password",     "--file",
       options.backup,  "--dbname",        info.conninfo_public};
@@ -66,10 +103,12 @@ void backup(Context& ctx, const UpgradeOptions& options, Version version) {
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     std::filesystem::remove(err_path);
-    throw Error(
-        ExitCode::kFailed,
-        fmt::format("--pg-dump {}: cannot run it: {}", options.pg_dump, std::strerror(rc)),
-        "install postgresql-client, or pass --pg-dump /path/to/pg_dump; nothing was applied");
+    throw Error(ExitCode::kFailed,
+                fmt::format("--pg-dump {}: cannot run it: {}; no backup written to {}",
+                            options.pg_dump, std::strerror(rc), options.backup),
+                rc == ENOENT ? "install postgresql-client, or pass --pg-dump /path/to/pg_dump; "
+                               "nothing was applied"
+                             : "nothing was applied");
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -79,14 +118,16 @@ void backup(Context& ctx, const UpgradeOptions& options, Version version) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::error_code ec;
     std::filesystem::remove(options.backup, ec);
+    // pg_dump's first line says what went wrong; later ones are consequences.
     const auto lines = split_lines(trim(errors));
-    throw Error(
-        ExitCode::kFailed,
-        fmt::format("--backup {}: pg_dump failed: {}", options.backup,
-                    redact(lines.empty() ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                         : std::string(lines.back()),
-                           ctx.secrets())),
-        "nothing was applied");
+    std::string why = lines.empty() ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                    : std::string(trim(lines.front()));
+    if (why.starts_with("pg_dump: ")) why = why.substr(9);
+    if (why.starts_with("error: ")) why = why.substr(7);
+    throw Error(ExitCode::kFailed,
+                fmt::format("--backup {}: pg_dump failed: {}", options.backup,
+                            redact(one_line(why, 500), ctx.secrets())),
+                "nothing was applied");
   }
   const auto seconds = std::chrono::duration<double>(Clock::now() - start).count();
   HistoryStore store(ctx.connect(), ctx.log_table(), runner_identity());
@@ -136,6 +177,7 @@ void print_plan(const UpgradePlan& plan, const MigrationSet& set, bool offline) 
 }  // namespace
 
 int run_upgrade(Context& ctx, const UpgradeOptions& options) {
+  if (!options.backup.empty()) check_backup_path(options.backup);
   const auto& source = ctx.source();
   if (source.releases.empty()) throw PlanRefused("upgrade: this build has no releases.json");
   auto& conn = ctx.connect();
@@ -179,6 +221,8 @@ int run_upgrade(Context& ctx, const UpgradeOptions& options) {
       print_plan(plan, source.migrations, options.offline);
     return 0;
   }
+  // With work to do on a standby or a read-only session: one line, before the backup.
+  if (plan.step_count() > 0) ctx.require_writable();
   if (!json) print_plan(plan, source.migrations, options.offline);
   if (!options.backup.empty()) backup(ctx, options, history.current_version());
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -94,6 +95,8 @@ Connection& Context::connect() {
   const auto start = Clock::now();
   // Each attempt gets its own bound so a black-holed host cannot outlast --connect-timeout.
   const auto per_attempt = std::clamp<long long>(connect_timeout_.count() / 1000, 2, 10);
+  // Known before parsing: a malformed connection string must not leak PGPASSWORD either.
+  if (const char* pw = std::getenv("PGPASSWORD"); pw && *pw) secrets_.emplace_back(pw);
   conninfo_ = parse_conninfo(database_url(options_), static_cast<int>(per_attempt));
   const auto& info = conninfo_;
   secrets_ = info.secrets;
@@ -105,6 +108,12 @@ Connection& Context::connect() {
       break;
     } catch (const ConnectError& e) {
       const std::string why = e.what();
+      // A host that does not resolve may be a password where the host should be (an unencoded
+      // '@' in a URL): from now on it is masked in every line printed, the display included.
+      if (is_unresolved_host_error(why))
+        for (const auto& h : info.hosts)
+          if (std::find(secrets_.begin(), secrets_.end(), h) == secrets_.end())
+            secrets_.push_back(h);
       const auto now = Clock::now();
       if (!is_transient_connect_error(why))
         throw ConnectError(fmt::format("cannot connect to {}: {}", info.display, why),
@@ -113,7 +122,10 @@ Connection& Context::connect() {
         throw ConnectError(
             fmt::format("cannot connect to {} within {}: {}", info.display,
                         format_duration(connect_timeout_), why),
-            "is the server up and reachable? raise --connect-timeout to wait longer");
+            is_unresolved_host_error(why)
+                ? "check the host name (not shown: it may be part of a password, as when an '@' "
+                  "in a URL's password is not written %40)"
+                : "is the server up and reachable? raise --connect-timeout to wait longer");
       if (now >= next_log) {
         spdlog::info("waiting for the database at {}: {} ({} elapsed)", info.display, why,
                      format_duration(std::chrono::duration_cast<milliseconds>(now - start)));
@@ -155,7 +167,27 @@ const Engine& Context::engine() {
   return *engine_;
 }
 
+void Context::require_writable() {
+  const auto& e = engine();
+  if (e.hot_standby)
+    throw Error(ExitCode::kReadOnly,
+                fmt::format("the server at {} is a read-only hot standby: migrations must run "
+                            "against the primary; nothing was applied",
+                            conninfo_.display),
+                "connect to the primary (with several hosts, add target_session_attrs=read-write "
+                "to the connection string); validate and status work on a standby");
+  if (e.read_only_session)
+    throw Error(
+        ExitCode::kReadOnly,
+        fmt::format("the server at {}: sessions are read-only (default_transaction_read_only is "
+                    "on for this role or database); nothing was applied",
+                    conninfo_.display),
+        "connect as a role that may write, or reset it: ALTER ROLE ... RESET "
+        "default_transaction_read_only / ALTER DATABASE ... RESET default_transaction_read_only");
+}
+
 ExecutionProfile Context::execution_profile() {
+  require_writable();
   const auto& e = engine();
   if (!lock_) lock_ = make_lock();
   ExecutionProfile p{lock_.get(), e.statement_by_statement(), e.session_setup()};

@@ -79,7 +79,11 @@ class Context {
   // The lock chosen by --lock-strategy (auto: the engine's), on the main connection.
   [[nodiscard]] std::unique_ptr<Lock> make_lock();
   // Engine detection, lock and executor settings, resolved only once there is work to do.
+  // Throws Error(kReadOnly) on a hot standby or read-only sessions (see require_writable).
   [[nodiscard]] ExecutionProfile execution_profile();
+  // Throws Error(kReadOnly), one line naming the server and the cause, when the session cannot
+  // write: a hot standby, or default_transaction_read_only on. Uses engine()'s one query.
+  void require_writable();
   // describe's options for this engine, leaving out stepwise's own tables.
   [[nodiscard]] DescribeOptions describe_options(std::vector<std::string> schemas);
   // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().

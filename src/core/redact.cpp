@@ -18,9 +18,13 @@ bool istarts(std::string_view s, std::size_t at, std::string_view word) {
   return true;
 }
 
-// "scheme://user:password@host" -> mask the password. The userinfo runs from "://" to the
-// last '@' before any '/', so a password may hold '@', '?', '#', quotes or spaces (libpq
-// stops at the first '@': masking to the last one also hides what it would read as a host).
+// "scheme://user:password@host" -> "scheme://***@host": the whole userinfo, since a user name
+// may be a password typed in the wrong place. The userinfo runs from "://" to the last '@'
+// before any '/', so a password may hold '@', '?', '#', quotes or spaces (libpq stops at the
+// first '@': masking to the last one also hides what it would read as a host). An '@' after
+// the first '/' in the same word may mean a '/' in the password (libpq then reads part of it as
+// a port or database name): masked up to that '@' too (an '@' in a query value is masked with
+// it: better too much than too little).
 std::string mask_userinfo(std::string_view in) {
   std::string out;
   std::size_t i = 0;
@@ -29,18 +33,18 @@ std::string mask_userinfo(std::string_view in) {
     if (sep == std::string_view::npos) break;
     const auto auth_start = sep + 3;
     std::size_t end = std::string_view::npos;
-    for (std::size_t k = auth_start; k < in.size() && in[k] != '/' && in[k] != '\n'; ++k)
+    std::size_t k = auth_start;
+    for (; k < in.size() && in[k] != '/' && in[k] != '\n'; ++k)
       if (in[k] == '@') end = k;
+    if (k < in.size() && in[k] == '/') {
+      for (; k < in.size() && !std::isspace(static_cast<unsigned char>(in[k])) && in[k] != '"' &&
+             in[k] != '\'';
+           ++k)
+        if (in[k] == '@') end = k;
+    }
     out.append(in.substr(i, auth_start - i));
     if (end != std::string_view::npos) {
-      const auto userinfo = in.substr(auth_start, end - auth_start);
-      const auto colon = userinfo.find(':');
-      if (colon != std::string_view::npos) {
-        out.append(userinfo.substr(0, colon + 1));
-        out.append(kMask);
-      } else {
-        out.append(userinfo);
-      }
+      out.append(kMask);
       i = end;  // continue at the '@'
     } else {
       i = auth_start;
@@ -50,7 +54,8 @@ std::string mask_userinfo(std::string_view in) {
   return out;
 }
 
-// password=value / password = 'va lue' / ?password=value& / sslpassword=... -> mask the value.
+// password=value / password = 'va lue' / ?password=value& / sslpassword=... / password: value
+// -> mask the value.
 std::string mask_parameters(std::string_view in) {
   std::string out;
   std::size_t i = 0;
@@ -58,7 +63,9 @@ std::string mask_parameters(std::string_view in) {
     if (istarts(in, i, "password")) {
       std::size_t j = i + 8;
       while (j < in.size() && (in[j] == ' ' || in[j] == '\t')) ++j;
-      if (j < in.size() && in[j] == '=') {
+      // "password=..." as libpq writes it, "password: ..." as in YAML or a mistyped key/value.
+      if (j < in.size() && (in[j] == '=' || in[j] == ':') &&
+          !(in[j] == ':' && j + 2 < in.size() && in[j + 1] == '/' && in[j + 2] == '/')) {
         ++j;
         while (j < in.size() && (in[j] == ' ' || in[j] == '\t')) ++j;
         out.append(in.substr(i, j - i));

@@ -21,8 +21,27 @@ std::string Engine::session_setup() const {
 
 Engine detect_engine(Connection& conn, std::optional<EngineKind> forced) {
   Engine e;
-  const auto rows = conn.query(
-      "SELECT current_setting('crdb_version', true), current_setting('server_version')", {});
+  // in_hot_standby is PostgreSQL 14+; before that a standby still shows transaction_read_only
+  // on with default_transaction_read_only off (this query runs outside any explicit
+  // transaction, so only recovery makes it read-only then). Same answer as pg_is_in_recovery()
+  // for a server that accepts connections, without a function CockroachDB may lack.
+  Rows rows;
+  try {
+    rows = conn.query(
+        "SELECT current_setting('crdb_version', true), current_setting('server_version'),"
+        " current_setting('in_hot_standby', true), current_setting('transaction_read_only', true),"
+        " current_setting('default_transaction_read_only', true)",
+        {});
+  } catch (const DbError&) {
+    // A server that rejects one of the settings outright (rather than answering NULL): ask
+    // only what engine detection itself needs, and assume it can write.
+    rows = conn.query(
+        "SELECT current_setting('crdb_version', true), current_setting('server_version')", {});
+  }
+  const auto& row = rows.at(0);
+  const auto on = [&](std::size_t i) { return i < row.size() && row[i].value_or("") == "on"; };
+  e.read_only_session = on(4);
+  e.hot_standby = on(2) || (on(3) && !on(4));
   const auto crdb = rows.at(0).at(0).value_or("");
   e.cockroach_server = !crdb.empty();
   e.server_version = e.cockroach_server ? crdb : "PostgreSQL " + rows.at(0).at(1).value_or("?");

@@ -34,6 +34,16 @@ int server_line(std::string_view detail) {
   return line;
 }
 
+// The error's SQLSTATE is `state`; when the client library lost it (libpqxx 6.4 drops it for
+// some classes), the server's wording of the two this file explains decides.
+bool is_state(const DbError& e, std::string_view state) {
+  if (!e.sqlstate().empty()) return e.sqlstate() == state;
+  const std::string_view m = e.what();
+  if (state == "42501") return m.starts_with("permission denied");
+  if (state == "25006") return m.find("in a read-only transaction") != std::string_view::npos;
+  return false;
+}
+
 // Session (no-transaction steps) or transaction-local (SET LOCAL) settings for a step.
 std::string prelude(const RunOptions& options, bool local) {
   std::string out;
@@ -152,7 +162,17 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
 
   profile_ = resolve_();
   const auto lock_start = Clock::now();
-  if (!wait_for_lock(set, options)) {
+  bool got_lock = false;
+  try {
+    got_lock = wait_for_lock(set, options);
+  } catch (const DbError& e) {
+    // Only a lease lock has a table to create (next to the log table); advisory locks need
+    // no privilege.
+    if (is_state(e, "42501"))
+      explain_log_table_denied(e, lock_table_for(store_.table()), "lease lock table");
+    throw;
+  }
+  if (!got_lock) {
     result.done_by_other = true;
     result.plan = std::move(plan_while_waiting_);
     result.version_after = result.plan.from;
@@ -177,7 +197,13 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   }
   if (!profile_.session_setup.empty()) conn_.execute(profile_.session_setup);
   // Before anything is reported: a role that may not create the log fails with one line.
-  store_.ensure_table();
+  try {
+    store_.ensure_table();
+  } catch (const DbError& e) {
+    if (is_state(e, "42501")) explain_log_table_denied(e, store_.table(), "log table");
+    if (is_state(e, "25006")) throw_read_only(store_.table().display(), e);
+    throw;
+  }
   latest_attempt_.clear();
   for (const auto& a : history.attempts()) {
     auto& id = latest_attempt_[a.version];
@@ -327,9 +353,11 @@ void Runner::apply_transactional(const Step& step, const RunOptions& options, bo
         store_.insert_finished(step, stopping(options) ? Outcome::kInterrupted : Outcome::kFailed,
                                seconds, 0, &e);
       } catch (const DbError& not_recorded) {
-        // E.g. a role that may not write the log: report the step's own error, and this one.
-        reporter_.warning(
-            fmt::format("could not record the failed attempt: {}", not_recorded.what()));
+        // E.g. a role that may not write the log: report the step's own error, and this one
+        // (a read-only session refuses both: its one line says so).
+        if (!is_state(not_recorded, "25006") || !is_state(e, "25006"))
+          reporter_.warning(
+              fmt::format("could not record the failed attempt: {}", not_recorded.what()));
       }
       const int line = server_line(e.detail()) - prefix_lines;
       fail(step, e, line > 0 ? line : 0, options);
@@ -428,6 +456,7 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
                            : store_.insert_running_fenced(step, fence);
     } catch (const DbError& e) {
       if (e.sqlstate() == kFenceSqlstate) lock_lost(step, e);
+      if (is_state(e, "25006")) throw_read_only(script.file, e);
       throw;
     }
   });
@@ -489,8 +518,10 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
         record();
       }
     } catch (const DbError& not_recorded) {
-      reporter_.warning(
-          fmt::format("could not record the failed attempt: {}", not_recorded.what()));
+      // A session turned read-only refuses this write too: its one line below says why.
+      if (!is_state(not_recorded, "25006") || !is_state(e, "25006"))
+        reporter_.warning(
+            fmt::format("could not record the failed attempt: {}", not_recorded.what()));
     }
     const int line = done < total ? statements[static_cast<std::size_t>(done)].line +
                                         std::max(server_line(e.detail()), 1) - 1
@@ -499,12 +530,72 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
   }
 }
 
+void Runner::explain_log_table_denied(const DbError& e, const TableName& t, std::string_view what) {
+  std::string role = "the role";
+  bool has_schema = true;
+  bool may_create = true;
+  try {
+    const auto rows = conn_.query(
+        "SELECT current_user, n.oid IS NOT NULL,"
+        " n.oid IS NULL OR has_schema_privilege(n.oid, 'CREATE')"
+        " FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1",
+        {t.schema});
+    role = rows.at(0).at(0).value_or(role);
+    has_schema = rows.at(0).at(1).value_or("t") == "t";
+    may_create = rows.at(0).at(2).value_or("t") == "t";
+  } catch (const DbError&) {
+    // Keep the server's own words below.
+  }
+  // For the advice only (never sent): double quotes only where SQL needs them.
+  const auto sql_name = [this](const std::string& name) {
+    bool plain = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
+    for (char c : name)
+      plain = plain && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+    return plain ? name : conn_.quote_identifier(name);
+  };
+  const auto quoted_role = sql_name(role);
+  const auto quoted_schema = sql_name(t.schema);
+  if (!has_schema)
+    throw Error(ExitCode::kFailed,
+                fmt::format("cannot create the {} {}: role {} lacks the CREATE privilege on "
+                            "the database, which creating schema {} needs ({})",
+                            what, t.display(), role, t.schema, e.what()),
+                fmt::format("create the schema first (CREATE SCHEMA {} AUTHORIZATION {}), or pass "
+                            "--log-table with a schema the role may create tables in",
+                            quoted_schema, quoted_role));
+  if (!may_create)
+    throw Error(ExitCode::kFailed,
+                fmt::format("cannot create the {} {}: role {} lacks the CREATE privilege on "
+                            "schema {} ({})",
+                            what, t.display(), role, t.schema, e.what()),
+                fmt::format("GRANT CREATE ON SCHEMA {} TO {}; or pass --log-table "
+                            "other_schema.{} for a schema the role may create tables in",
+                            quoted_schema, quoted_role, store_.table().table));
+  throw Error(
+      ExitCode::kFailed,
+      fmt::format("cannot set up the {} {} as role {} ({})", what, t.display(), role, e.what()),
+      "the role needs CREATE on the log table's schema and INSERT, UPDATE and SELECT on "
+      "the log table");
+}
+
+void Runner::throw_read_only(const std::string& where, const DbError& e) {
+  throw Error(ExitCode::kReadOnly,
+              fmt::format("the session is read-only (a hot standby, or "
+                          "default_transaction_read_only on): {} failed with SQLSTATE 25006 ({})",
+                          where, e.what()),
+              "migrations must run against the primary, on a read-write session "
+              "(default_transaction_read_only off); validate and status work on a standby");
+}
+
 void Runner::fail(const Step& step, const DbError& e, int line, const RunOptions& options) {
   const auto& file = step.script().file;
   const auto where = line > 0 ? fmt::format("{}:{}", file, line) : file;
   if (stopping(options))
     throw Interrupted(
         fmt::format("{}: statement cancelled; the attempt is recorded as interrupted", where));
+  // A read-only session (a standby reached through a pooler or after a failover, or
+  // SET default_transaction_read_only): the server refused every write, the file is innocent.
+  if (is_state(e, "25006")) throw_read_only(where, e);
   throw StepFailed(fmt::format("{}: {} (SQLSTATE {})", where, e.what(), e.sqlstate()), e.sqlstate(),
                    e.sqlstate() == "42501"
                        ? "the role needs INSERT and UPDATE on the log table and the rights the "

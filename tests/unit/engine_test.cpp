@@ -51,6 +51,31 @@ TEST(Engine, DetectsPostgresWhenCrdbVersionIsUnset) {
   EXPECT_EQ(e.session_setup(), "");
 }
 
+// One query also tells a hot standby and read-only sessions apart (no extra round trip).
+TEST(Engine, DetectsHotStandbyAndReadOnlySessionsInTheSameQuery) {
+  const auto detect = [](Row row) {
+    DetectConnection c(std::move(row));
+    auto e = detect_engine(c, std::nullopt);
+    EXPECT_NE(c.last_sql.find("transaction_read_only"), std::string::npos) << c.last_sql;
+    return e;
+  };
+  // in_hot_standby, transaction_read_only, default_transaction_read_only
+  auto e = detect({std::nullopt, "15.18", "off", "off", "off"});
+  EXPECT_FALSE(e.hot_standby);
+  EXPECT_FALSE(e.read_only_session);
+  e = detect({std::nullopt, "15.18", "on", "on", "off"});
+  EXPECT_TRUE(e.hot_standby);
+  EXPECT_FALSE(e.read_only_session);
+  e = detect({std::nullopt, "15.18", "off", "on", "on"});  // ALTER DATABASE ... SET ... = on
+  EXPECT_FALSE(e.hot_standby);
+  EXPECT_TRUE(e.read_only_session);
+  e = detect({std::nullopt, "12.9", std::nullopt, "on", "off"});  // a standby before PG 14
+  EXPECT_TRUE(e.hot_standby);
+  e = detect({std::nullopt, "12.9", std::nullopt, std::nullopt, std::nullopt});
+  EXPECT_FALSE(e.hot_standby);
+  EXPECT_FALSE(e.read_only_session);
+}
+
 TEST(Engine, DetectsCockroach) {
   DetectConnection c({"CockroachDB CCL v25.2.0 (x86_64-pc-linux-gnu)", "13.0.0"});
   const auto e = detect_engine(c, std::nullopt);

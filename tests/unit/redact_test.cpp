@@ -14,32 +14,36 @@ bool contains(const std::string& hay, std::string_view needle) {
 
 TEST(Redact, UrlUserinfoPasswordMasked) {
   EXPECT_EQ(redact("postgres://alice:s3cr3t@db.example.com:5432/app"),
-            "postgres://alice:***@db.example.com:5432/app");
+            "postgres://***@db.example.com:5432/app");
 }
 
 TEST(Redact, PostgresqlSchemeAndTextAround) {
   EXPECT_EQ(redact("connecting to postgresql://bob:hunter22@localhost/db ..."),
-            "connecting to postgresql://bob:***@localhost/db ...");
+            "connecting to postgresql://***@localhost/db ...");
 }
 
 TEST(Redact, UrlPasswordWithAtSignMasked) {
-  EXPECT_EQ(redact("postgres://u:p@ss@host/db"), "postgres://u:***@host/db");
+  EXPECT_EQ(redact("postgres://u:p@ss@host/db"), "postgres://***@host/db");
 }
 
 TEST(Redact, UrlPasswordWithColonMasked) {
-  EXPECT_EQ(redact("postgres://u:pa:ss@host/db"), "postgres://u:***@host/db");
+  EXPECT_EQ(redact("postgres://u:pa:ss@host/db"), "postgres://***@host/db");
 }
 
 TEST(Redact, UrlPercentEncodedPasswordMasked) {
-  EXPECT_EQ(redact("postgres://u:p%40ss%2Fw@host/db"), "postgres://u:***@host/db");
+  EXPECT_EQ(redact("postgres://u:p%40ss%2Fw@host/db"), "postgres://***@host/db");
 }
 
 TEST(Redact, UrlEmptyPasswordStillMasked) {
-  EXPECT_EQ(redact("postgres://u:@host/db"), "postgres://u:***@host/db");
+  EXPECT_EQ(redact("postgres://u:@host/db"), "postgres://***@host/db");
 }
 
-TEST(Redact, UrlWithoutPasswordUnchanged) {
-  EXPECT_EQ(redact("postgres://alice@db/app"), "postgres://alice@db/app");
+// A user name alone may be a password typed in the wrong place: the userinfo is masked whole.
+TEST(Redact, UrlUserNameAloneMasked) {
+  EXPECT_EQ(redact("postgres://alice@db/app"), "postgres://***@db/app");
+}
+
+TEST(Redact, UrlWithoutUserinfoUnchanged) {
   EXPECT_EQ(redact("postgres://db/app"), "postgres://db/app");
   EXPECT_EQ(redact("postgres:///app?host=/var/run/postgresql"),
             "postgres:///app?host=/var/run/postgresql");
@@ -47,26 +51,25 @@ TEST(Redact, UrlWithoutPasswordUnchanged) {
 
 TEST(Redact, SeveralUrlsInOneText) {
   EXPECT_EQ(redact("from postgres://a:one1@h1/db to postgres://b:two2@h2/db"),
-            "from postgres://a:***@h1/db to postgres://b:***@h2/db");
+            "from postgres://***@h1/db to postgres://***@h2/db");
 }
 
 TEST(Redact, UrlInQuotes) {
-  EXPECT_EQ(redact("url \"postgres://a:pw123@h/db\" failed"),
-            "url \"postgres://a:***@h/db\" failed");
+  EXPECT_EQ(redact("url \"postgres://a:pw123@h/db\" failed"), "url \"postgres://***@h/db\" failed");
 }
 
 TEST(Redact, QueryPasswordMasked) {
-  EXPECT_EQ(redact("postgres://u@h/db?password=s3cr3t"), "postgres://u@h/db?password=***");
+  EXPECT_EQ(redact("postgres://u@h/db?password=s3cr3t"), "postgres://***@h/db?password=***");
 }
 
 TEST(Redact, QueryPasswordBeforeOtherParameterMasked) {
   EXPECT_EQ(redact("postgres://u@h/db?password=s3cr3t&sslmode=require"),
-            "postgres://u@h/db?password=***&sslmode=require");
+            "postgres://***@h/db?password=***&sslmode=require");
 }
 
 TEST(Redact, QuerySslPasswordMasked) {
   EXPECT_EQ(redact("postgres://u@h/db?sslmode=verify-full&sslpassword=keypass1"),
-            "postgres://u@h/db?sslmode=verify-full&sslpassword=***");
+            "postgres://***@h/db?sslmode=verify-full&sslpassword=***");
 }
 
 TEST(Redact, KeywordPasswordMasked) {
@@ -117,7 +120,7 @@ TEST(Redact, ThreeCharacterSecretReplaced) {
 }
 
 TEST(Redact, ShortSecretStillMaskedByPatterns) {
-  EXPECT_EQ(redact("postgres://u:ab@h/db", {"ab"}), "postgres://u:***@h/db");
+  EXPECT_EQ(redact("postgres://u:ab@h/db", {"ab"}), "postgres://***@h/db");
   EXPECT_EQ(redact("password=ab host=h", {"ab"}), "password=*** host=h");
 }
 
@@ -126,7 +129,7 @@ TEST(Redact, TextWithoutPasswordUnchanged) {
            "",
            "applied 3 migrations in 1.2s",
            "host=localhost port=5432 user=bob dbname=app",
-           "postgres://bob@localhost:5432/app?sslmode=require",
+           "postgres://localhost:5432/app?sslmode=require",
            "the password column was added",
            "ALTER TABLE users ADD COLUMN password_hash text;",
            "e-mail: bob@example.com",
@@ -193,6 +196,34 @@ TEST(Redact, UrlPasswordWithQuoteOrSpaceMasked) {
 TEST(Redact, Idempotent) {
   const auto once = redact("postgres://u:secret1@h/db?password=x2y host=h password='a b'");
   EXPECT_EQ(redact(once), once);
+}
+
+// An unencoded '/' in a password: libpq finds no '@' before the first '/' and reads part of the
+// password as the port or database name. The '@' later in the same word still ends the userinfo.
+TEST(Redact, UrlPasswordWithSlashMasked) {
+  for (const char* pw : {"Zq/8Xw", "Zq8/Xw/Jv", "12/Zq8Xw"}) {
+    const std::string text = std::string("postgres://u:") + pw + "@host/db";
+    const auto out = redact(text);
+    EXPECT_EQ(out, "postgres://***@host/db") << text;
+    EXPECT_FALSE(contains(out, "Xw")) << text << " -> " << out;
+  }
+  // The word ends at white space: an e-mail address after a URL is no userinfo of it.
+  EXPECT_EQ(redact("see postgres://h/db and mail bob@example.com"),
+            "see postgres://h/db and mail bob@example.com");
+}
+
+TEST(Redact, UrlPasswordWithSeveralDelimitersMasked) {
+  const auto out = redact("postgres://u:se@cr#et/Zq@host/db?sslmode=require");
+  EXPECT_EQ(out, "postgres://***@host/db?sslmode=require");
+}
+
+// "password:" instead of "password=" (a typo in key/value form, or YAML).
+TEST(Redact, PasswordWithColonSeparatorMasked) {
+  EXPECT_EQ(redact("host=h password:Zq8Xw dbname=d"), "host=h password:*** dbname=d");
+  EXPECT_EQ(redact("password: 'Zq 8Xw' user=u"), "password: *** user=u");
+  EXPECT_EQ(redact("sslpassword:Zq8Xw"), "sslpassword:***");
+  // Words that merely start with "password" are left alone.
+  EXPECT_EQ(redact("password_hash: text"), "password_hash: text");
 }
 
 }  // namespace

@@ -841,6 +841,27 @@ TEST_F(RunnerTest, FailedStepWithoutLineNamesJustTheFile) {
   }
 }
 
+// 25006 (read_only_sql_transaction) is the server's state, not the file's fault: exit 16 with
+// the cause, also when the client library lost the SQLSTATE (libpqxx 6.4).
+TEST_F(RunnerTest, ReadOnlyTransactionErrorIsTheServersNotTheFiles) {
+  for (const std::string state : {"25006", ""}) {
+    conn.log_reads = {Records{applied_row(1, 1), applied_row(2, 2)}};
+    conn.failures.clear();
+    conn.failures.push_back({kSqlC, "cannot execute INSERT in a read-only transaction", state, 0});
+    try {
+      (void)runner.run(set, RunOptions{});
+      FAIL() << "no error";
+    } catch (const StepFailed& e) {
+      FAIL() << "blamed the file: " << e.what();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ExitCode::kReadOnly) << e.what();
+      EXPECT_TRUE(std::string(e.what()).starts_with("the session is read-only")) << e.what();
+      EXPECT_NE(std::string(e.what()).find("3_c.up.sql"), std::string::npos) << e.what();
+      EXPECT_NE(e.hint().find("primary"), std::string::npos) << e.hint();
+    }
+  }
+}
+
 TEST_F(RunnerTest, StopRequestedInterruptsBeforeTheNextStepAndReleases) {
   conn.log_reads = {Records{}};
   std::atomic<bool> stop{true};
