@@ -14,5 +14,5 @@ cmake --preset dev >/dev/null
 cmake --build --preset dev
 export STEPWISE_TEST_DATABASE_URL=$url STEPWISE_REQUIRE_DB=1
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
-[ $# -gt 0 ] || set -- -L 'integration|fault'
+[ $# -gt 0 ] || set -- -L 'integration|hostile|fault'
 exec ctest --preset dev "$@"

@@ -487,7 +487,7 @@ timeout 60 "$DOCKER" stop -t 30 "$PROJECT-slow" >/dev/null 2>&1
 t1=$(date +%s%N)
 STOP_MS=$(((t1 - t0) / 1000000))
 sexit=$(state "$PROJECT-slow" '{{.State.ExitCode}}')
-outcome=$(psql_app "SELECT outcome FROM stepwise_log WHERE version = 20250301090000 ORDER BY id DESC LIMIT 1")
+outcome=$(psql_app "SELECT outcome FROM stepwise_log WHERE version = '20250301090000' ORDER BY id DESC LIMIT 1")
 again=$(timeout 60 "$DOCKER" run --rm --network host -e DATABASE_URL="$DB_URL" app-migrator:test up --lock-timeout 5s 2>&1)
 again_rc=$?
 if [ "$sexit" = 7 ] && [ "$STOP_MS" -lt 5000 ] && [ "$outcome" = interrupted ] && [ "$again_rc" = 0 ]; then

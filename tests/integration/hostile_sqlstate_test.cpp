@@ -55,9 +55,9 @@ TEST(HostileSqlstate, EveryServerErrorKeepsItsSqlstateOnStderrAndInTheLog) {
         << r.err;
     EXPECT_EQ(r.err.find("(SQLSTATE )"), std::string::npos) << r.err;
     EXPECT_EQ(db.scalar("SELECT outcome || ' ' || coalesce(sqlstate, 'NULL') FROM stepwise_log"
-                        " WHERE version = 2"),
+                        " WHERE version = '2'"),
               "failed " + code);
-    EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE version = 1 AND outcome = "
+    EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE version = '1' AND outcome = "
                        "'succeeded'"),
               1);
     EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'never'"), 0);
