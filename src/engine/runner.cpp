@@ -34,14 +34,8 @@ int server_line(std::string_view detail) {
   return line;
 }
 
-// The error's SQLSTATE is `state`; when the client library lost it (libpqxx 6.4 drops it for
-// some classes), the server's wording of the two this file explains decides.
 bool is_state(const DbError& e, std::string_view state) {
-  if (!e.sqlstate().empty()) return e.sqlstate() == state;
-  const std::string_view m = e.what();
-  if (state == "42501") return m.starts_with("permission denied");
-  if (state == "25006") return m.find("in a read-only transaction") != std::string_view::npos;
-  return false;
+  return e.sqlstate() == state;  // every server error keeps its SQLSTATE (src/pqxx on libpq)
 }
 
 // Session (no-transaction steps) or transaction-local (SET LOCAL) settings for a step.
