@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <pqxx/pqxx>
 #include <sstream>
 #include <thread>
@@ -41,8 +42,9 @@ ProcessResult run_blocked(const TestDb& db, const MigrationDir& dir,
   pqxx::connection blocker(db.url() + "?application_name=blocker-app");
   pqxx::work tx(blocker);
   tx.exec("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE");
-  std::vector<std::string> args = {"--database-url",      db.url(), "--source", dir.path(),
-                                   "--progress-interval", "300ms",  "--ddl-lock-timeout", "0"};
+  std::vector<std::string> args = {
+      "--database-url",      db.url(), "--source",           dir.path(),
+      "--progress-interval", "300ms",  "--ddl-lock-timeout", "0"};
   args.insert(args.end(), extra.begin(), extra.end());
   args.emplace_back("up");
   Process p(stepwise_cmd(args), kNoEnvUrl);
@@ -94,8 +96,8 @@ TEST(Progress, AnIndexBuildReportsItsPhaseAndBlocksAsJsonFields) {
       " $$BEGIN PERFORM pg_sleep(0.001); RETURN $1; END$$");
   MigrationDir dir;
   dir.write("1_index.up.sql", "CREATE INDEX t_slow ON t (slow(v));\n");
-  const auto r = db.stepwise({"--source", dir.path(), "--progress-interval", "300ms",
-                              "--log-format", "json", "up"});
+  const auto r = db.stepwise(
+      {"--source", dir.path(), "--progress-interval", "300ms", "--log-format", "json", "up"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   int reports = 0;
   bool saw_blocks = false;
@@ -115,6 +117,93 @@ TEST(Progress, AnIndexBuildReportsItsPhaseAndBlocksAsJsonFields) {
   }
   EXPECT_GE(reports, 2) << r.err;
   EXPECT_TRUE(saw_blocks) << r.err;
+}
+
+// CREATE INDEX CONCURRENTLY in a no-transaction step, slow enough (a millisecond a row) for
+// several reports: the blocks done grow from one report to the next within a phase.
+TEST(Progress, AConcurrentIndexBuildShowsGrowingBlocksDone) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  (void)db.query(
+      "CREATE TABLE t AS SELECT g AS v, repeat('x', 200) AS pad FROM generate_series(1, 2500) g;"
+      "CREATE FUNCTION slow(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS"
+      " $$BEGIN PERFORM pg_sleep(0.001); RETURN $1; END$$");
+  MigrationDir dir;
+  dir.write("1_index.up.sql",
+            "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY t_slow ON t (slow(v));\n");
+  const auto r = db.stepwise(
+      {"--source", dir.path(), "--progress-interval", "250ms", "--log-format", "json", "up"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::vector<long long>> done_by_phase;
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || j.value("event", "") != "step_progress" || !j.contains("done"))
+      continue;
+    done_by_phase[j.value("activity", "")].push_back(j["done"].get<long long>());
+  }
+  bool grew = false;
+  for (const auto& [phase, done] : done_by_phase) {
+    EXPECT_NE(phase.find("CREATE INDEX CONCURRENTLY"), std::string::npos) << phase;
+    for (std::size_t i = 1; i < done.size(); ++i) grew = grew || done[i] > done[i - 1];
+  }
+  EXPECT_TRUE(grew) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), 0);
+}
+
+// Counts the server log's "connection authorized" lines for one database (log_connections is
+// switched on for the test): the no-op path must open exactly one connection.
+class ConnectionLog {
+ public:
+  explicit ConnectionLog(const TestDb& db) : db_(db) {
+    const char* data = std::getenv("STEPWISE_TEST_PGDATA");
+    if (data != nullptr) path_ = std::string(data) + "/../server.log";
+    (void)db_.query("ALTER SYSTEM SET log_connections = on");
+    (void)db_.query("SELECT pg_reload_conf()");
+    std::this_thread::sleep_for(300ms);
+  }
+  ~ConnectionLog() {
+    try {
+      (void)db_.query("ALTER SYSTEM RESET log_connections");
+      (void)db_.query("SELECT pg_reload_conf()");
+    } catch (...) {
+    }
+  }
+  [[nodiscard]] bool usable() const { return !path_.empty(); }
+  [[nodiscard]] int count() const {
+    std::this_thread::sleep_for(300ms);  // the server writes its log asynchronously
+    std::ifstream in(path_);
+    int n = 0;
+    const auto needle = "database=" + db_.name() + " ";
+    for (std::string line; std::getline(in, line);)
+      if (line.find("connection authorized") != std::string::npos &&
+          (line + " ").find(needle) != std::string::npos)
+        ++n;
+    return n;
+  }
+
+ private:
+  const TestDb& db_;
+  std::string path_;
+};
+
+TEST(Progress, TheNoOpPathOpensOneConnectionAndALongStepASecond) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  ConnectionLog log(db);
+  ASSERT_TRUE(log.usable()) << "STEPWISE_TEST_PGDATA is not set (run under with-postgres.sh)";
+  MigrationDir dir;
+  dir.write("1_sleep.up.sql", "SELECT pg_sleep(0.8);\n");
+  // A step longer than the interval: the monitor opens its one connection.
+  auto before = log.count();
+  auto r = db.stepwise({"--source", dir.path(), "--progress-interval", "200ms", "up"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(log.count() - before, 2) << "the run's connection and the monitor's\n" << r.err;
+  // Nothing pending: one connection, whatever the interval.
+  before = log.count();
+  r = db.stepwise({"--source", dir.path(), "--progress-interval", "100ms", "up"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(log.count() - before, 1) << r.err;
 }
 
 TEST(Progress, AFastStepPrintsNoProgress) {
