@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
 #include <vector>
 
 #include "stepwise/errors.hpp"
+#include "stepwise/fix_script.hpp"
 
 namespace stepwise {
 
@@ -38,7 +41,7 @@ std::string collapse_spaces(std::string_view s) {
 }  // namespace
 
 std::string SchemaObject::display() const {
-  if (kind == "schema" || kind == "extension") return name;
+  if (kind == "schema" || kind == "extension" || schema.empty()) return name;
   if (!table.empty()) return fmt::format("{}.{}.{}", schema, table, name);
   return fmt::format("{}.{}", schema, name);
 }
@@ -159,91 +162,6 @@ SchemaDescription parse_schema_json(std::string_view text, std::string_view orig
   }
   canonicalize(d);
   return d;
-}
-
-std::string column_sql(const SchemaObject& c) {
-  std::string s = fmt::format("{} {}", c.attr("sql_name"), c.attr("type"));
-  if (!c.attr("collation").empty()) s += " COLLATE " + c.attr("collation");
-  if (!c.attr("identity").empty())
-    s += fmt::format(" GENERATED {} AS IDENTITY",
-                     c.attr("identity") == "always" ? "ALWAYS" : "BY DEFAULT");
-  if (!c.attr("generated").empty())
-    s += fmt::format(" GENERATED ALWAYS AS ({}) STORED", c.attr("generated"));
-  if (!c.attr("default").empty()) s += " DEFAULT " + c.attr("default");
-  if (c.attr("not_null") == "true") s += " NOT NULL";
-  return s;
-}
-
-std::string create_sql(const SchemaObject& o, const SchemaDescription& d) {
-  if (o.kind == "extension")
-    return fmt::format("CREATE EXTENSION IF NOT EXISTS {} SCHEMA {} VERSION '{}';",
-                       o.attr("sql_name"), o.attr("sql_schema"), o.attr("version"));
-  if (o.kind == "schema") return fmt::format("CREATE SCHEMA {};", o.attr("sql_name"));
-  if (o.kind == "type") {
-    if (o.attr("type") == "enum")
-      return fmt::format("CREATE TYPE {} AS ENUM ({});", o.attr("sql_name"), o.attr("labels"));
-    if (o.attr("type") == "domain")
-      return fmt::format("CREATE DOMAIN {} AS {}{}{}{};", o.attr("sql_name"), o.attr("base_type"),
-                         o.attr("default").empty() ? "" : " DEFAULT " + o.attr("default"),
-                         o.attr("not_null") == "true" ? " NOT NULL" : "",
-                         o.attr("constraints").empty() ? "" : " " + o.attr("constraints"));
-    return fmt::format("CREATE TYPE {} AS ({});", o.attr("sql_name"), o.attr("attributes"));
-  }
-  if (o.kind == "sequence")
-    return fmt::format(
-        "CREATE SEQUENCE {} AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{};",
-        o.attr("sql_name"), o.attr("type"), o.attr("increment"), o.attr("min"), o.attr("max"),
-        o.attr("start"), o.attr("cache"), o.attr("cycle") == "true" ? " CYCLE" : "");
-  if (o.kind == "table") {
-    std::vector<const SchemaObject*> columns;
-    for (const auto& c : d.objects)
-      if (c.kind == "column" && c.schema == o.schema && c.table == o.name) columns.push_back(&c);
-    std::stable_sort(
-        columns.begin(), columns.end(), [](const SchemaObject* a, const SchemaObject* b) {
-          return std::atoi(a->attr("position").c_str()) < std::atoi(b->attr("position").c_str());
-        });
-    std::vector<std::string> cols;
-    for (const auto* c : columns) cols.push_back("  " + column_sql(*c));
-    std::string s;
-    if (!o.attr("partition_of").empty())
-      s = fmt::format("CREATE TABLE {} PARTITION OF {} {}", o.attr("sql_name"),
-                      o.attr("partition_of"), o.attr("partition_bound"));
-    else
-      s = fmt::format("CREATE {}TABLE {} (\n{}\n)",
-                      o.attr("persistence") == "unlogged" ? "UNLOGGED " : "", o.attr("sql_name"),
-                      fmt::join(cols, ",\n"));
-    if (!o.attr("partition_key").empty()) s += " PARTITION BY " + o.attr("partition_key");
-    s += ";";
-    if (o.attr("row_security") == "true")
-      s += fmt::format("\nALTER TABLE {} ENABLE ROW LEVEL SECURITY;", o.attr("sql_name"));
-    if (o.attr("force_row_security") == "true")
-      s += fmt::format("\nALTER TABLE {} FORCE ROW LEVEL SECURITY;", o.attr("sql_name"));
-    return s;
-  }
-  if (o.kind == "column")
-    return fmt::format("ALTER TABLE {} ADD COLUMN {};", o.attr("sql_table"), column_sql(o));
-  if (o.kind == "constraint")
-    return fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {};", o.attr("sql_table"),
-                       o.attr("sql_name"), o.attr("definition"));
-  if (o.kind == "index" || o.kind == "trigger") return o.attr("definition") + ";";
-  if (o.kind == "view") {
-    auto def = o.attr("definition");
-    while (!def.empty() && (def.back() == ';' || def.back() == ' ')) def.pop_back();
-    return fmt::format("CREATE {}VIEW {} AS {};",
-                       o.attr("materialized") == "true" ? "MATERIALIZED " : "", o.attr("sql_name"),
-                       def);
-  }
-  if (o.kind == "function")
-    return o.attr("definition").empty()
-               ? fmt::format("-- aggregate {}: recreate it from its migration", o.attr("sql_name"))
-               : o.attr("definition") + ";";
-  if (o.kind == "policy")
-    return fmt::format(
-        "CREATE POLICY {} ON {} AS {} FOR {} TO {}{}{};", o.attr("sql_name"), o.attr("sql_table"),
-        o.attr("permissive") == "true" ? "PERMISSIVE" : "RESTRICTIVE", o.attr("command"),
-        o.attr("roles"), o.attr("using").empty() ? "" : " USING (" + o.attr("using") + ")",
-        o.attr("with_check").empty() ? "" : " WITH CHECK (" + o.attr("with_check") + ")");
-  return fmt::format("-- no statement known for a {}", o.kind);
 }
 
 std::string to_sql_text(const SchemaDescription& d) {
