@@ -310,7 +310,15 @@ std::string bare_create_sql(const SchemaObject& o, const SchemaDescription& d) {
   if (o.kind == "constraint")
     return fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {};", o.attr("sql_table"),
                        o.attr("sql_name"), o.attr("definition"));
-  if (o.kind == "index" || o.kind == "trigger" || o.kind == "statistics")
+  if (o.kind == "index") {
+    // An index of a partitioned table, created on it alone (ON ONLY), would stay invalid until
+    // each partition's index is attached: created on the whole tree instead.
+    auto def = strip_trailing(o.attr("definition"));
+    const auto only = def.find(" ON ONLY ");
+    if (only != std::string::npos) def.replace(only, 9, " ON ");
+    return def + ";";
+  }
+  if (o.kind == "trigger" || o.kind == "statistics")
     return strip_trailing(o.attr("definition")) + ";";
   if (o.kind == "rule") return strip_trailing(o.attr("definition")) + ";";
   if (o.kind == "view") {
