@@ -449,7 +449,11 @@ std::vector<std::string> statement_hazards(std::string_view st) {
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   const auto has = [&](std::string_view w) { return s.find(w) != std::string::npos; };
   std::vector<std::string> out;
-  if (s.starts_with("--")) return out;
+  // Comments, and routine definitions (their bodies are not statements of the fix).
+  if (s.starts_with("--") || s.starts_with("CREATE OR REPLACE FUNCTION") ||
+      s.starts_with("CREATE OR REPLACE PROCEDURE") || s.starts_with("CREATE FUNCTION") ||
+      s.starts_with("CREATE PROCEDURE"))
+    return out;
   if (has("DROP TABLE")) out.push_back("loses data: drops a table and its rows");
   if (has("DROP COLUMN")) out.push_back("loses data: drops a column and its values");
   if (has("DROP SCHEMA")) out.push_back("loses data: drops a schema");
