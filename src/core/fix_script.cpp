@@ -146,7 +146,18 @@ std::string acl_fix_sql(const SchemaObject& e, const SchemaObject& a, const std:
 }
 
 std::string comment_sql(const SchemaObject& o) {
-  const auto text = o.attr("sql_comment").empty() ? std::string("NULL") : o.attr("sql_comment");
+  std::string text = "NULL";
+  if (!o.attr("comment").empty()) {
+    // A literal whatever standard_conforming_strings says: E'...' when it holds a backslash.
+    const auto& c = o.attr("comment");
+    const bool backslash = c.find('\\') != std::string::npos;
+    text = backslash ? "E'" : "'";
+    for (char ch : c) {
+      if (ch == '\'' || (backslash && ch == '\\')) text += ch;
+      text += ch;
+    }
+    text += "'";
+  }
   std::string what;
   if (o.kind == "column")
     what = "COLUMN " + o.attr("sql_table") + "." + o.attr("sql_name");

@@ -39,11 +39,8 @@ struct KindQuery {
   " 'owner', pg_catalog.pg_get_userbyid(" owner \
   "), 'sql_owner', "                            \
   "pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(" owner ")) "
-// A comment and its quoted literal.
-#define COMMENT(oid, catalog)                                 \
-  " 'comment', pg_catalog.obj_description(" oid ", '" catalog \
-  "'), 'sql_comment', "                                       \
-  "pg_catalog.quote_literal(pg_catalog.obj_description(" oid ", '" catalog "')) "
+// A comment (one lookup: the fix quotes it).
+#define COMMENT(oid, catalog) " 'comment', pg_catalog.obj_description(" oid ", '" catalog "') "
 
 const KindQuery kQueries[] = {
     // Schemas.
@@ -134,7 +131,6 @@ const KindQuery kQueries[] = {
      "   AND dp.refobjid = c.oid AND dp.refobjsubid = a.attnum AND dp.deptype = 'i' AND sc.relkind "
      "= 'S'),"
      " 'comment', pg_catalog.col_description(c.oid, a.attnum),"
-     " 'sql_comment', pg_catalog.quote_literal(pg_catalog.col_description(c.oid, a.attnum)),"
      " 'acl', " ACL_TEXT(
          "a.attacl", "c.relowner",
          "c") ")::text"
