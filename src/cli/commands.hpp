@@ -35,6 +35,7 @@ struct UpgradeOptions {
   std::string to;
   bool offline = false;
   bool skip_drift_check = false;
+  std::vector<std::string> ignore;  // --ignore, as validate's (for the drift checks)
   std::string backup;
   std::string pg_dump = "pg_dump";
 };

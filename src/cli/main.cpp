@@ -170,6 +170,9 @@ int main(int argc, char** argv) {
       "no application instance is running: pass the roll-out stops and apply straight through");
   cmd_upgrade->add_flag("--skip-drift-check", upgrade.skip_drift_check,
                         "do not refuse on drift at the start");
+  cmd_upgrade->add_option("--ignore", upgrade.ignore,
+                          "drift the checks ignore, as validate --ignore (repeatable; e.g. "
+                          "kind:grant where privileges legitimately differ)");
   cmd_upgrade->add_option("--backup", upgrade.backup,
                           "pg_dump --format=custom to this file before the first change");
   cmd_upgrade->add_option("--pg-dump", upgrade.pg_dump, "the pg_dump to use");
