@@ -24,12 +24,35 @@ struct DescribeOptions {
 
 [[nodiscard]] SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options);
 
-// Runs `read` in one read-only REPEATABLE READ snapshot with an empty search_path, so that every
-// name the server prints (types, referenced tables, view bodies) is schema-qualified the same
-// way whatever the role's own search_path is. Commits after; rolls back on a database error.
+// Session settings pinned for every catalog read: each one changes how pg_get_expr,
+// pg_get_*def, format_type or quote_ident print (dates and times in defaults and partition
+// bounds, intervals, floats, bytea and string constants, money, identifiers). With them, the
+// description does not depend on the client environment (PGDATESTYLE, PGTZ, PGOPTIONS) nor on
+// the role's or the database's settings (ALTER ROLE / ALTER DATABASE ... SET).
+inline constexpr const char* kPinnedCatalogSettings =
+    "SET LOCAL search_path = ''; SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL TimeZone = 'UTC';"
+    " SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 1;"
+    " SET LOCAL bytea_output = 'hex'; SET LOCAL standard_conforming_strings = on;"
+    " SET LOCAL quote_all_identifiers = off; SET LOCAL lc_monetary = 'C';"
+    " SET LOCAL lc_numeric = 'C'; SET LOCAL lc_time = 'C'; SET LOCAL xmlbinary = 'base64';"
+    " SET LOCAL xmloption = 'content'";
+
+// Runs `read` in one read-only REPEATABLE READ snapshot with the pinned settings above (an
+// empty search_path among them, so that every name the server prints is schema-qualified the
+// same way whatever the role's own search_path is). Commits after; rolls back on a database
+// error.
 template <typename Read>
 auto in_read_only_snapshot(Connection& conn, Read&& read) -> decltype(read()) {
-  conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = ''");
+  conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  try {
+    conn.execute(kPinnedCatalogSettings);
+  } catch (const DbError&) {
+    try {
+      conn.execute("ROLLBACK");
+    } catch (const Error&) {
+    }
+    throw;
+  }
   try {
     auto result = read();
     conn.execute("COMMIT");

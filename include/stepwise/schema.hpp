@@ -11,9 +11,10 @@ namespace stepwise {
 
 // Kinds, in the order they are listed and created (dropped in the reverse order): a function
 // before the views and triggers that call it.
-inline constexpr std::string_view kObjectKinds[] = {"extension", "schema", "type",       "sequence",
-                                                    "table",     "column", "constraint", "index",
-                                                    "function",  "view",   "trigger",    "policy"};
+inline constexpr std::string_view kObjectKinds[] = {
+    "extension", "schema",     "collation", "type",          "sequence",    "table",
+    "column",    "constraint", "index",     "statistics",    "function",    "view",
+    "trigger",   "rule",       "policy",    "event_trigger", "publication", "default_acl"};
 // Position of a kind in kObjectKinds.
 [[nodiscard]] int kind_rank(std::string_view kind);
 
@@ -35,6 +36,9 @@ struct SchemaDescription {
   // Kinds the server could not report (e.g. a catalog CockroachDB does not implement): their
   // objects are unknown, never missing.
   std::vector<std::string> unknown_kinds;
+  // The role objects are owned by when they carry no "owner" attribute (the owner of stepwise's
+  // log table, else the database's owner). Known for live descriptions only; not in the JSON.
+  std::string reference_role;
   bool operator==(const SchemaDescription&) const = default;
 };
 
@@ -53,11 +57,7 @@ void normalize_cockroach(SchemaDescription& d);
 [[nodiscard]] std::string to_json(const SchemaDescription& d);
 // Throws SourceError naming `origin` when the text is not a description.
 [[nodiscard]] SchemaDescription parse_schema_json(std::string_view text, std::string_view origin);
-// Readable DDL-like text.
+// Readable DDL-like text (create statements: fix_script.hpp).
 [[nodiscard]] std::string to_sql_text(const SchemaDescription& d);
-// The statement(s) that create one object (a table with its columns, from `d`).
-[[nodiscard]] std::string create_sql(const SchemaObject& o, const SchemaDescription& d);
-// "col type [COLLATE ..] [GENERATED ..] [DEFAULT ..] [NOT NULL]".
-[[nodiscard]] std::string column_sql(const SchemaObject& column);
 
 }  // namespace stepwise

@@ -54,6 +54,9 @@ struct Validation {
   Expectation expectation;
   std::vector<Finding> findings;
   std::vector<std::string> notes;  // informational, e.g. "no expected schema for version X"
+  // The drift findings as the differ gave them (same order as the drift findings above): their
+  // hazards, and the fix script for all of them (fix_script.hpp).
+  std::vector<DriftItem> drift;
   [[nodiscard]] bool ok() const noexcept { return findings.empty(); }
   // Priority when several kinds are found: failed > unfinished > checksum > not migrated >
   // behind > ahead > drift.

@@ -21,7 +21,9 @@ class ScratchDatabase {
   ScratchDatabase(Connection& admin) : admin_(admin) {
     std::random_device rd;
     name_ = fmt::format("stepwise_scratch_{}_{:08x}", getpid(), rd());
-    admin_.execute("CREATE DATABASE " + admin_.quote_identifier(name_));
+    // From template0: whatever a DBA added to template1 (extensions, tables, grants) on the
+    // generating server must not become "expected".
+    admin_.execute("CREATE DATABASE " + admin_.quote_identifier(name_) + " TEMPLATE template0");
   }
   ~ScratchDatabase() {
     try {

@@ -196,6 +196,7 @@ int run_upgrade(Context& ctx, const UpgradeOptions& options) {
   // Before any change: the database must be exactly what release `from` left.
   ValidateOptions checks;
   checks.skip_drift = options.skip_drift_check;
+  checks.ignore = options.ignore;
   const Expectation at_from{from->schema, from->schema,
                             fmt::format("release {} (version {})", from->name, from->schema)};
   const auto pre = check_database(ctx, checks, at_from);
@@ -251,7 +252,9 @@ int run_upgrade(Context& ctx, const UpgradeOptions& options) {
   const Expectation at_reached{
       reached->schema, reached->schema,
       fmt::format("release {} (version {})", reached->name, reached->schema)};
-  const auto post = check_database(ctx, ValidateOptions{}, at_reached);
+  ValidateOptions post_checks;
+  post_checks.ignore = options.ignore;
+  const auto post = check_database(ctx, post_checks, at_reached);
   if (json) {
     nlohmann::json findings = nlohmann::json::array();
     for (const auto& f : post.findings)

@@ -1,12 +1,15 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <fstream>
 #include <future>
 #include <thread>
 
 #include "commands.hpp"
 #include "stepwise/describe.hpp"
 #include "stepwise/duration.hpp"
+#include "stepwise/fix_script.hpp"
 #include "stepwise/validation.hpp"
 
 namespace stepwise::cli {
@@ -43,6 +46,7 @@ Validation check_in(Context& ctx, const ValidateOptions& options, const Expectat
   d.in_caller_transaction = snapshot;
   DiffOptions diff;
   diff.ignore = options.ignore;
+  if (options.ignore_extensions) diff.ignore.emplace_back("kind:extension");
   auto actual = describe_postgres(conn, d);
   add_drift(v, diff_schemas(expected.get(), actual, diff));
   return v;
@@ -56,15 +60,54 @@ Validation check_database(Context& ctx, const ValidateOptions& options, const Ex
   return in_read_only_snapshot(ctx.connect(), [&] { return check_in(ctx, options, exp, true); });
 }
 
+namespace {
+// A value fit for one line: as it is when short and single-line, else a hint (a function's
+// definition: the first line that differs from `other`); the full text is in the JSON output.
+std::string one_line(const std::string& value, const std::string& other) {
+  if (value.empty()) return "-";
+  if (value.find('\n') == std::string::npos && value.size() <= 160) return value;
+  std::size_t line = 1, a = 0, b = 0;
+  while (true) {
+    const auto ea = value.find('\n', a);
+    const auto eb = other.find('\n', b);
+    const auto la = value.substr(a, ea == std::string::npos ? std::string::npos : ea - a);
+    const auto lb = b >= other.size()
+                        ? std::string()
+                        : other.substr(b, eb == std::string::npos ? std::string::npos : eb - b);
+    if (la != lb || ea == std::string::npos) {
+      auto shown = la;
+      while (!shown.empty() && shown.front() == ' ') shown.erase(0, 1);
+      if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+      return fmt::format("({} lines) line {}: {}", std::count(value.begin(), value.end(), '\n') + 1,
+                         line, shown);
+    }
+    a = ea + 1;
+    b = eb == std::string::npos ? other.size() : eb + 1;
+    ++line;
+  }
+}
+}  // namespace
+
 void print_validation(const Context& ctx, const Validation& v) {
   if (ctx.output() == OutputFormat::kJson) {
     nlohmann::json findings = nlohmann::json::array();
-    for (const auto& f : v.findings)
-      findings.push_back({{"kind", std::string(to_string(f.kind))},
+    std::size_t drift = 0;
+    for (const auto& f : v.findings) {
+      nlohmann::json j = {{"kind", std::string(to_string(f.kind))},
                           {"object", f.object},
                           {"expected", f.expected},
                           {"actual", f.actual},
-                          {"fix", f.fix}});
+                          {"fix", f.fix}};
+      if (f.kind == FindingKind::kDrift && drift < v.drift.size()) {
+        const auto& d = v.drift[drift++];
+        j["object_kind"] = d.kind;
+        j["name"] = d.object;
+        j["change"] = d.change;
+        j["field"] = d.field;
+        j["hazards"] = d.hazards;
+      }
+      findings.push_back(std::move(j));
+    }
     ctx.print_json({{"command", "validate"},
                     {"ok", v.ok()},
                     {"exit_code", static_cast<int>(v.exit_code())},
@@ -78,13 +121,17 @@ void print_validation(const Context& ctx, const Validation& v) {
   }
   for (const auto& f : v.findings) {
     fmt::print("{}\t{}\texpected: {}\tactual: {}\n", to_string(f.kind), f.object,
-               f.expected.empty() ? "-" : f.expected, f.actual.empty() ? "-" : f.actual);
-    if (!f.fix.empty()) {
-      std::string fix = f.fix;
-      for (std::size_t p = 0; (p = fix.find('\n', p)) != std::string::npos; p += 6)
-        fix.replace(p, 1, "\n      ");
-      fmt::print("  fix: {}\n", fix);
-    }
+               one_line(f.expected, f.actual), one_line(f.actual, f.expected));
+    if (f.fix.empty()) continue;
+    if (f.fix.find('\n') == std::string::npos && f.fix.size() <= 200)
+      fmt::print("  fix: {}\n", f.fix);
+    else if (f.kind == FindingKind::kDrift)
+      fmt::print(
+          "  fix: {} lines of SQL (validate --fix-script FILE writes them; --output json "
+          "shows them)\n",
+          std::count(f.fix.begin(), f.fix.end(), '\n') + 1);
+    else
+      fmt::print("  fix: {}\n", one_line(f.fix, ""));
   }
   for (const auto& n : v.notes) fmt::print("note: {}\n", n);
   if (v.ok())
@@ -95,11 +142,25 @@ void print_validation(const Context& ctx, const Validation& v) {
   std::fflush(stdout);
 }
 
+namespace {
+// --fix-script FILE: the script for every drift finding (an empty transaction when none).
+void write_fix_script(const ValidateOptions& options, const Validation& v) {
+  if (options.fix_script.empty()) return;
+  std::ofstream f(options.fix_script, std::ios::binary | std::ios::trunc);
+  f << fix_script(v.drift);
+  f.close();
+  if (!f)
+    throw Error(ExitCode::kFailed,
+                fmt::format("--fix-script {}: cannot write", options.fix_script));
+}
+}  // namespace
+
 int run_validate(Context& ctx, const ValidateOptions& options) {
   const auto& source = ctx.source();
   const auto exp = expectation_for(source.migrations, source.releases, options.release);
   if (!options.wait) {
     const auto v = check_database(ctx, options, exp);
+    write_fix_script(options, v);
     print_validation(ctx, v);
     return static_cast<int>(v.exit_code());
   }
@@ -112,6 +173,7 @@ int run_validate(Context& ctx, const ValidateOptions& options) {
     const auto v = check_database(ctx, options, exp);
     const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
     if (v.ok() || !v.worth_waiting()) {
+      write_fix_script(options, v);
       print_validation(ctx, v);
       return static_cast<int>(v.exit_code());
     }

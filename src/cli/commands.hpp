@@ -35,6 +35,7 @@ struct UpgradeOptions {
   std::string to;
   bool offline = false;
   bool skip_drift_check = false;
+  std::vector<std::string> ignore;  // --ignore, as validate's (for the drift checks)
   std::string backup;
   std::string pg_dump = "pg_dump";
 };
@@ -52,6 +53,8 @@ struct ValidateOptions {
   std::vector<std::string> ignore;
   std::vector<std::string> schemas;
   bool skip_drift = false;
+  bool ignore_extensions = false;  // --ignore-extensions: same as --ignore kind:extension
+  std::string fix_script;          // --fix-script FILE: one script for all drift findings
 };
 int run_validate(Context& ctx, const ValidateOptions& options);
 // validate's checks against an expectation, and their rendering (cmd_validate.cpp).

@@ -175,6 +175,9 @@ int main(int argc, char** argv) {
       "no application instance is running: pass the roll-out stops and apply straight through");
   cmd_upgrade->add_flag("--skip-drift-check", upgrade.skip_drift_check,
                         "do not refuse on drift at the start");
+  cmd_upgrade->add_option("--ignore", upgrade.ignore,
+                          "drift the checks ignore, as validate --ignore (repeatable; e.g. "
+                          "kind:grant where privileges legitimately differ)");
   cmd_upgrade->add_option("--backup", upgrade.backup,
                           "pg_dump --format=custom to this file before the first change");
   cmd_upgrade->add_option("--pg-dump", upgrade.pg_dump, "the pg_dump to use");
@@ -198,7 +201,12 @@ int main(int argc, char** argv) {
                            "with --wait: give up after this long (exit 15)");
   cmd_validate->add_option(
       "--ignore", validate.ignore,
-      "objects not owned by the application, as a glob on schema.table[.name] (repeatable)");
+      "objects not owned by the application, as a glob on schema.name or schema.table.name, or "
+      "kind:KIND (a kind such as extension or index, or owner, grant, comment) (repeatable)");
+  cmd_validate->add_flag("--ignore-extensions", validate.ignore_extensions,
+                         "ignore extensions (installed by a DBA): --ignore kind:extension");
+  cmd_validate->add_option("--fix-script", validate.fix_script,
+                           "write one SQL script fixing every drift finding to FILE");
   cmd_validate->add_option("--schema", validate.schemas, "schemas to check for drift (repeatable)");
   cmd_validate->add_flag("--skip-drift", validate.skip_drift,
                          "check versions, checksums and attempts only");

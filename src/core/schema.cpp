@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
 #include <vector>
 
 #include "stepwise/errors.hpp"
+#include "stepwise/fix_script.hpp"
 
 namespace stepwise {
 
@@ -38,7 +41,7 @@ std::string collapse_spaces(std::string_view s) {
 }  // namespace
 
 std::string SchemaObject::display() const {
-  if (kind == "schema" || kind == "extension") return name;
+  if (kind == "schema" || kind == "extension" || schema.empty()) return name;
   if (!table.empty()) return fmt::format("{}.{}.{}", schema, table, name);
   return fmt::format("{}.{}", schema, name);
 }
@@ -161,101 +164,122 @@ SchemaDescription parse_schema_json(std::string_view text, std::string_view orig
   return d;
 }
 
-std::string column_sql(const SchemaObject& c) {
-  std::string s = fmt::format("{} {}", c.attr("sql_name"), c.attr("type"));
-  if (!c.attr("collation").empty()) s += " COLLATE " + c.attr("collation");
-  if (!c.attr("identity").empty())
-    s += fmt::format(" GENERATED {} AS IDENTITY",
-                     c.attr("identity") == "always" ? "ALWAYS" : "BY DEFAULT");
-  if (!c.attr("generated").empty())
-    s += fmt::format(" GENERATED ALWAYS AS ({}) STORED", c.attr("generated"));
-  if (!c.attr("default").empty()) s += " DEFAULT " + c.attr("default");
-  if (c.attr("not_null") == "true") s += " NOT NULL";
-  return s;
-}
-
-std::string create_sql(const SchemaObject& o, const SchemaDescription& d) {
-  if (o.kind == "extension")
-    return fmt::format("CREATE EXTENSION IF NOT EXISTS {} SCHEMA {} VERSION '{}';",
-                       o.attr("sql_name"), o.attr("sql_schema"), o.attr("version"));
-  if (o.kind == "schema") return fmt::format("CREATE SCHEMA {};", o.attr("sql_name"));
-  if (o.kind == "type") {
-    if (o.attr("type") == "enum")
-      return fmt::format("CREATE TYPE {} AS ENUM ({});", o.attr("sql_name"), o.attr("labels"));
-    if (o.attr("type") == "domain")
-      return fmt::format("CREATE DOMAIN {} AS {}{}{}{};", o.attr("sql_name"), o.attr("base_type"),
-                         o.attr("default").empty() ? "" : " DEFAULT " + o.attr("default"),
-                         o.attr("not_null") == "true" ? " NOT NULL" : "",
-                         o.attr("constraints").empty() ? "" : " " + o.attr("constraints"));
-    return fmt::format("CREATE TYPE {} AS ({});", o.attr("sql_name"), o.attr("attributes"));
-  }
-  if (o.kind == "sequence")
-    return fmt::format(
-        "CREATE SEQUENCE {} AS {} INCREMENT {} MINVALUE {} MAXVALUE {} START {} CACHE {}{};",
-        o.attr("sql_name"), o.attr("type"), o.attr("increment"), o.attr("min"), o.attr("max"),
-        o.attr("start"), o.attr("cache"), o.attr("cycle") == "true" ? " CYCLE" : "");
-  if (o.kind == "table") {
-    std::vector<const SchemaObject*> columns;
-    for (const auto& c : d.objects)
-      if (c.kind == "column" && c.schema == o.schema && c.table == o.name) columns.push_back(&c);
-    std::stable_sort(
-        columns.begin(), columns.end(), [](const SchemaObject* a, const SchemaObject* b) {
-          return std::atoi(a->attr("position").c_str()) < std::atoi(b->attr("position").c_str());
-        });
-    std::vector<std::string> cols;
-    for (const auto* c : columns) cols.push_back("  " + column_sql(*c));
-    std::string s;
-    if (!o.attr("partition_of").empty())
-      s = fmt::format("CREATE TABLE {} PARTITION OF {} {}", o.attr("sql_name"),
-                      o.attr("partition_of"), o.attr("partition_bound"));
-    else
-      s = fmt::format("CREATE {}TABLE {} (\n{}\n)",
-                      o.attr("persistence") == "unlogged" ? "UNLOGGED " : "", o.attr("sql_name"),
-                      fmt::join(cols, ",\n"));
-    if (!o.attr("partition_key").empty()) s += " PARTITION BY " + o.attr("partition_key");
-    s += ";";
-    if (o.attr("row_security") == "true")
-      s += fmt::format("\nALTER TABLE {} ENABLE ROW LEVEL SECURITY;", o.attr("sql_name"));
-    if (o.attr("force_row_security") == "true")
-      s += fmt::format("\nALTER TABLE {} FORCE ROW LEVEL SECURITY;", o.attr("sql_name"));
-    return s;
-  }
-  if (o.kind == "column")
-    return fmt::format("ALTER TABLE {} ADD COLUMN {};", o.attr("sql_table"), column_sql(o));
-  if (o.kind == "constraint")
-    return fmt::format("ALTER TABLE {} ADD CONSTRAINT {} {};", o.attr("sql_table"),
-                       o.attr("sql_name"), o.attr("definition"));
-  if (o.kind == "index" || o.kind == "trigger") return o.attr("definition") + ";";
-  if (o.kind == "view") {
-    auto def = o.attr("definition");
-    while (!def.empty() && (def.back() == ';' || def.back() == ' ')) def.pop_back();
-    return fmt::format("CREATE {}VIEW {} AS {};",
-                       o.attr("materialized") == "true" ? "MATERIALIZED " : "", o.attr("sql_name"),
-                       def);
-  }
-  if (o.kind == "function")
-    return o.attr("definition").empty()
-               ? fmt::format("-- aggregate {}: recreate it from its migration", o.attr("sql_name"))
-               : o.attr("definition") + ";";
-  if (o.kind == "policy")
-    return fmt::format(
-        "CREATE POLICY {} ON {} AS {} FOR {} TO {}{}{};", o.attr("sql_name"), o.attr("sql_table"),
-        o.attr("permissive") == "true" ? "PERMISSIVE" : "RESTRICTIVE", o.attr("command"),
-        o.attr("roles"), o.attr("using").empty() ? "" : " USING (" + o.attr("using") + ")",
-        o.attr("with_check").empty() ? "" : " WITH CHECK (" + o.attr("with_check") + ")");
-  return fmt::format("-- no statement known for a {}", o.kind);
-}
-
 std::string to_sql_text(const SchemaDescription& d) {
-  std::string out;
-  for (const auto& o : d.objects) {
-    if (o.kind == "column") continue;  // inside CREATE TABLE
-    out += create_sql(o, d);
+  // Replayable into an empty database (a role that owns what it creates): function bodies are
+  // checked at first call, functions come before the tables whose defaults and checks call
+  // them, foreign keys after every key they reference, views after the views they read,
+  // indexes of materialized views after them, sequences are tied to their columns once the
+  // tables exist, default privileges last (they would change the privileges of what follows).
+  std::string out = "SET check_function_bodies = false;\n";
+  std::vector<const SchemaObject*> functions, fks, views, view_indexes, owned, default_acls,
+      children;
+  std::map<std::string, const SchemaObject*> by_view;
+  for (const auto& o : d.objects)
+    if (o.kind == "view") by_view[o.schema + "." + o.name] = &o;
+  const auto emit = [&](const SchemaObject& o) {
+    if (o.kind == "schema" && o.name == "public")
+      out += std::string("CREATE SCHEMA IF NOT EXISTS public;") +
+             decorations_sql(o, d, d.reference_role);
+    else
+      out += create_sql(o, d, d.reference_role);
     if (o.kind == "index" && o.attr("valid") == "false") out += " -- INVALID";
-    if (o.kind == "sequence" && !o.attr("owned_by").empty())
-      out += " -- owned by " + o.attr("owned_by");
     out += "\n";
+  };
+  bool functions_done = false;
+  for (const auto& o : d.objects)
+    if (o.kind == "function") functions.push_back(&o);
+  for (const auto& o : d.objects) {
+    if (o.kind == "column" || o.kind == "function") continue;  // columns: inside CREATE TABLE
+    if (!functions_done && kind_rank(o.kind) >= kind_rank("table")) {
+      for (const auto* f : functions) emit(*f);
+      functions_done = true;
+    }
+    if (o.kind == "constraint" && o.attr("type") == "foreign key") {
+      fks.push_back(&o);
+      continue;
+    }
+    if (o.kind == "index" && by_view.count(o.schema + "." + o.table)) {
+      view_indexes.push_back(&o);
+      continue;
+    }
+    if (o.kind == "view") {
+      views.push_back(&o);
+      continue;
+    }
+    if (o.kind == "default_acl") {
+      default_acls.push_back(&o);
+      continue;
+    }
+    if (o.kind == "table" && (!o.attr("partition_of").empty() || !o.attr("inherits").empty())) {
+      children.push_back(&o);  // after their parents
+      continue;
+    }
+    if (kind_rank(o.kind) > kind_rank("table") && !children.empty()) {
+      for (const auto* c : children) emit(*c);
+      children.clear();
+    }
+    if (o.kind == "sequence" && !o.attr("owned_by").empty()) owned.push_back(&o);
+    if (kind_rank(o.kind) > kind_rank("view") && !views.empty()) {
+      // Views (dependency order) and what hangs on them, before triggers and the rest.
+      std::map<std::string, int> depth;
+      const std::function<int(const std::string&, int)> depth_of = [&](const std::string& v,
+                                                                       int guard) {
+        if (depth.count(v)) return depth[v];
+        int dd = 0;
+        const auto it = by_view.find(v);
+        if (it != by_view.end() && guard < 50) {
+          std::string deps = it->second->attr("depends_on");
+          std::size_t p = 0;
+          while (p <= deps.size()) {
+            const auto c = deps.find(',', p);
+            const auto dep = deps.substr(p, c == std::string::npos ? std::string::npos : c - p);
+            if (dep != v && by_view.count(dep)) dd = std::max(dd, 1 + depth_of(dep, guard + 1));
+            if (c == std::string::npos) break;
+            p = c + 1;
+          }
+        }
+        return depth[v] = dd;
+      };
+      std::stable_sort(views.begin(), views.end(), [&](const auto* x, const auto* y) {
+        return depth_of(x->schema + "." + x->name, 0) < depth_of(y->schema + "." + y->name, 0);
+      });
+      for (const auto* v : views) emit(*v);
+      for (const auto* i : view_indexes) emit(*i);
+      views.clear();
+      view_indexes.clear();
+    }
+    if (kind_rank(o.kind) > kind_rank("constraint") && !fks.empty()) {
+      for (const auto* fk : fks) emit(*fk);
+      fks.clear();
+    }
+    if (kind_rank(o.kind) > kind_rank("table") && !owned.empty()) {
+      for (const auto* q : owned) {
+        const auto& ob = q->attr("owned_by");
+        // schema.table.column -> quoted
+        std::string quoted;
+        std::string part;
+        for (char ch : ob + ".") {
+          if (ch == '.') {
+            quoted += (quoted.empty() ? "" : ".") + quote_identifier(part);
+            part.clear();
+          } else {
+            part += ch;
+          }
+        }
+        if (q->attr("sql_name").empty()) continue;
+        out += fmt::format("ALTER SEQUENCE {} OWNED BY {};\n", q->attr("sql_name"), quoted);
+      }
+      owned.clear();
+    }
+    emit(o);
   }
+  if (!functions_done)
+    for (const auto* f : functions) emit(*f);
+  for (const auto* c : children) emit(*c);
+  for (const auto* fk : fks) emit(*fk);
+  for (const auto* v : views) emit(*v);
+  for (const auto* i : view_indexes) emit(*i);
+  for (const auto* a : default_acls) emit(*a);
   for (const auto& k : d.unknown_kinds)
     out += fmt::format("-- {}: not reported by this server\n", k);
   return out;

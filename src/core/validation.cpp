@@ -119,6 +119,7 @@ void add_drift(Validation& v, const std::vector<DriftItem>& items) {
                           ? fmt::format("{} {} {}", d.kind, d.object, d.change)
                           : fmt::format("{} {} {} ({})", d.kind, d.object, d.change, d.field);
     v.findings.push_back({FindingKind::kDrift, what, d.expected, d.actual, d.fix});
+    v.drift.push_back(d);
   }
 }
 
