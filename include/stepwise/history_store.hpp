@@ -62,6 +62,8 @@ class HistoryStore {
   // Autocommit rows for no-transaction steps and for recording failures after a rollback.
   [[nodiscard]] long long insert_running(const Step& step);
   void set_progress(long long id, int statements_done);
+  // set_progress()'s statement, to commit in the same transaction as a statement of the step.
+  [[nodiscard]] std::string progress_sql(long long id, int statements_done);
   void finish(long long id, Outcome outcome, int statements_done, const DbError* error);
   void insert_finished(const Step& step, Outcome outcome, double seconds, int statements_done,
                        const DbError* error);
@@ -81,6 +83,7 @@ class HistoryStore {
   void upgrade_layout(bool cockroach);
   std::string insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
                          std::string_view extra_vals);
+  std::string running_sql(const Step& step);
 
   Connection& conn_;
   TableName table_;

@@ -129,8 +129,12 @@ class Runner {
   void apply(const Step& step, const RunOptions& options, bool durable);
   void apply_transactional(const Step& step, const RunOptions& options, bool durable);
   void apply_statements(const Step& step, const RunOptions& options);
-  // Runs one statement of a no-transaction step; `retry` when it may have run before.
-  void run_statement(const Step& step, const Statement& statement, bool retry);
+  // Runs one statement of a step run statement by statement; `retry` when it may have run
+  // before. A statement that only reads or writes data commits in one transaction with
+  // `progress` (the log's statements_done update): then a kill between the two cannot make the
+  // next run apply it again. Returns whether `progress` was committed with it.
+  bool run_statement(const Step& step, const Statement& statement, bool retry,
+                     std::string_view progress);
   // Sleeps before the next try after a lock timeout; false when no try is left.
   [[nodiscard]] bool back_off(const Step& step, int attempt, const RunOptions& options,
                               const DbError& e);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <ctime>
@@ -214,14 +215,25 @@ std::string HistoryStore::transactional_suffix() {
       qualified(), conn_.quote_literal(qualified()));
 }
 
+std::string HistoryStore::running_sql(const Step& step) {
+  // A resumed step's new attempt starts where the last one stopped: were this run killed
+  // before its first progress update, the next must not redo what is done.
+  return insert_sql(step, Outcome::kRunning, ", statements_done",
+                    fmt::format(", {}", std::max(step.resume_from, 0)));
+}
+
 long long HistoryStore::insert_running(const Step& step) {
-  const auto rows = conn_.execute(insert_sql(step, Outcome::kRunning, "", ""));
+  const auto rows = conn_.execute(running_sql(step));
   return to_ll(rows.at(0).at(0));
 }
 
 void HistoryStore::set_progress(long long id, int statements_done) {
-  conn_.execute(fmt::format("UPDATE {} SET statements_done = {} WHERE id = {}", qualified(),
-                            statements_done, id));
+  conn_.execute(progress_sql(id, statements_done));
+}
+
+std::string HistoryStore::progress_sql(long long id, int statements_done) {
+  return fmt::format("UPDATE {} SET statements_done = {} WHERE id = {}", qualified(),
+                     statements_done, id);
 }
 
 void HistoryStore::finish(long long id, Outcome outcome, int statements_done,
@@ -311,7 +323,7 @@ long long HistoryStore::insert_running_fenced(const Step& step, std::string_view
   // Two round trips in one transaction: a pooler keeps the server session for the transaction.
   try {
     conn_.execute(fmt::format("BEGIN;\n{}", fence));
-    const auto rows = conn_.execute(insert_sql(step, Outcome::kRunning, "", ""));
+    const auto rows = conn_.execute(running_sql(step));
     conn_.execute("COMMIT");
     return to_ll(rows.at(0).at(0));
   } catch (const DbError&) {

@@ -383,7 +383,20 @@ bool took_effect(Connection& conn, const DdlEffect& e) {
 }
 }  // namespace
 
-void Runner::run_statement(const Step& step, const Statement& st, bool retry) {
+namespace {
+// Statements that change data only, and may run inside a transaction block.
+bool is_data_statement(std::string_view statement) {
+  const auto words = leading_keywords(statement, 1);
+  if (words.empty()) return false;
+  for (const char* kw :
+       {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRUNCATE", "SELECT", "WITH", "VALUES"})
+    if (words[0] == kw) return true;
+  return false;
+}
+}  // namespace
+
+bool Runner::run_statement(const Step& step, const Statement& st, bool retry,
+                           std::string_view progress) {
   const auto statement = st.text;
   // An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index behind: drop it and build
   // again. A valid one means the statement finished before the interruption was recorded.
@@ -404,7 +417,7 @@ void Runner::run_statement(const Step& step, const Statement& st, bool retry) {
             step, fmt::format("index {} already exists and is valid: the statement "
                               "completed before the interruption",
                               index->index));
-        return;
+        return false;
       }
     }
   }
@@ -413,15 +426,26 @@ void Runner::run_statement(const Step& step, const Statement& st, bool retry) {
       reporter_.statement_skipped(
           step,
           fmt::format("{} already took effect before the interruption", first_line(statement)));
-      return;
+      return false;
     }
   }
-  if (st.copy_data) {
-    const std::string data[] = {std::string(*st.copy_data)};
+  std::vector<std::string> data;
+  if (st.copy_data) data.emplace_back(*st.copy_data);
+  if (progress.empty() || !is_data_statement(statement)) {
     conn_.execute_with_copy(statement, data);
-  } else {
-    conn_.execute(statement);
+    return false;
   }
+  // "BEGIN; " on the statement's first line keeps the server's LINE n right.
+  try {
+    conn_.execute_with_copy(fmt::format("BEGIN; {}\n;\n{};\nCOMMIT", statement, progress), data);
+  } catch (const DbError&) {
+    try {
+      conn_.execute("ROLLBACK");
+    } catch (const DbError&) {
+    }
+    throw;
+  }
+  return true;
 }
 
 template <typename F>
@@ -482,16 +506,18 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
             fmt::format("{}: interrupted after {} of {} statements", script.file, done, total));
       }
       const auto& statement = statements[static_cast<std::size_t>(done)];
+      const auto progress = store_.progress_sql(id, done + 1);
+      bool recorded = false;
       for (int attempt = 0;; ++attempt) {
         try {
-          run_statement(step, statement, retry);
+          recorded = run_statement(step, statement, retry, progress);
           break;
         } catch (const DbError& e) {
           if (!back_off(step, attempt, options, e)) throw;
           retry = true;
         }
       }
-      with_retries(step, options, [&] { store_.set_progress(id, done + 1); });
+      if (!recorded) with_retries(step, options, [&] { store_.set_progress(id, done + 1); });
     }
     if (!settings.empty()) conn_.execute("RESET statement_timeout; RESET lock_timeout");
     with_retries(step, options, [&] { store_.finish(id, Outcome::kSucceeded, done, nullptr); });

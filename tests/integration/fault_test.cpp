@@ -2,6 +2,8 @@
 // exactly its log row), the next plain `up` carries on, and the end state equals a clean run's.
 // STEPWISE_FAULT_KILLS sets the number of kills (default 25; bench/soak.sh uses more).
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 #include <signal.h>
 
 #include <memory>
@@ -63,6 +65,11 @@ void expect_consistent(const TestDb& db, const std::string& object_of_version_sq
                " GROUP BY version HAVING count(*) > 1) d"),
       0)
       << when << ": a version applied twice";
+  // Under the CockroachDB rules a transactional file also runs statement by statement, so a
+  // kill may leave a step's first statements done with its attempt still open: only the final
+  // run (expect_finished) must then agree.
+  const char* engine = std::getenv("STEPWISE_ENGINE");
+  if (engine != nullptr && std::string(engine) == "cockroachdb") return;
   EXPECT_EQ(db.count(object_of_version_sql), 0) << when << ": log and schema disagree";
 }
 

@@ -76,6 +76,7 @@ RaceOutcome race(const std::string& url, const MigrationDir& dir, int racers,
 
 // Nothing doubled: each inserted value once, each version succeeded at most once.
 void expect_nothing_doubled(const TestDb& db) {
+  if (db.scalar("SELECT to_regclass('counter') IS NULL") == "t") return;  // nothing applied yet
   EXPECT_EQ(
       db.count("SELECT count(*) FROM (SELECT v FROM counter GROUP BY v HAVING count(*) > 1) d"), 0)
       << db.scalar(

@@ -359,7 +359,8 @@ TEST(CopyData, SpellingsAndOptionsRecognised) {
         "COPY t FROM STDIN WITH CSV HEADER DELIMITER ','",
         "COPY t FROM stdin DELIMITER '|' NULL ''", "COPY s.t(a) FROM STDIN (FORMAT text)",
         "/* c */ COPY t FROM\n  STDIN"}) {
-    const auto p = parse_script(std::string(copy) + ";\nx\n\\.\nSELECT 1;");
+    const std::string script = std::string(copy) + ";\nx\n\\.\nSELECT 1;";  // p views it
+    const auto p = parse_script(script);
     EXPECT_FALSE(p.problem) << copy;
     ASSERT_EQ(p.statements.size(), 2u) << copy;
     ASSERT_TRUE(p.statements[0].copy_data) << copy;
@@ -370,7 +371,8 @@ TEST(CopyData, SpellingsAndOptionsRecognised) {
 TEST(CopyData, FromFileOrProgramIsAnOrdinaryStatement) {
   for (const char* copy :
        {"COPY t FROM '/tmp/x.csv'", "COPY t FROM PROGRAM 'cat x'", "COPY t TO '/tmp/out'"}) {
-    const auto p = parse_script(std::string(copy) + ";\nSELECT 1;");
+    const std::string script = std::string(copy) + ";\nSELECT 1;";  // p views it
+    const auto p = parse_script(script);
     EXPECT_FALSE(p.problem) << copy;
     ASSERT_EQ(p.statements.size(), 2u);
     EXPECT_FALSE(p.statements[0].copy_data);
