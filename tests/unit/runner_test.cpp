@@ -81,6 +81,7 @@ class FakeConnection final : public Connection {
   bool schema_exists = true;
   bool table_exists = true;
   std::string version_type = "text";  // the log's version column (format 2)
+  bool has_origin = true;             // the log's origin column (format 3)
   // The server rejects any statement text holding `needle`. With `line` > 0 the error carries a
   // "LINE n:" counted, as the server does, from the start of the text sent.
   struct Failure {
@@ -145,7 +146,8 @@ class FakeConnection final : public Connection {
     query_params.push_back(params);
     if (contains(sql, "pg_catalog.pg_namespace"))
       return {{schema_exists ? "t" : "f", table_exists ? "t" : "f",
-               table_exists ? Field(version_type) : Field(), Field()}};
+               table_exists ? Field(version_type) : Field(), Field(),
+               table_exists && has_origin ? "t" : "f"}};
     return {};
   }
 
@@ -531,6 +533,7 @@ TEST_F(RunnerTest, ExistingTableIsNotCreatedAgain) {
 
 TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
   conn.version_type = "bigint";  // a log written by the previous layout
+  conn.has_origin = false;
   conn.log_reads = {Records{applied_row(1, 1)}};
   (void)runner.run(set, RunOptions{});
   const auto alter = index_where(
@@ -540,7 +543,8 @@ TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
   // One round trip (one implicit transaction on PostgreSQL): type, CHECK, comment.
   EXPECT_TRUE(contains(sql, "USING version::text")) << sql;
   EXPECT_TRUE(contains(sql, "ADD CONSTRAINT \"stepwise_log_version_digits\" CHECK")) << sql;
-  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 2'")) << sql;
+  EXPECT_TRUE(contains(sql, "ADD COLUMN IF NOT EXISTS origin")) << sql;
+  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 3'")) << sql;
   EXPECT_GT(alter, index_of("lock: acquire"));
   const auto first_step = index_where([](const std::string& e) { return contains(e, "INSERT"); });
   ASSERT_NE(first_step, std::string::npos) << dump();
@@ -548,7 +552,23 @@ TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
   EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 1u);
 }
 
-TEST_F(RunnerTest, FormatTwoLogIsNotAltered) {
+TEST_F(RunnerTest, FormatTwoLogGetsTheOriginColumnsInOneRoundTrip) {
+  conn.has_origin = false;  // a format-2 log
+  conn.log_reads = {Records{applied_row(1, 1)}};
+  (void)runner.run(set, RunOptions{});
+  const auto alter = index_where(
+      [](const std::string& e) { return contains(e, "ADD COLUMN IF NOT EXISTS origin"); });
+  ASSERT_NE(alter, std::string::npos) << dump();
+  const auto& sql = trace.events[alter];
+  EXPECT_FALSE(contains(sql, "ALTER COLUMN version TYPE")) << sql;
+  EXPECT_TRUE(contains(sql, "ADD CONSTRAINT \"stepwise_log_origin_known\" CHECK")) << sql;
+  EXPECT_TRUE(contains(sql, "ADD COLUMN IF NOT EXISTS notes text")) << sql;
+  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 3'")) << sql;
+  EXPECT_GT(alter, index_of("lock: acquire"));
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 1u);
+}
+
+TEST_F(RunnerTest, FormatThreeLogIsNotAltered) {
   conn.log_reads = {Records{applied_row(1, 1)}};
   (void)runner.run(set, RunOptions{});
   EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 0u)
