@@ -81,4 +81,13 @@ struct AdoptPlan {
 [[nodiscard]] ForeignHistory read_foreign_history(Connection& conn, Tool tool,
                                                   const TableName& table);
 
+// The first tool's history table, at its default place, that has rows (`up` on a database
+// whose stepwise log is empty refuses then: it would run every file over the other tool's
+// schema). Catalog query first; the tables found are read only for a row.
+struct FoundHistory {
+  Tool tool;
+  TableName table;
+};
+[[nodiscard]] std::optional<FoundHistory> find_foreign_history(Connection& conn);
+
 }  // namespace stepwise

@@ -1,5 +1,7 @@
 #include "stepwise/runner.hpp"
 
+#include "stepwise/adopt.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -195,6 +197,18 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
     reporter_.plan_ready(result.plan);
     return result;
   }
+  // Nothing in stepwise's log, but another tool's history: running every file over that
+  // tool's schema would fail on the first CREATE or, worse, succeed on idempotent files.
+  if (options.refuse_foreign_history && history.attempts().empty())
+    if (const auto found = find_foreign_history(conn_))
+      throw PlanRefused(
+          fmt::format("stepwise's log {} is empty, but {}'s history table {} has entries: this "
+                      "database is migrated by {}",
+                      store_.table().display(), to_string(found->tool), found->table.display(),
+                      to_string(found->tool)),
+          fmt::format("run `stepwise adopt --from {}` first (docs/commands/adopt.md); if that "
+                      "table is not this application's, set STEPWISE_IGNORE_FOREIGN_HISTORY=1",
+                      to_string(found->tool)));
   if (!profile_.session_setup.empty()) conn_.execute(profile_.session_setup);
   // Before anything is reported: a role that may not create the log fails with one line.
   try {
