@@ -12,10 +12,19 @@ namespace {
 
 constexpr std::size_t kListed = 10;  // names listed in one refusal line
 
+// As it is when it is plainly a name or version; quoted and escaped otherwise.
+std::string shown(std::string_view s) {
+  const bool plain = !s.empty() && s.size() <= 120 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("._-:/+() ").find(c) != std::string_view::npos;
+  });
+  return plain ? std::string(s) : printable(s, 80);
+}
+
 std::string list(const std::vector<std::string>& items) {
   std::string out;
   for (std::size_t i = 0; i < items.size() && i < kListed; ++i)
-    out += (i ? ", " : "") + printable(items[i], 80);
+    out += (i ? ", " : "") + shown(items[i]);
   if (items.size() > kListed) out += fmt::format(" and {} more", items.size() - kListed);
   return out;
 }
@@ -56,17 +65,16 @@ const Migration* resolve(const MigrationSet& set, Tool tool, const ForeignEntry&
       throw PlanRefused(
           fmt::format("the mapping file maps {} to version {}, which is not a "
                       "migration of this set",
-                      printable(e.id, 80), *it->second));
+                      shown(e.id), *it->second));
     return m;
   }
   const auto unique_name = [&](std::string_view name) -> const Migration* {
     const auto found = by_name(set, name);
     if (found.size() > 1)
-      throw PlanRefused(
-          fmt::format("{} entry {} matches {} files by name ({} and {}): say which in a "
-                      "--mapping file",
-                      to_string(tool), printable(e.id, 80), found.size(), found[0]->up.file,
-                      found[1]->up.file));
+      throw PlanRefused(fmt::format(
+          "{} entry {} matches {} files by name ({} and {}): say which in a "
+          "--mapping file",
+          to_string(tool), shown(e.id), found.size(), found[0]->up.file, found[1]->up.file));
     return found.empty() ? nullptr : found.front();
   };
   switch (tool) {
@@ -206,7 +214,8 @@ Mapping parse_mapping(std::string_view text, std::string_view file) {
   std::size_t start = 0;
   while (start <= text.size()) {
     const auto nl = text.find('\n', start);
-    const auto line = trim_blank(text.substr(start, nl == std::string_view::npos ? nl : nl - start));
+    const auto line =
+        trim_blank(text.substr(start, nl == std::string_view::npos ? nl : nl - start));
     ++line_no;
     start = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     if (line.empty() || line.front() == '#') continue;
@@ -250,8 +259,8 @@ AdoptPlan plan_adoption(const MigrationSet& set, const ForeignHistory& foreign,
     bool skipped = false;
     const auto* m = resolve(set, foreign.tool, e, mapping, &skipped);
     if (skipped) {
-      warnings.push_back(fmt::format("{} entry {}: left out (mapped to -)", to_string(foreign.tool),
-                                     printable(e.id, 80)));
+      warnings.push_back(
+          fmt::format("{} entry {}: left out (mapped to -)", to_string(foreign.tool), shown(e.id)));
       continue;
     }
     if (m == nullptr) {
@@ -261,8 +270,7 @@ AdoptPlan plan_adoption(const MigrationSet& set, const ForeignHistory& foreign,
     Resolved r{m, e.applied_at_ms, e.id};
     if (const auto [it, fresh] = applied.emplace(m->version, r); !fresh && it->second.entry != e.id)
       throw PlanRefused(fmt::format("{}: entries {} and {} both map to {}", who,
-                                    printable(it->second.entry, 80), printable(e.id, 80),
-                                    m->up.file));
+                                    shown(it->second.entry), shown(e.id), m->up.file));
     if (e.up_to && (!up_to || up_to->migration->version < m->version)) up_to = r;
   }
   if (!unmapped.empty())

@@ -159,30 +159,31 @@ TEST(AdoptTools, Flyway) {
 
 TEST(AdoptTools, Sqitch) {
   // The registry as sqitch's pg.sql creates it (the columns adopt reads, and their neighbours).
-  adopt_then_up({"sqitch",
-                 "CREATE SCHEMA sqitch;"
-                 "CREATE TABLE sqitch.changes (change_id text PRIMARY KEY, script_hash text,"
-                 " change text NOT NULL, project text NOT NULL, note text NOT NULL DEFAULT '',"
-                 " committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-                 " committer_name text NOT NULL, committer_email text NOT NULL,"
-                 " planned_at timestamptz NOT NULL, planner_name text NOT NULL,"
-                 " planner_email text NOT NULL);"
-                 "CREATE TABLE sqitch.events (event text NOT NULL CHECK (event IN ('deploy',"
-                 " 'revert', 'fail', 'merge')), change_id text NOT NULL, change text NOT NULL,"
-                 " project text NOT NULL, note text NOT NULL DEFAULT '',"
-                 " committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-                 " PRIMARY KEY (change_id, committed_at));"
-                 "INSERT INTO sqitch.changes (change_id, change, project, committed_at,"
-                 " committer_name, committer_email, planned_at, planner_name, planner_email)"
-                 " SELECT 'id' || n, c, 'app', '2024-01-0' || n, 'a', 'a@x', now(), 'a', 'a@x'"
-                 " FROM (VALUES (1, 'create_users'), (2, 'add_email'), (3, 'create_orders'))"
-                 " AS t(n, c);"
-                 "INSERT INTO sqitch.events (event, change_id, change, project, committed_at)"
-                 " VALUES ('deploy', 'id1', 'create_users', 'app', '2024-01-01'),"
-                 " ('deploy', 'id2', 'add_email', 'app', '2024-01-02'),"
-                 " ('fail', 'id3', 'create_orders', 'app', '2024-01-03 00:00'),"
-                 " ('deploy', 'id3', 'create_orders', 'app', '2024-01-03 01:00');",
-                 "SELECT change_id, change FROM sqitch.changes ORDER BY 1"});
+  adopt_then_up(
+      {"sqitch",
+       "CREATE SCHEMA sqitch;"
+       "CREATE TABLE sqitch.changes (change_id text PRIMARY KEY, script_hash text,"
+       " change text NOT NULL, project text NOT NULL, note text NOT NULL DEFAULT '',"
+       " committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+       " committer_name text NOT NULL, committer_email text NOT NULL,"
+       " planned_at timestamptz NOT NULL, planner_name text NOT NULL,"
+       " planner_email text NOT NULL);"
+       "CREATE TABLE sqitch.events (event text NOT NULL CHECK (event IN ('deploy',"
+       " 'revert', 'fail', 'merge')), change_id text NOT NULL, change text NOT NULL,"
+       " project text NOT NULL, note text NOT NULL DEFAULT '',"
+       " committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+       " PRIMARY KEY (change_id, committed_at));"
+       "INSERT INTO sqitch.changes (change_id, change, project, committed_at,"
+       " committer_name, committer_email, planned_at, planner_name, planner_email)"
+       " SELECT 'id' || n, c, 'app', ('2024-01-0' || n)::timestamptz, 'a', 'a@x', now(), 'a', 'a@x'"
+       " FROM (VALUES (1, 'create_users'), (2, 'add_email'), (3, 'create_orders'))"
+       " AS t(n, c);"
+       "INSERT INTO sqitch.events (event, change_id, change, project, committed_at)"
+       " VALUES ('deploy', 'id1', 'create_users', 'app', '2024-01-01'),"
+       " ('deploy', 'id2', 'add_email', 'app', '2024-01-02'),"
+       " ('fail', 'id3', 'create_orders', 'app', '2024-01-03 00:00'),"
+       " ('deploy', 'id3', 'create_orders', 'app', '2024-01-03 01:00');",
+       "SELECT change_id, change FROM sqitch.changes ORDER BY 1"});
 }
 
 TEST(AdoptTools, NodePgMigrate) {
@@ -351,7 +352,8 @@ TEST(AdoptRefusals, UnmappedEntryIsNamedAndAMappingFileMapsIt) {
   a = db.stepwise(
       {"--source", dir.path(), "adopt", "--from", "dbmate", "--mapping", maps.path() + "/bad.txt"});
   EXPECT_EQ(a.exit_code, 2) << a.err;
-  EXPECT_NE(a.err.find("bad.txt:1"), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("bad.txt\":1: \"one\" is not a stepwise version"), std::string::npos)
+      << a.err;
 }
 
 TEST(AdoptRefusals, GapIsNamedUnlessAllowedOutOfOrder) {
