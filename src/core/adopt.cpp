@@ -298,7 +298,7 @@ AdoptPlan plan_baseline(const MigrationSet& set, std::string_view version, const
     throw PlanRefused(
         fmt::format("--baseline {}: not a migration version of this set (its "
                     "versions run from {} to {})",
-                    printable(version, 40), set.empty() ? Version() : set.all().front().version,
+                    shown(version), set.empty() ? Version() : set.all().front().version,
                     set.latest()),
         "run `stepwise status` for the versions");
   std::map<Version, Resolved> applied;
