@@ -69,8 +69,8 @@ History HistoryStore::read(Detail detail) {
         "SELECT id, version, direction, outcome, checksum, statements_done, name,"
         " (extract(epoch FROM started_at) * 1000)::bigint,"
         " (extract(epoch FROM finished_at) * 1000)::bigint,"
-        " error, sqlstate{} FROM {} WHERE kind = 'migration'",
-        format3 ? ", origin, notes" : "", qualified());
+        " error, sqlstate{} FROM {} l WHERE kind = 'migration'",
+        format3 ? ", to_jsonb(l) ->> 'origin', to_jsonb(l) ->> 'notes'" : "", qualified());
   };
   const auto sql = full ? full_sql(true)
                         : fmt::format(
@@ -82,9 +82,10 @@ History HistoryStore::read(Detail detail) {
     try {
       rows = conn_.execute(sql);
     } catch (const DbError& e) {
-      // 42703 undefined_column: a log of format 1 or 2 (no origin yet), read by status or
-      // validate, which never upgrade it.
-      if (!full || e.sqlstate() != "42703") throw;
+      // origin and notes are read through to_jsonb(row) so that a log of format 1 or 2 (no
+      // such columns; status and validate never upgrade it) reads in the same query, inside
+      // validate's snapshot too. An engine without to_jsonb(row) gets the format-2 columns.
+      if (!full || e.sqlstate() == "42P01" || e.sqlstate() == "3F000") throw;
       rows = conn_.execute(full_sql(false));
     }
   } catch (const DbError& e) {

@@ -486,6 +486,80 @@ TEST(AdoptBaseline, EveryFileUpToTheVersionOnAnEmptyLog) {
   EXPECT_NE(a.out.find("nothing to adopt"), std::string::npos) << a.out;
 }
 
+// --- the log's format 2 -> 3 upgrade ---------------------------------------------------
+
+// The log table exactly as the previous stepwise created it (format 2: version text, no origin).
+constexpr const char* kFormat2Ddl = R"(CREATE TABLE public.stepwise_log (
+  id bigserial PRIMARY KEY,
+  version text NOT NULL CHECK (version ~ '^(0|[1-9][0-9]*)$'),
+  name text NOT NULL,
+  kind text NOT NULL DEFAULT 'migration' CHECK (kind IN ('migration', 'backup')),
+  direction text NOT NULL CHECK (direction IN ('up', 'down', 'none')),
+  outcome text NOT NULL
+    CHECK (outcome IN ('running', 'succeeded', 'failed', 'interrupted', 'abandoned')),
+  checksum text NOT NULL,
+  checksum_algorithm text NOT NULL,
+  statements_done integer NOT NULL DEFAULT 0,
+  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  finished_at timestamptz,
+  duration_ms bigint,
+  error text,
+  sqlstate text,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  db_user text NOT NULL DEFAULT current_user,
+  tool_version text NOT NULL
+);
+COMMENT ON TABLE public.stepwise_log IS 'stepwise attempt log, format 2';)";
+
+TEST(AdoptLogFormat, FormatTwoLogIsReadAsItIsAndUpgradedOnceUnderTheLock) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  write_set(dir);
+  db.query(kFormat2Ddl);
+  db.query(kFiles[0].second);
+  db.query(
+      "INSERT INTO stepwise_log (version, name, direction, outcome, checksum,"
+      " checksum_algorithm, host, pid, tool_version, finished_at) VALUES ('20240101000001',"
+      " 'create_users', 'up', 'succeeded', encode(sha256(convert_to($f$" +
+      kFiles[0].second + "$f$, 'UTF8')), 'hex'), 'sha256', 'old-host', 1, '0.9.1', now())");
+  // status and validate read the format-2 log without changing it.
+  auto st = states(db, dir);
+  EXPECT_EQ(st["20240101000001"], "applied stepwise");
+  EXPECT_EQ(db.count("SELECT count(*) FROM information_schema.columns WHERE table_name ="
+                     " 'stepwise_log' AND column_name = 'origin'"),
+            0);
+  // adopt --baseline: upgraded under the lock, old rows keep origin 'stepwise'.
+  db.query(kFiles[1].second);
+  const auto a = db.stepwise({"--source", dir.path(), "adopt", "--baseline", "20240101000002"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  EXPECT_NE(a.out.find("recorded 1 migration(s)"), std::string::npos) << a.out;
+  EXPECT_EQ(db.scalar("SELECT obj_description('public.stepwise_log'::regclass, 'pg_class')"),
+            "stepwise attempt log, format 3");
+  EXPECT_EQ(db.scalar("SELECT string_agg(version || ':' || origin, ',' ORDER BY id) FROM "
+                      "stepwise_log"),
+            "20240101000001:stepwise,20240101000002:baseline");
+  EXPECT_THROW(db.query("UPDATE stepwise_log SET origin = 'someone' WHERE id = 1"), std::exception);
+  // A writer that knows nothing of origin (the previous stepwise) still records 'stepwise'.
+  db.query(
+      "INSERT INTO stepwise_log (version, name, direction, outcome, checksum,"
+      " checksum_algorithm, host, pid, tool_version) VALUES ('7', 'x', 'up', 'failed', 'c',"
+      " 'sha256', 'old-host', 1, '0.9.1')");
+  EXPECT_EQ(db.scalar("SELECT origin FROM stepwise_log WHERE version = '7'"), "stepwise");
+  db.query("DELETE FROM stepwise_log WHERE version = '7'");
+  // Later runs change the layout no more.
+  const auto constraints = db.scalar(
+      "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE conrelid = "
+      "'public.stepwise_log'::regclass");
+  const auto up = db.stepwise({"--source", dir.path(), "up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(db.scalar("SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE "
+                      "conrelid = 'public.stepwise_log'::regclass"),
+            constraints);
+  EXPECT_EQ(db.stepwise({"--source", dir.path(), "validate"}).exit_code, 0);
+}
+
 // --- adopt racing up ----------------------------------------------------------------------
 
 TEST(AdoptRace, AdoptAndUpFromTwoProcesses) {
