@@ -5,6 +5,7 @@
 // --baseline, and adopt racing an up.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -609,6 +610,44 @@ TEST(AdoptRace, UpOnAForeignHistoryWithAnEmptyLogRefuses) {
   db.query("DROP TABLE orders; DROP TABLE users");
   u = db.stepwise({"--source", dir.path(), "up"});
   EXPECT_EQ(u.exit_code, 0) << u.err;
+}
+
+// --- the real tool, where this machine has it ---------------------------------------------
+
+// STEPWISE_TEST_DBMATE=/path/to/dbmate (e.g. from `npm install dbmate`: node_modules/.bin/dbmate)
+// runs dbmate itself; without it the test is skipped (the layout tests above always run).
+TEST(AdoptRealTools, DbmateAppliesThenStepwiseTakesOver) {
+  REQUIRE_TEST_DATABASE();
+  const char* dbmate = std::getenv("STEPWISE_TEST_DBMATE");
+  if (dbmate == nullptr || *dbmate == '\0') GTEST_SKIP() << "STEPWISE_TEST_DBMATE is not set";
+  TestDb db;
+  MigrationDir tool, dir;
+  // dbmate's layout: one file per migration, -- migrate:up / -- migrate:down.
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& [name, sql] = kFiles[i];
+    tool.write(name.substr(0, name.size() - 7) + ".sql",
+               "-- migrate:up\n" + sql + "\n-- migrate:down\nSELECT 1;\n");
+  }
+  write_set(dir);
+  const auto url =
+      db.url() + (db.url().find('?') == std::string::npos ? "?" : "&") + "sslmode=disable";
+  const auto d =
+      run({dbmate, "--url", url, "--migrations-dir", tool.path(), "--no-dump-schema", "up"});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  ASSERT_EQ(db.count("SELECT count(*) FROM schema_migrations"), 3);
+  const auto before = db.query("SELECT version FROM schema_migrations ORDER BY 1");
+  auto r = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(r.exit_code, 6) << r.err;  // an empty log over dbmate's history
+  r = db.stepwise({"--source", dir.path(), "adopt", "--from", "dbmate"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = db.stepwise({"--source", dir.path(), "up"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("applied 1 migration(s)"), std::string::npos) << r.out;
+  EXPECT_EQ(db.stepwise({"--source", dir.path(), "validate"}).exit_code, 0);
+  EXPECT_EQ(db.query("SELECT version FROM schema_migrations ORDER BY 1"), before);
+  const auto st =
+      run({dbmate, "--url", url, "--migrations-dir", tool.path(), "--no-dump-schema", "status"});
+  EXPECT_NE(st.out.find("Applied: 3"), std::string::npos) << st.out << st.err;
 }
 
 }  // namespace
