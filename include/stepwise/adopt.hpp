@@ -91,3 +91,19 @@ struct FoundHistory {
 [[nodiscard]] std::optional<FoundHistory> find_foreign_history(Connection& conn);
 
 }  // namespace stepwise
+
+namespace stepwise {
+
+// `stepwise import --from TOOL SRC DEST`: another tool's migration folder -> stepwise files,
+// keeping the versions (so that `adopt` then matches them). dbmate: `<v>_<name>.sql` split at
+// `-- migrate:up` / `-- migrate:down` (`transaction:false` -> `-- stepwise:no-transaction`);
+// golang-migrate: `<v>_<name>.up.sql` / `.down.sql` as they are; Flyway: `V<v>__<desc>.sql`
+// -> up, `U<v>__<desc>.sql` -> down. Refuses (SourceError, one line per file) what it cannot
+// convert: code migrations, Flyway repeatables and dotted versions, files without the tool's
+// markers. Files that are not migrations by the tool's rules (README.md ...) are skipped.
+// Other tools: UsageError. Pure: files in, files out.
+[[nodiscard]] std::vector<MigrationFile> import_folder(Tool tool,
+                                                       const std::vector<MigrationFile>& files,
+                                                       std::vector<std::string>* skipped);
+
+}  // namespace stepwise

@@ -78,6 +78,13 @@ struct AdoptOptions {
 };
 int run_adopt(Context& ctx, const AdoptOptions& options);
 
+struct ImportOptions {
+  std::string from;
+  std::string src;
+  std::string dest;
+};
+int run_import(Context& ctx, const ImportOptions& options);
+
 struct BundleOptions {
   std::string out;
 };

@@ -236,6 +236,16 @@ int main(int argc, char** argv) {
                         "objects not owned by the application, glob on schema.table[.name]");
   cmd_adopt->add_option("--schema", adopt.schemas, "schemas to verify (repeatable)");
 
+  stepwise::cli::ImportOptions import;
+  auto* cmd_import = app.add_subcommand(
+      "import",
+      "convert another tool's migration folder (dbmate, golang-migrate, flyway) into "
+      "stepwise's layout, keeping the versions");
+  cmd_import->add_option("--from", import.from, "dbmate, golang-migrate or flyway")->required();
+  cmd_import->add_option("SRC", import.src, "the tool's migration folder")->required();
+  cmd_import->add_option("DEST", import.dest, "a new (or empty) folder for stepwise's files")
+      ->required();
+
   stepwise::cli::BundleOptions bundle;
   auto* cmd_bundle = app.add_subcommand(
       "bundle", "write a copy of this executable with the migration set of --source DIR embedded");
@@ -260,7 +270,7 @@ int main(int argc, char** argv) {
     } else if (const auto unknown = unknown_command(argc, argv)) {
       text = "unknown command " + stepwise::printable(*unknown, 60) +
              " (commands: up, migrate-to, upgrade, validate, status, describe, repair, adopt, "
-             "bundle, generate-expected)";
+             "import, bundle, generate-expected)";
     }
     text = stepwise::one_line(stepwise::redact(text), 1000);
     std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
@@ -284,6 +294,7 @@ int main(int argc, char** argv) {
     }
     if (cmd_repair->parsed()) return stepwise::cli::run_repair(ctx, repair);
     if (cmd_adopt->parsed()) return stepwise::cli::run_adopt(ctx, adopt);
+    if (cmd_import->parsed()) return stepwise::cli::run_import(ctx, import);
     if (cmd_bundle->parsed()) return stepwise::cli::run_bundle(ctx, bundle);
     if (cmd_generate->parsed()) return stepwise::cli::run_generate_expected(ctx, generate);
     return static_cast<int>(ExitCode::kUsage);

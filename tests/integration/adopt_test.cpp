@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -628,7 +629,15 @@ TEST(AdoptRealTools, DbmateAppliesThenStepwiseTakesOver) {
     tool.write(name.substr(0, name.size() - 7) + ".sql",
                "-- migrate:up\n" + sql + "\n-- migrate:down\nSELECT 1;\n");
   }
-  write_set(dir);
+  // stepwise import turns dbmate's folder into stepwise files; file 4 is new on top.
+  const auto imported = dir.path() + "/set";
+  const auto im = db.stepwise({"import", "--from", "dbmate", tool.path(), imported});
+  ASSERT_EQ(im.exit_code, 0) << im.out << im.err;
+  EXPECT_NE(im.out.find("imported 3 migration(s) (6 file(s))"), std::string::npos) << im.out;
+  {
+    std::ofstream w(imported + "/" + kFiles[3].first);
+    w << kFiles[3].second;
+  }
   const auto url =
       db.url() + (db.url().find('?') == std::string::npos ? "?" : "&") + "sslmode=disable";
   const auto d =
@@ -636,14 +645,14 @@ TEST(AdoptRealTools, DbmateAppliesThenStepwiseTakesOver) {
   ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
   ASSERT_EQ(db.count("SELECT count(*) FROM schema_migrations"), 3);
   const auto before = db.query("SELECT version FROM schema_migrations ORDER BY 1");
-  auto r = db.stepwise({"--source", dir.path(), "up"});
+  auto r = db.stepwise({"--source", imported, "up"});
   EXPECT_EQ(r.exit_code, 6) << r.err;  // an empty log over dbmate's history
-  r = db.stepwise({"--source", dir.path(), "adopt", "--from", "dbmate"});
+  r = db.stepwise({"--source", imported, "adopt", "--from", "dbmate"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  r = db.stepwise({"--source", dir.path(), "up"});
+  r = db.stepwise({"--source", imported, "up"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("applied 1 migration(s)"), std::string::npos) << r.out;
-  EXPECT_EQ(db.stepwise({"--source", dir.path(), "validate"}).exit_code, 0);
+  EXPECT_EQ(db.stepwise({"--source", imported, "validate"}).exit_code, 0);
   EXPECT_EQ(db.query("SELECT version FROM schema_migrations ORDER BY 1"), before);
   const auto st =
       run({dbmate, "--url", url, "--migrations-dir", tool.path(), "--no-dump-schema", "status"});

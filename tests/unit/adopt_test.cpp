@@ -184,3 +184,60 @@ TEST(AdoptPlan, ToolNames) {
 
 }  // namespace
 }  // namespace stepwise
+
+namespace stepwise {
+namespace {
+
+MigrationFile raw(std::string name, std::string bytes) {
+  MigrationFile f;
+  f.name = std::move(name);
+  f.bytes = std::move(bytes);
+  return f;
+}
+
+TEST(ImportFolder, DbmateSplitsUpAndDownAndKeepsTransactionFalse) {
+  std::vector<std::string> skipped;
+  const auto out = import_folder(
+      Tool::kDbmate,
+      {raw("20240101_a.sql",
+           "-- migrate:up\nCREATE TABLE a (id int);\n\n-- migrate:down\nDROP "
+           "TABLE a;\n"),
+       raw("20240102_idx.sql",
+           "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON a (id);\n"),
+       raw("README.md", "x")},
+      &skipped);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].name, "20240101_a.up.sql");
+  EXPECT_EQ(out[0].bytes, "CREATE TABLE a (id int);\n\n");
+  EXPECT_EQ(out[1].name, "20240101_a.down.sql");
+  EXPECT_EQ(out[1].bytes, "DROP TABLE a;\n");
+  EXPECT_EQ(out[2].name, "20240102_idx.up.sql");
+  EXPECT_EQ(out[2].bytes, "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i ON a (id);\n");
+  EXPECT_EQ(skipped, (std::vector<std::string>{"README.md"}));
+  EXPECT_EQ(build_migration_set(out).size(), 2u);
+  EXPECT_THROW((void)import_folder(Tool::kDbmate, {raw("1_a.sql", "CREATE TABLE a ();")}, nullptr),
+               SourceError);
+}
+
+TEST(ImportFolder, FlywayVersionedUndoAndWhatItRefuses) {
+  const auto out =
+      import_folder(Tool::kFlyway, {raw("V2__add_b.sql", "B"), raw("U2__add_b.sql", "b")}, nullptr);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].name, "2_add_b.up.sql");
+  EXPECT_EQ(out[1].name, "2_add_b.down.sql");
+  try {
+    (void)import_folder(Tool::kFlyway,
+                        {raw("R__views.sql", ""), raw("V1.2__x.sql", ""), raw("V3__Job.java", "")},
+                        nullptr);
+    FAIL();
+  } catch (const SourceError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("R__views.sql"), std::string::npos) << what;
+    EXPECT_NE(what.find("V1.2__x.sql"), std::string::npos) << what;
+    EXPECT_NE(what.find("V3__Job.java\": a code migration"), std::string::npos) << what;
+  }
+  EXPECT_THROW((void)import_folder(Tool::kSqitch, {}, nullptr), UsageError);
+}
+
+}  // namespace
+}  // namespace stepwise
