@@ -81,14 +81,18 @@ struct AdoptPlan {
 [[nodiscard]] ForeignHistory read_foreign_history(Connection& conn, Tool tool,
                                                   const TableName& table);
 
-// The first tool's history table, at its default place, that has rows (`up` on a database
-// whose stepwise log is empty refuses then: it would run every file over the other tool's
-// schema). Catalog query first; the tables found are read only for a row.
+// `up` on a database whose stepwise log is empty refuses when another tool's history table, at
+// its default place, has rows: it would run every file over that tool's schema. The runner
+// asks the catalog for these tables in HistoryStore::ensure_table's one query (no extra round
+// trip), then reads a table found for one row with foreign_history_with_rows().
 struct FoundHistory {
   Tool tool;
   TableName table;
 };
-[[nodiscard]] std::optional<FoundHistory> find_foreign_history(Connection& conn);
+[[nodiscard]] std::vector<TableName> foreign_history_tables();
+// The tool whose table `t` is, when it has rows; nullopt for an empty table.
+[[nodiscard]] std::optional<FoundHistory> foreign_history_with_rows(Connection& conn,
+                                                                    const TableName& t);
 
 }  // namespace stepwise
 

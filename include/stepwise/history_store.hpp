@@ -50,7 +50,9 @@ class HistoryStore {
   // Creates the schema and table when missing, and upgrades an older layout of the table in
   // place (format 1, version bigint -> format 2, version text -> format 3, origin and notes
   // columns). Call only under the lock.
-  void ensure_table();
+  // With `refuse_if_present` (other tools' history tables): the same one catalog query also
+  // looks for them, and when one exists, returns it and creates or alters nothing.
+  std::optional<TableName> ensure_table(const std::vector<TableName>& refuse_if_present = {});
 
   // A transactional step is one round trip: prefix + script + suffix. The prefix is
   // "BEGIN; <setup> INSERT attempt;" ending in a newline; the suffix ends any statement the

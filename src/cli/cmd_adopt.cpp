@@ -210,7 +210,7 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
     rows.push_back({s.migration, s.applied_at_ms, std::move(note)});
   }
   if (!dry) {
-    store.ensure_table();
+    (void)store.ensure_table();
     store.record_adopted(rows, origin,
                          profile.fence_steps ? profile.lock->held_check_sql() : std::string());
     held.release();

@@ -216,34 +216,28 @@ ForeignHistory read_foreign_history(Connection& conn, Tool tool, const TableName
   return h;
 }
 
-std::optional<FoundHistory> find_foreign_history(Connection& conn) {
-  const Tool tools[] = {Tool::kGolangMigrate, Tool::kGoose,         Tool::kFlyway,
-                        Tool::kSqitch,        Tool::kNodePgMigrate, Tool::kPostgrator};
-  std::string in;
-  for (const auto t : tools) {
-    const auto n = default_history_table(t);
-    in += fmt::format("{}({}, {})", in.empty() ? "" : ", ", conn.quote_literal(n.schema),
-                      conn.quote_literal(n.table));
-  }
-  // information_schema: the same on PostgreSQL and CockroachDB.
-  const auto rows =
-      conn.execute(fmt::format("SELECT table_schema, table_name FROM information_schema.tables"
-                               " WHERE (table_schema, table_name) IN ({})",
-                               in));
-  for (const auto& r : rows) {
-    const TableName t{r.at(0).value_or(""), r.at(1).value_or("")};
-    std::optional<Tool> tool;
-    for (const auto c : tools)
-      if (default_history_table(c) == t) tool = c;
-    if (!tool) continue;
-    const auto any = conn.execute(fmt::format("SELECT 1 FROM {} LIMIT 1", q(conn, t)));
-    if (any.empty()) continue;
-    // schema_migrations is golang-migrate's or dbmate's: the version column's type tells.
-    if (*tool == Tool::kGolangMigrate && columns_of(conn, t).count("dirty") == 0)
-      tool = Tool::kDbmate;
-    return FoundHistory{*tool, t};
-  }
-  return std::nullopt;
+namespace {
+constexpr Tool kGuarded[] = {Tool::kGolangMigrate, Tool::kGoose,         Tool::kFlyway,
+                             Tool::kSqitch,        Tool::kNodePgMigrate, Tool::kPostgrator};
+}  // namespace
+
+std::vector<TableName> foreign_history_tables() {
+  std::vector<TableName> out;
+  for (const auto t : kGuarded) out.push_back(default_history_table(t));
+  return out;
+}
+
+std::optional<FoundHistory> foreign_history_with_rows(Connection& conn, const TableName& t) {
+  std::optional<Tool> tool;
+  for (const auto c : kGuarded)
+    if (default_history_table(c) == t) tool = c;
+  if (!tool) return std::nullopt;
+  if (conn.execute(fmt::format("SELECT 1 FROM {} LIMIT 1", q(conn, t))).empty())
+    return std::nullopt;
+  // schema_migrations is golang-migrate's or dbmate's: the dirty column tells.
+  if (*tool == Tool::kGolangMigrate && columns_of(conn, t).count("dirty") == 0)
+    tool = Tool::kDbmate;
+  return FoundHistory{*tool, t};
 }
 
 }  // namespace stepwise

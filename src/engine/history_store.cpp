@@ -129,23 +129,40 @@ History HistoryStore::read(Detail detail) {
   return History(std::move(attempts));
 }
 
-void HistoryStore::ensure_table() {
+std::optional<TableName> HistoryStore::ensure_table(
+    const std::vector<TableName>& refuse_if_present) {
+  std::string foreign;
+  for (const auto& t : refuse_if_present)
+    foreign += fmt::format("{}({}, {})", foreign.empty() ? "" : ", ", conn_.quote_literal(t.schema),
+                           conn_.quote_literal(t.table));
+  if (!foreign.empty())
+    foreign = fmt::format(
+        ", (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE (n.nspname, c.relname) IN ({0}) ORDER BY 1 LIMIT 1),"
+        " (SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE (n.nspname, c.relname) IN ({0}) ORDER BY n.nspname"
+        " LIMIT 1)",
+        foreign);
   // Checked first: CREATE ... IF NOT EXISTS still needs CREATE rights on an existing schema.
   // The same query reads the version column's type: an older layout is upgraded in place.
   const auto rows = conn_.query(
-      "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),"
-      " EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),"
-      " (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
-      " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
-      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
-      " AND a.attname = 'version' AND NOT a.attisdropped),"
-      " current_setting('crdb_version', true),"
-      " EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
-      " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
-      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
-      " AND a.attname = 'origin' AND NOT a.attisdropped)",
+      std::string(
+          "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),"
+          " EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+          " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),"
+          " (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
+          " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
+          " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
+          " AND a.attname = 'version' AND NOT a.attisdropped),"
+          " current_setting('crdb_version', true),"
+          " EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
+          " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
+          " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
+          " AND a.attname = 'origin' AND NOT a.attisdropped)") +
+          foreign,
       {table_.schema, table_.table});
+  if (!foreign.empty() && rows.at(0).size() > 6 && rows.at(0).at(5) && rows.at(0).at(6))
+    return TableName{*rows.at(0).at(5), *rows.at(0).at(6)};
   const bool schema_exists = rows.at(0).at(0).value_or("f") == "t";
   const bool table_exists = rows.at(0).at(1).value_or("f") == "t";
   if (table_exists) {
@@ -154,7 +171,7 @@ void HistoryStore::ensure_table() {
     const bool has_origin = rows.at(0).size() > 4 && rows.at(0).at(4).value_or("f") == "t";
     if (!version_text || !has_origin)
       upgrade_layout(!rows.at(0).at(3).value_or("").empty(), version_text, has_origin);
-    return;
+    return std::nullopt;
   }
   std::string sql;
   if (!schema_exists)
@@ -187,6 +204,7 @@ COMMENT ON TABLE {0} IS {1};)",
       qualified(), conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)),
       kVersionCheck, kOriginCheck);
   conn_.execute(sql);
+  return std::nullopt;
 }
 
 void HistoryStore::upgrade_layout(bool cockroach, bool version_text, bool has_origin) {
