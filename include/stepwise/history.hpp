@@ -27,6 +27,11 @@ struct Attempt {
   std::string finished_at;  // empty while running
   std::string error;
   std::string sqlstate;
+  // Format 3: "stepwise" (run by stepwise), "baseline" or "adopted:<tool>" (recorded by
+  // `stepwise adopt`, never run by it); notes: what the adoption recorded with it (the other
+  // tool's entry, accepted drift findings). Read with Detail::kFull only.
+  std::string origin;
+  std::string notes;
   bool operator==(const Attempt&) const = default;
 };
 
@@ -44,6 +49,7 @@ struct VersionState {
   bool applied = false;           // effect is in the database (applied, or a failed down)
   std::string applied_checksum;   // checksum of the up attempt that applied it
   std::string applied_at;         // finished_at of that attempt
+  std::string applied_origin;     // origin of that attempt (empty: stepwise, or not read)
   std::string name;               // as logged
   std::optional<Attempt> latest;  // latest attempt of any kind
 };

@@ -3,6 +3,8 @@
 // history_store.cpp.
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "stepwise/database.hpp"
 #include "stepwise/errors.hpp"
@@ -24,6 +26,13 @@ struct StepSettings {
   std::string transaction_prelude;  // "SET LOCAL ...; SET LOCAL ...;" or empty
 };
 
+// A row `stepwise adopt` records: the migration, and when the other tool applied it.
+struct AdoptedRow {
+  const Migration* migration = nullptr;
+  std::optional<long long> applied_at_ms;  // ms since the epoch; none: now
+  std::string notes;                       // the other tool's entry, accepted drift findings
+};
+
 // Raised by a step fence: the step ran on a session that does not hold the migration lock.
 inline constexpr std::string_view kFenceSqlstate = "SWLCK";
 
@@ -39,8 +48,11 @@ class HistoryStore {
   // history with log_table_exists() == false; nothing is created.
   [[nodiscard]] History read(Detail detail = Detail::kPlanning);
   // Creates the schema and table when missing, and upgrades an older layout of the table in
-  // place (format 1, version bigint -> format 2, version text). Call only under the lock.
-  void ensure_table();
+  // place (format 1, version bigint -> format 2, version text -> format 3, origin and notes
+  // columns). Call only under the lock.
+  // With `refuse_if_present` (other tools' history tables): the same one catalog query also
+  // looks for them, and when one exists, returns it and creates or alters nothing.
+  std::optional<TableName> ensure_table(const std::vector<TableName>& refuse_if_present = {});
 
   // A transactional step is one round trip: prefix + script + suffix. The prefix is
   // "BEGIN; <setup> INSERT attempt;" ending in a newline; the suffix ends any statement the
@@ -73,6 +85,11 @@ class HistoryStore {
   // `stepwise repair`: a person decided what an interrupted step left behind. "applied" records
   // a succeeded attempt; "rolled back" an abandoned one with nothing done (run again in full).
   void record_repair(const Step& step, bool applied);
+  // `stepwise adopt`: succeeded up attempts that stepwise never ran, origin "baseline" or
+  // "adopted:<tool>", in one transaction. `held_check` (Lock::held_check_sql) is checked first
+  // in that transaction when not empty. Call under the lock, after ensure_table().
+  void record_adopted(const std::vector<AdoptedRow>& rows, std::string_view origin,
+                      std::string_view held_check);
   // Marks an attempt whose runner is gone (found under the lock).
   void mark_abandoned(long long id);
 
@@ -80,7 +97,7 @@ class HistoryStore {
   [[nodiscard]] std::string qualified();  // quoted "schema"."table"
 
  private:
-  void upgrade_layout(bool cockroach);
+  void upgrade_layout(bool cockroach, bool version_text, bool has_origin);
   std::string insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
                          std::string_view extra_vals);
   std::string running_sql(const Step& step);

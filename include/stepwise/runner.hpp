@@ -68,6 +68,9 @@ struct RunOptions {
   // 40001 / 40P01 (serialization failure, CockroachDB restart, deadlock): jittered backoff.
   int serialization_retries = 10;
   bool dry_run = false;
+  // With stepwise's log empty, refuse (PlanRefused) when another tool's history table has rows
+  // (find_foreign_history): `stepwise adopt` must record it first. Checked under the lock.
+  bool refuse_foreign_history = true;
   const std::atomic<bool>* stop = nullptr;  // set on SIGINT/SIGTERM
 };
 

@@ -19,7 +19,14 @@ struct Line {
   std::string applied_at;
   std::string detail;
   bool checksum_changed = false;
+  std::string origin;  // "adopted:<tool>" or "baseline" when `stepwise adopt` recorded it
 };
+
+// "adopted from dbmate", "baseline".
+std::string origin_text(const std::string& origin) {
+  if (origin.starts_with("adopted:")) return "adopted from " + origin.substr(8);
+  return origin;
+}
 }  // namespace
 
 // Read-only: never takes the lock, never creates anything.
@@ -31,11 +38,12 @@ int run_status(Context& ctx) {
 
   std::vector<Line> lines;
   for (const auto& m : source.migrations.all()) {
-    Line l{m.version, m.name, "pending", "", "", false};
+    Line l{m.version, m.name, "pending", "", "", false, ""};
     if (const auto* st = history.find(m.version)) {
       l.state = std::string(to_string(st->state));
       if (st->state == State::kApplied) {
         l.applied_at = st->applied_at;
+        l.origin = st->applied_origin;
         l.checksum_changed = !st->applied_checksum.empty() && st->applied_checksum != m.up.checksum;
       } else if (st->latest && (st->state == State::kFailed || st->state == State::kUnfinished)) {
         l.detail = st->latest->error.empty() ? std::string(to_string(st->latest->outcome))
@@ -46,7 +54,8 @@ int run_status(Context& ctx) {
   }
   for (const auto& [v, st] : history.versions())
     if (st.state == State::kApplied && source.migrations.find(v) == nullptr)
-      lines.push_back({v, st.name, "applied, not in this build", st.applied_at, "", false});
+      lines.push_back(
+          {v, st.name, "applied, not in this build", st.applied_at, "", false, st.applied_origin});
   std::sort(lines.begin(), lines.end(),
             [](const Line& a, const Line& b) { return a.version < b.version; });
 
@@ -63,6 +72,7 @@ int run_status(Context& ctx) {
       if (!l.applied_at.empty()) j["applied_at"] = l.applied_at;
       if (!l.detail.empty()) j["error"] = l.detail;
       if (l.checksum_changed) j["checksum_changed"] = true;
+      if (l.state.starts_with("applied")) j["origin"] = l.origin.empty() ? "stepwise" : l.origin;
       ms.push_back(std::move(j));
     }
     ctx.print_json({{"command", "status"},
@@ -77,6 +87,7 @@ int run_status(Context& ctx) {
     for (const auto& l : lines) {
       std::string state = l.state;
       if (!l.applied_at.empty()) state += " " + l.applied_at;
+      if (!l.origin.empty()) state += " (" + origin_text(l.origin) + ")";
       if (l.checksum_changed) state += " (file changed since)";
       if (!l.detail.empty()) state += ": " + l.detail;
       fmt::print("{:<20} {:<40} {}\n", l.version, l.name, state);

@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 #include "commands.hpp"
 #include "output.hpp"
 #include "stepwise/duration.hpp"
@@ -16,6 +18,8 @@ RunOptions run_options(Context& ctx) {
   run.ddl_lock_retries = ctx.options().ddl_lock_retries;
   run.dry_run = ctx.options().dry_run;
   run.stop = &ctx.stop;
+  if (const char* v = std::getenv("STEPWISE_IGNORE_FOREIGN_HISTORY"); v && std::string(v) == "1")
+    run.refuse_foreign_history = false;
   return run;
 }
 

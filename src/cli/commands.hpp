@@ -69,6 +69,25 @@ struct RepairOptions {
 };
 int run_repair(Context& ctx, const RepairOptions& options);
 
+struct AdoptOptions {
+  std::string from;      // --from TOOL
+  std::string table;     // --table SCHEMA.TABLE (default: the tool's)
+  std::string mapping;   // --mapping FILE
+  std::string baseline;  // --baseline VERSION
+  bool allow_out_of_order = false;
+  bool accept_drift = false;
+  std::vector<std::string> ignore;
+  std::vector<std::string> schemas;
+};
+int run_adopt(Context& ctx, const AdoptOptions& options);
+
+struct ImportOptions {
+  std::string from;
+  std::string src;
+  std::string dest;
+};
+int run_import(Context& ctx, const ImportOptions& options);
+
 struct BundleOptions {
   std::string out;
 };

@@ -221,6 +221,39 @@ int main(int argc, char** argv) {
   cmd_repair->add_flag("--rolled-back", repair.rolled_back,
                        "nothing of it is left: the next up runs it again");
 
+  stepwise::cli::AdoptOptions adopt;
+  auto* cmd_adopt = app.add_subcommand(
+      "adopt",
+      "take over a database another tool migrated (--from TOOL) or nobody did (--baseline "
+      "VERSION): record its history as adopted, after checking the schema");
+  cmd_adopt->add_option("--from", adopt.from,
+                        "golang-migrate, dbmate, goose, flyway, sqitch, node-pg-migrate or "
+                        "postgrator: read its history table (never written)");
+  cmd_adopt->add_option("--table", adopt.table,
+                        "the tool's history table, SCHEMA.TABLE (default: the tool's own)");
+  cmd_adopt->add_option("--mapping", adopt.mapping,
+                        "file of other-id=stepwise-version lines (other-id=- leaves one out)");
+  cmd_adopt->add_option("--baseline", adopt.baseline,
+                        "no history: record every file up to VERSION as adopted");
+  cmd_adopt->add_flag("--allow-out-of-order", adopt.allow_out_of_order,
+                      "adopt a history with gaps; the files it never applied stay pending");
+  cmd_adopt->add_flag("--accept-drift", adopt.accept_drift,
+                      "record even when the schema differs from the expected one (the findings "
+                      "go into the log rows)");
+  cmd_adopt->add_option("--ignore", adopt.ignore,
+                        "objects not owned by the application, glob on schema.table[.name]");
+  cmd_adopt->add_option("--schema", adopt.schemas, "schemas to verify (repeatable)");
+
+  stepwise::cli::ImportOptions import;
+  auto* cmd_import = app.add_subcommand(
+      "import",
+      "convert another tool's migration folder (dbmate, golang-migrate, flyway) into "
+      "stepwise's layout, keeping the versions");
+  cmd_import->add_option("--from", import.from, "dbmate, golang-migrate or flyway")->required();
+  cmd_import->add_option("SRC", import.src, "the tool's migration folder")->required();
+  cmd_import->add_option("DEST", import.dest, "a new (or empty) folder for stepwise's files")
+      ->required();
+
   stepwise::cli::BundleOptions bundle;
   auto* cmd_bundle = app.add_subcommand(
       "bundle", "write a copy of this executable with the migration set of --source DIR embedded");
@@ -244,8 +277,8 @@ int main(int argc, char** argv) {
         text.find("subcommand is required") == std::string::npos) {
     } else if (const auto unknown = unknown_command(argc, argv)) {
       text = "unknown command " + stepwise::printable(*unknown, 60) +
-             " (commands: up, migrate-to, upgrade, validate, status, describe, repair, bundle, "
-             "generate-expected)";
+             " (commands: up, migrate-to, upgrade, validate, status, describe, repair, adopt, "
+             "import, bundle, generate-expected)";
     }
     text = stepwise::one_line(stepwise::redact(text), 1000);
     std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
@@ -268,6 +301,8 @@ int main(int argc, char** argv) {
       return stepwise::cli::run_validate(ctx, validate);
     }
     if (cmd_repair->parsed()) return stepwise::cli::run_repair(ctx, repair);
+    if (cmd_adopt->parsed()) return stepwise::cli::run_adopt(ctx, adopt);
+    if (cmd_import->parsed()) return stepwise::cli::run_import(ctx, import);
     if (cmd_bundle->parsed()) return stepwise::cli::run_bundle(ctx, bundle);
     if (cmd_generate->parsed()) return stepwise::cli::run_generate_expected(ctx, generate);
     return static_cast<int>(ExitCode::kUsage);

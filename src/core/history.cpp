@@ -54,9 +54,11 @@ History::History(std::vector<Attempt> attempts) : attempts_(std::move(attempts))
       if (st.applied) {
         st.applied_checksum = a.checksum;
         st.applied_at = a.finished_at;
+        st.applied_origin = a.origin == "stepwise" ? std::string() : a.origin;
       } else {
         st.applied_checksum.clear();
         st.applied_at.clear();
+        st.applied_origin.clear();
       }
     }
   }

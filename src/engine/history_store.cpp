@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdint>
 #include <ctime>
+#include <vector>
 
 #include "stepwise/text.hpp"
 
@@ -14,10 +15,17 @@ namespace {
 
 // Bumped when the table's columns change; recorded as the table comment.
 // Format 1: version bigint. Format 2: version text holding the normalised digits (any length).
-constexpr int kLogFormat = 2;
+// Format 3: plus origin (who recorded the row: stepwise, or `stepwise adopt`) and notes.
+constexpr int kLogFormat = 3;
 
 // The CHECK on the version column: normalised digits, as Version::to_string() writes them.
 constexpr std::string_view kVersionCheck = "version ~ '^(0|[1-9][0-9]*)$'";
+
+// The CHECK on the origin column (format 3): 'stepwise' for everything stepwise ran (the
+// default, so that an older stepwise writing to this table records its rows correctly),
+// 'baseline' and 'adopted:<tool>' for rows `stepwise adopt` recorded without running them.
+constexpr std::string_view kOriginCheck =
+    "origin = 'stepwise' OR origin = 'baseline' OR origin ~ '^adopted:[a-z0-9-]+$'";
 
 long long to_ll(const Field& f) {
   long long v = 0;
@@ -57,20 +65,30 @@ History HistoryStore::read(Detail detail) {
   // No ORDER BY and no formatting functions on the planning path: a fresh backend then needs
   // the fewest catalog lookups. History sorts by id itself.
   const bool full = detail == Detail::kFull;
-  const auto sql =
-      full ? fmt::format(
-                 "SELECT id, version, direction, outcome, checksum, statements_done, name,"
-                 " (extract(epoch FROM started_at) * 1000)::bigint,"
-                 " (extract(epoch FROM finished_at) * 1000)::bigint,"
-                 " error, sqlstate FROM {} WHERE kind = 'migration'",
-                 qualified())
-           : fmt::format(
-                 "SELECT id, version, direction, outcome, checksum, statements_done FROM {}"
-                 " WHERE kind = 'migration'",
-                 qualified());
+  const auto full_sql = [&](bool format3) {
+    return fmt::format(
+        "SELECT id, version, direction, outcome, checksum, statements_done, name,"
+        " (extract(epoch FROM started_at) * 1000)::bigint,"
+        " (extract(epoch FROM finished_at) * 1000)::bigint,"
+        " error, sqlstate{} FROM {} l WHERE kind = 'migration'",
+        format3 ? ", to_jsonb(l) ->> 'origin', to_jsonb(l) ->> 'notes'" : "", qualified());
+  };
+  const auto sql = full ? full_sql(true)
+                        : fmt::format(
+                              "SELECT id, version, direction, outcome, checksum, statements_done "
+                              "FROM {} WHERE kind = 'migration'",
+                              qualified());
   Rows rows;
   try {
-    rows = conn_.execute(sql);
+    try {
+      rows = conn_.execute(sql);
+    } catch (const DbError& e) {
+      // origin and notes are read through to_jsonb(row) so that a log of format 1 or 2 (no
+      // such columns; status and validate never upgrade it) reads in the same query, inside
+      // validate's snapshot too. An engine without to_jsonb(row) gets the format-2 columns.
+      if (!full || e.sqlstate() == "42P01" || e.sqlstate() == "3F000") throw;
+      rows = conn_.execute(full_sql(false));
+    }
   } catch (const DbError& e) {
     // 42P01 undefined_table, 3F000 invalid_schema_name: nothing was ever applied here.
     if (e.sqlstate() == "42P01" || e.sqlstate() == "3F000") {
@@ -104,31 +122,57 @@ History HistoryStore::read(Detail detail) {
       a.finished_at = r[8] ? iso_utc(to_ll(r[8])) : "";
       a.error = r[9].value_or("");
       a.sqlstate = r[10].value_or("");
+      a.origin = r.size() > 11 ? r[11].value_or("stepwise") : "stepwise";
+      a.notes = r.size() > 12 ? r[12].value_or("") : "";
     }
     attempts.push_back(std::move(a));
   }
   return History(std::move(attempts));
 }
 
-void HistoryStore::ensure_table() {
+std::optional<TableName> HistoryStore::ensure_table(
+    const std::vector<TableName>& refuse_if_present) {
+  std::string foreign;
+  for (const auto& t : refuse_if_present)
+    foreign += fmt::format("{}({}, {})", foreign.empty() ? "" : ", ", conn_.quote_literal(t.schema),
+                           conn_.quote_literal(t.table));
+  if (!foreign.empty())
+    foreign = fmt::format(
+        ", (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE (n.nspname, c.relname) IN ({0}) ORDER BY 1 LIMIT 1),"
+        " (SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE (n.nspname, c.relname) IN ({0}) ORDER BY n.nspname"
+        " LIMIT 1)",
+        foreign);
   // Checked first: CREATE ... IF NOT EXISTS still needs CREATE rights on an existing schema.
   // The same query reads the version column's type: an older layout is upgraded in place.
   const auto rows = conn_.query(
-      "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),"
-      " EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),"
-      " (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
-      " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
-      " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
-      " AND a.attname = 'version' AND NOT a.attisdropped),"
-      " current_setting('crdb_version', true)",
+      std::string(
+          "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),"
+          " EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+          " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),"
+          " (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a"
+          " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
+          " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
+          " AND a.attname = 'version' AND NOT a.attisdropped),"
+          " current_setting('crdb_version', true),"
+          " EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
+          " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
+          " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
+          " AND a.attname = 'origin' AND NOT a.attisdropped)") +
+          foreign,
       {table_.schema, table_.table});
+  if (!foreign.empty() && rows.at(0).size() > 6 && rows.at(0).at(5) && rows.at(0).at(6))
+    return TableName{*rows.at(0).at(5), *rows.at(0).at(6)};
   const bool schema_exists = rows.at(0).at(0).value_or("f") == "t";
   const bool table_exists = rows.at(0).at(1).value_or("f") == "t";
   if (table_exists) {
     const auto type = rows.at(0).at(2).value_or("");
-    if (type != "text" && !type.empty()) upgrade_layout(!rows.at(0).at(3).value_or("").empty());
-    return;
+    const bool version_text = type == "text" || type.empty();
+    const bool has_origin = rows.at(0).size() > 4 && rows.at(0).at(4).value_or("f") == "t";
+    if (!version_text || !has_origin)
+      upgrade_layout(!rows.at(0).at(3).value_or("").empty(), version_text, has_origin);
+    return std::nullopt;
   }
   std::string sql;
   if (!schema_exists)
@@ -153,38 +197,56 @@ void HistoryStore::ensure_table() {
   host text NOT NULL,
   pid integer NOT NULL,
   db_user text NOT NULL DEFAULT current_user,
-  tool_version text NOT NULL
+  tool_version text NOT NULL,
+  origin text NOT NULL DEFAULT 'stepwise' CHECK ({3}),
+  notes text
 );
 COMMENT ON TABLE {0} IS {1};)",
       qualified(), conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)),
-      kVersionCheck);
+      kVersionCheck, kOriginCheck);
   conn_.execute(sql);
+  return std::nullopt;
 }
 
-void HistoryStore::upgrade_layout(bool cockroach) {
+void HistoryStore::upgrade_layout(bool cockroach, bool version_text, bool has_origin) {
   // Format 1 -> 2: the bigint version becomes its digits as text (a bigint's text form is
-  // already normalised). Only the lock holder gets here, and it checked the type first, so a
-  // second run, or one of many racing runners, changes nothing.
-  const auto alter =
-      fmt::format("ALTER TABLE {} ALTER COLUMN version TYPE text USING version::text", qualified());
-  const auto check =
-      fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})", qualified(),
-                  conn_.quote_identifier(table_.table + "_version_digits"), kVersionCheck);
-  const auto comment =
+  // already normalised). Format 2 -> 3: the origin and notes columns (existing rows were all
+  // run by stepwise: the default says so). Only the lock holder gets here, and it checked the
+  // columns first, so a second run, or one of many racing runners, changes nothing.
+  std::vector<std::string> statements;
+  if (!version_text) {
+    statements.push_back(fmt::format(
+        "ALTER TABLE {} ALTER COLUMN version TYPE text USING version::text", qualified()));
+    statements.push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})", qualified(),
+                                     conn_.quote_identifier(table_.table + "_version_digits"),
+                                     kVersionCheck));
+  }
+  if (!has_origin) {
+    statements.push_back(fmt::format(
+        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS origin text NOT NULL DEFAULT 'stepwise'",
+        qualified()));
+    statements.push_back(fmt::format("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})", qualified(),
+                                     conn_.quote_identifier(table_.table + "_origin_known"),
+                                     kOriginCheck));
+    statements.push_back(
+        fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS notes text", qualified()));
+  }
+  statements.push_back(
       fmt::format("COMMENT ON TABLE {} IS {}", qualified(),
-                  conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)));
+                  conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat))));
   if (cockroach) {
     // CockroachDB changes a column's type only outside an explicit transaction, each schema
     // change on its own; the type is changed first and checked first, so a run cut short
-    // between the statements leaves at most the CHECK or the comment behind.
-    conn_.execute("SET enable_experimental_alter_column_type_general = true");
-    conn_.execute(alter);
-    conn_.execute(check);
-    conn_.execute(comment);
+    // between the statements leaves at most the CHECK or the comment behind (and the origin
+    // column, checked next time, is added again only when missing).
+    if (!version_text) conn_.execute("SET enable_experimental_alter_column_type_general = true");
+    for (const auto& st : statements) conn_.execute(st);
     return;
   }
   // PostgreSQL: one implicit transaction, all or nothing.
-  conn_.execute(fmt::format("{};\n{};\n{}", alter, check, comment));
+  std::string sql;
+  for (const auto& st : statements) sql += (sql.empty() ? "" : ";\n") + st;
+  conn_.execute(sql);
 }
 
 std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
@@ -280,6 +342,47 @@ void HistoryStore::record_repair(const Step& step, bool applied) {
       step, applied ? Outcome::kSucceeded : Outcome::kAbandoned,
       ", started_at, finished_at, duration_ms, statements_done, error",
       fmt::format(", clock_timestamp(), clock_timestamp(), 0, 0, {}", conn_.quote_literal(note))));
+}
+
+void HistoryStore::record_adopted(const std::vector<AdoptedRow>& rows, std::string_view origin,
+                                  std::string_view held_check) {
+  if (rows.empty()) return;
+  // One round trip, one transaction: every row or none. With a lock a pooler can lose, the
+  // transaction first proves that its server session holds it.
+  std::string sql = "BEGIN;\n";
+  if (!held_check.empty()) {
+    std::string tag = "$stepwise_adopt$";
+    for (int i = 0; std::string(held_check).find(tag) != std::string::npos; ++i)
+      tag = fmt::format("$stepwise_adopt{}$", i);
+    sql += fmt::format(
+        "DO {0}BEGIN IF NOT ({1}) THEN RAISE EXCEPTION 'the migration lock is not held by the "
+        "server session recording the adoption' USING ERRCODE = '{2}'; END IF; END{0};\n",
+        tag, held_check, kFenceSqlstate);
+  }
+  for (const auto& r : rows) {
+    const auto& m = *r.migration;
+    const auto at = r.applied_at_ms ? fmt::format("to_timestamp({:.3f})",
+                                                  static_cast<double>(*r.applied_at_ms) / 1000.0)
+                                    : std::string("clock_timestamp()");
+    sql += fmt::format(
+        "INSERT INTO {} (version, name, direction, outcome, checksum, checksum_algorithm, host, "
+        "pid, tool_version, started_at, finished_at, duration_ms, statements_done, origin, notes)"
+        " VALUES ({}, {}, 'up', 'succeeded', {}, {}, {}, {}, {}, {}, {}, 0, 0, {}, {});\n",
+        qualified(), conn_.quote_literal(m.version.to_string()), conn_.quote_literal(m.name),
+        conn_.quote_literal(m.up.checksum), conn_.quote_literal(kChecksumAlgorithm),
+        conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version), at, at,
+        conn_.quote_literal(origin), r.notes.empty() ? "NULL" : conn_.quote_literal(r.notes));
+  }
+  sql += "COMMIT";
+  try {
+    conn_.execute(sql);
+  } catch (const DbError&) {
+    try {
+      conn_.execute("ROLLBACK");
+    } catch (const DbError&) {
+    }
+    throw;
+  }
 }
 
 void HistoryStore::mark_abandoned(long long id) {

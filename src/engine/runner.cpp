@@ -1,5 +1,7 @@
 #include "stepwise/runner.hpp"
 
+#include "stepwise/adopt.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -192,7 +194,24 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   if (!profile_.session_setup.empty()) conn_.execute(profile_.session_setup);
   // Before anything is reported: a role that may not create the log fails with one line.
   try {
-    store_.ensure_table();
+    // Nothing in stepwise's log, but another tool's history: running every file over that
+    // tool's schema would fail on the first CREATE or, worse, succeed on idempotent files.
+    // The catalog is asked in ensure_table's own query; a table found is read for one row.
+    std::vector<TableName> foreign;
+    if (options.refuse_foreign_history && history.attempts().empty())
+      foreign = foreign_history_tables();
+    if (const auto present = store_.ensure_table(foreign)) {
+      if (const auto found = foreign_history_with_rows(conn_, *present))
+        throw PlanRefused(
+            fmt::format("stepwise's log {} is empty, but {}'s history table {} has entries: this "
+                        "database is migrated by {}",
+                        store_.table().display(), to_string(found->tool), found->table.display(),
+                        to_string(found->tool)),
+            fmt::format("run `stepwise adopt --from {}` first (docs/commands/adopt.md); if that "
+                        "table is not this application's, set STEPWISE_IGNORE_FOREIGN_HISTORY=1",
+                        to_string(found->tool)));
+      (void)store_.ensure_table();
+    }
   } catch (const DbError& e) {
     if (is_state(e, "42501")) explain_log_table_denied(e, store_.table(), "log table");
     if (is_state(e, "25006")) throw_read_only(store_.table().display(), e);

@@ -343,14 +343,16 @@ TEST(HostileHistories, LogWrittenByThePreviousLayoutIsUpgradedInPlace) {
       << r.out;
   EXPECT_EQ(old_rows(db), before);
 
-  // Pending work: under the lock, the log is upgraded to format 2 and the step is logged.
+  // Pending work: under the lock, the log is upgraded (format 1 -> 3 in one transaction: the
+  // version as text, then the origin and notes columns) and the step is logged.
   dir.write("3_c.up.sql", "CREATE TABLE c (id int);\n");
   r = db.stepwise({"--source", dir.path(), "up"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("applied 1 migration(s)"), std::string::npos) << r.out;
   EXPECT_EQ(column_type(db), "text");
-  EXPECT_EQ(table_comment(db), "stepwise attempt log, format 2");
+  EXPECT_EQ(table_comment(db), "stepwise attempt log, format 3");
   EXPECT_EQ(old_rows(db), before);  // every row kept, ids and versions as they were
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE origin <> 'stepwise'"), 0);
   EXPECT_EQ(db.scalar("SELECT version FROM stepwise_log WHERE host <> 'old-host'"), "3");
   EXPECT_TRUE(table_exists(db, "c"));
   // The CHECK holds the column to normalised digits.
@@ -407,12 +409,15 @@ TEST(HostileHistories, RacingRunnersUpgradeTheOldLayoutOnce) {
   }
   EXPECT_EQ(ok, kRacers);
   EXPECT_EQ(column_type(db), "text");
-  EXPECT_EQ(table_comment(db), "stepwise attempt log, format 2");
+  EXPECT_EQ(table_comment(db), "stepwise attempt log, format 3");
   EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE host <> 'old-host'"), 4);
   EXPECT_EQ(log_versions(db, "host <> 'old-host'"),
             "3:up:succeeded,4:up:succeeded,5:up:succeeded,6:up:succeeded");
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_constraint WHERE conrelid = "
                      "'public.stepwise_log'::regclass AND conname = 'stepwise_log_version_digits'"),
+            1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_constraint WHERE conrelid = "
+                     "'public.stepwise_log'::regclass AND conname = 'stepwise_log_origin_known'"),
             1);
 }
 

@@ -81,6 +81,7 @@ class FakeConnection final : public Connection {
   bool schema_exists = true;
   bool table_exists = true;
   std::string version_type = "text";  // the log's version column (format 2)
+  bool has_origin = true;             // the log's origin column (format 3)
   // The server rejects any statement text holding `needle`. With `line` > 0 the error carries a
   // "LINE n:" counted, as the server does, from the start of the text sent.
   struct Failure {
@@ -145,7 +146,8 @@ class FakeConnection final : public Connection {
     query_params.push_back(params);
     if (contains(sql, "pg_catalog.pg_namespace"))
       return {{schema_exists ? "t" : "f", table_exists ? "t" : "f",
-               table_exists ? Field(version_type) : Field(), Field()}};
+               table_exists ? Field(version_type) : Field(), Field(),
+               table_exists && has_origin ? "t" : "f"}};
     return {};
   }
 
@@ -458,6 +460,12 @@ TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
     if (!is_log_read(s) && !contains(s, "pg_catalog") && !contains(s, "CREATE TABLE IF NOT EXISTS"))
       steps.push_back(s);
   ASSERT_EQ(steps.size(), 3u) << dump();
+  // With the log empty, the one catalog query also asks for other tools' history tables.
+  EXPECT_EQ(conn.count_if([](const std::string& s) {
+    return contains(s, "pg_catalog.pg_namespace") && contains(s, "'goose_db_version'");
+  }),
+            1u)
+      << dump();
   const char* scripts[] = {kSqlA, kSqlB, kSqlC};
   for (std::size_t i = 0; i < 3; ++i) {
     const auto& sent = steps[i];
@@ -531,6 +539,7 @@ TEST_F(RunnerTest, ExistingTableIsNotCreatedAgain) {
 
 TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
   conn.version_type = "bigint";  // a log written by the previous layout
+  conn.has_origin = false;
   conn.log_reads = {Records{applied_row(1, 1)}};
   (void)runner.run(set, RunOptions{});
   const auto alter = index_where(
@@ -540,7 +549,8 @@ TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
   // One round trip (one implicit transaction on PostgreSQL): type, CHECK, comment.
   EXPECT_TRUE(contains(sql, "USING version::text")) << sql;
   EXPECT_TRUE(contains(sql, "ADD CONSTRAINT \"stepwise_log_version_digits\" CHECK")) << sql;
-  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 2'")) << sql;
+  EXPECT_TRUE(contains(sql, "ADD COLUMN IF NOT EXISTS origin")) << sql;
+  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 3'")) << sql;
   EXPECT_GT(alter, index_of("lock: acquire"));
   const auto first_step = index_where([](const std::string& e) { return contains(e, "INSERT"); });
   ASSERT_NE(first_step, std::string::npos) << dump();
@@ -548,7 +558,30 @@ TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
   EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 1u);
 }
 
-TEST_F(RunnerTest, FormatTwoLogIsNotAltered) {
+TEST_F(RunnerTest, NoForeignHistoryQueryWhenTheLogHasRows) {
+  conn.log_reads = {Records{applied_row(1, 1)}};
+  (void)runner.run(set, RunOptions{});
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "goose_db_version"); }), 0u)
+      << dump();
+}
+
+TEST_F(RunnerTest, FormatTwoLogGetsTheOriginColumnsInOneRoundTrip) {
+  conn.has_origin = false;  // a format-2 log
+  conn.log_reads = {Records{applied_row(1, 1)}};
+  (void)runner.run(set, RunOptions{});
+  const auto alter = index_where(
+      [](const std::string& e) { return contains(e, "ADD COLUMN IF NOT EXISTS origin"); });
+  ASSERT_NE(alter, std::string::npos) << dump();
+  const auto& sql = trace.events[alter];
+  EXPECT_FALSE(contains(sql, "ALTER COLUMN version TYPE")) << sql;
+  EXPECT_TRUE(contains(sql, "ADD CONSTRAINT \"stepwise_log_origin_known\" CHECK")) << sql;
+  EXPECT_TRUE(contains(sql, "ADD COLUMN IF NOT EXISTS notes text")) << sql;
+  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 3'")) << sql;
+  EXPECT_GT(alter, index_of("lock: acquire"));
+  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 1u);
+}
+
+TEST_F(RunnerTest, FormatThreeLogIsNotAltered) {
   conn.log_reads = {Records{applied_row(1, 1)}};
   (void)runner.run(set, RunOptions{});
   EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 0u)

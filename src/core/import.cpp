@@ -1,0 +1,151 @@
+// `stepwise import`: other tools' folder layouts -> stepwise's. Pure.
+#include <fmt/format.h>
+
+#include "stepwise/adopt.hpp"
+#include "stepwise/errors.hpp"
+#include "stepwise/text.hpp"
+
+namespace stepwise {
+namespace {
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+bool is_code(std::string_view name) {
+  for (const auto ext : {".go", ".java", ".class", ".js", ".cjs", ".mjs", ".ts", ".py", ".rb"})
+    if (name.ends_with(ext)) return true;
+  return false;
+}
+
+// The dbmate file's section after `marker` up to the next `-- migrate:` line; the marker
+// line's options (e.g. "transaction:false") in *options.
+std::optional<std::string> section(std::string_view text, std::string_view marker,
+                                   std::string* options) {
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto nl = text.find('\n', pos);
+    const auto line = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
+    if (line.starts_with(marker) && (line.size() == marker.size() || line[marker.size()] == ' ' ||
+                                     line[marker.size()] == '\r')) {
+      *options = std::string(trim(line.substr(marker.size())));
+      const auto body_start = nl == std::string_view::npos ? text.size() : nl + 1;
+      auto end = body_start;
+      while (end < text.size()) {
+        if (text.substr(end).starts_with("-- migrate:")) break;
+        const auto next = text.find('\n', end);
+        end = next == std::string_view::npos ? text.size() : next + 1;
+      }
+      return std::string(text.substr(body_start, end - body_start));
+    }
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  return std::nullopt;
+}
+
+MigrationFile out_file(std::string name, std::string bytes) {
+  MigrationFile f;
+  f.name = std::move(name);
+  f.bytes = std::move(bytes);
+  return f;
+}
+
+}  // namespace
+
+std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationFile>& files,
+                                         std::vector<std::string>* skipped) {
+  if (tool != Tool::kDbmate && tool != Tool::kGolangMigrate && tool != Tool::kFlyway)
+    throw UsageError(
+        fmt::format("import --from {}: not supported yet (dbmate, golang-migrate and flyway are)",
+                    to_string(tool)));
+  std::vector<MigrationFile> out;
+  std::vector<std::string> problems;
+  for (const auto& f : files) {
+    const std::string_view n = f.name;
+    if (is_code(n)) {
+      problems.push_back(
+          fmt::format("{}: a code migration; only SQL files can be imported", printable(n, 200)));
+      continue;
+    }
+    if (!n.ends_with(".sql")) {
+      if (skipped) skipped->push_back(f.name);
+      continue;
+    }
+    switch (tool) {
+      case Tool::kGolangMigrate:
+        out.push_back(out_file(f.name, f.bytes));  // the same grammar; checked by the loader
+        break;
+      case Tool::kDbmate: {
+        const auto us = n.find('_');
+        const auto version = n.substr(0, us == std::string_view::npos ? 0 : us);
+        if (!all_digits(version)) {
+          problems.push_back(fmt::format("{}: not a dbmate migration name (<version>_<name>.sql)",
+                                         printable(n, 200)));
+          break;
+        }
+        const auto stem = std::string(n.substr(0, n.size() - 4));
+        std::string up_opts, down_opts;
+        const auto up = section(f.bytes, "-- migrate:up", &up_opts);
+        const auto down = section(f.bytes, "-- migrate:down", &down_opts);
+        if (!up) {
+          problems.push_back(fmt::format("{}: no `-- migrate:up` line", printable(n, 200)));
+          break;
+        }
+        if (!up_opts.empty() && up_opts != "transaction:false") {
+          problems.push_back(fmt::format("{}: unknown dbmate option {}", printable(n, 200),
+                                         printable(up_opts, 60)));
+          break;
+        }
+        const std::string prefix =
+            up_opts == "transaction:false" ? "-- stepwise:no-transaction\n" : "";
+        out.push_back(out_file(stem + ".up.sql", prefix + *up));
+        if (down && !trim(*down).empty())
+          out.push_back(out_file(
+              stem + ".down.sql",
+              (down_opts == "transaction:false" ? std::string("-- stepwise:no-transaction\n")
+                                                : std::string()) +
+                  *down));
+        break;
+      }
+      case Tool::kFlyway: {
+        const auto sep = n.find("__");
+        if (n.starts_with("R__")) {
+          problems.push_back(fmt::format(
+              "{}: a Flyway repeatable migration; stepwise has none (make it a versioned file)",
+              printable(n, 200)));
+          break;
+        }
+        if ((!n.starts_with("V") && !n.starts_with("U")) || sep == std::string_view::npos) {
+          problems.push_back(fmt::format("{}: not a Flyway migration name (V<version>__<desc>.sql)",
+                                         printable(n, 200)));
+          break;
+        }
+        const auto version = n.substr(1, sep - 1);
+        if (!all_digits(version)) {
+          problems.push_back(fmt::format(
+              "{}: version {} is not a string of digits; stepwise versions are (rename the file "
+              "with a digits-only version and map the old one in `adopt --mapping`)",
+              printable(n, 200), printable(version, 40)));
+          break;
+        }
+        const auto desc = std::string(n.substr(sep + 2, n.size() - 4 - (sep + 2)));
+        out.push_back(
+            out_file(fmt::format("{}_{}.{}.sql", version, desc.empty() ? "migration" : desc,
+                                 n.starts_with("V") ? "up" : "down"),
+                     f.bytes));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (!problems.empty()) {
+    std::string msg;
+    for (const auto& p : problems) msg += (msg.empty() ? "" : "\n") + p;
+    throw SourceError(msg, "convert or remove these files by hand, then import again");
+  }
+  return out;
+}
+
+}  // namespace stepwise

@@ -1,0 +1,243 @@
+// The pure part of `stepwise adopt`: mapping the other tool's entries to files, and the checks
+// against stepwise's own log (no database).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "stepwise/adopt.hpp"
+#include "stepwise/errors.hpp"
+
+namespace stepwise {
+namespace {
+
+MigrationFile file(std::string name, std::string bytes) {
+  MigrationFile f;
+  f.name = std::move(name);
+  f.bytes = std::move(bytes);
+  return f;
+}
+
+MigrationSet four() {
+  return build_migration_set(
+      std::vector<MigrationFile>{file("10_create_users.up.sql", "CREATE TABLE u (id int);"),
+                                 file("20_add_email.up.sql", "ALTER TABLE u ADD e text;"),
+                                 file("30_create_orders.up.sql", "CREATE TABLE o (id int);"),
+                                 file("40_add_index.up.sql", "CREATE INDEX i ON o (id);")});
+}
+
+ForeignHistory history(Tool tool, std::vector<std::string> ids) {
+  ForeignHistory h;
+  h.tool = tool;
+  h.table = default_history_table(tool);
+  for (auto& id : ids) h.applied.push_back({std::move(id), "", std::nullopt, false, ""});
+  return h;
+}
+
+std::vector<Version> recorded(const AdoptPlan& p) {
+  std::vector<Version> out;
+  for (const auto& s : p.record) out.push_back(s.migration->version);
+  return out;
+}
+
+Attempt applied(const MigrationSet& set, Version v, long long id, Direction d = Direction::kUp,
+                Outcome o = Outcome::kSucceeded) {
+  Attempt a;
+  a.id = id;
+  a.version = v;
+  a.direction = d;
+  a.outcome = o;
+  a.checksum = set.find(v)->up.checksum;
+  return a;
+}
+
+std::string refusal(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const PlanRefused& e) {
+    return e.what();
+  }
+  return "(not refused)";
+}
+
+TEST(AdoptPlan, ByVersionInVersionOrder) {
+  const auto set = four();
+  const auto p =
+      plan_adoption(set, history(Tool::kDbmate, {"0030", "10", "20"}), {}, History(), false);
+  EXPECT_EQ(recorded(p), (std::vector<Version>{10, 20, 30}));
+  EXPECT_EQ(p.version_after, 30);
+  EXPECT_TRUE(p.left_pending.empty());
+}
+
+TEST(AdoptPlan, GolangMigrateOneRowMeansEverythingUpToIt) {
+  const auto set = four();
+  auto h = history(Tool::kGolangMigrate, {"30"});
+  h.applied[0].up_to = true;
+  const auto p = plan_adoption(set, h, {}, History(), false);
+  EXPECT_EQ(recorded(p), (std::vector<Version>{10, 20, 30}));
+  h.applied[0].problem = "dirty";
+  EXPECT_NE(refusal([&] { (void)plan_adoption(set, h, {}, History(), false); }).find("30 is dirty"),
+            std::string::npos);
+}
+
+TEST(AdoptPlan, SqitchByNameAndNodePgMigrateByLeadingNumber) {
+  const auto set = four();
+  EXPECT_EQ(recorded(plan_adoption(set, history(Tool::kSqitch, {"create_users", "add_email"}), {},
+                                   History(), false)),
+            (std::vector<Version>{10, 20}));
+  EXPECT_EQ(recorded(plan_adoption(set, history(Tool::kNodePgMigrate, {"10_x", "add_email"}), {},
+                                   History(), false)),
+            (std::vector<Version>{10, 20}));
+}
+
+TEST(AdoptPlan, UnmappedEntriesAreNamedAndTheMappingMapsOrLeavesOut) {
+  const auto set = four();
+  const auto h = history(Tool::kFlyway, {"1.0", "1.1", "30", "R__x"});
+  EXPECT_NE(refusal([&] {
+              (void)plan_adoption(set, h, {}, History(), false);
+            }).find("3 entries match no file of this set: 1.0, 1.1, R__x"),
+            std::string::npos);
+  const auto m = parse_mapping("# comment\n1.0=10\n 1.1 = 0020 \n\nR__x=-\n", "map.txt");
+  const auto p = plan_adoption(set, h, m, History(), false);
+  EXPECT_EQ(recorded(p), (std::vector<Version>{10, 20, 30}));
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_NE(p.warnings[0].find("R__x"), std::string::npos);
+  EXPECT_NE(refusal([&] {
+              (void)plan_adoption(set, h, parse_mapping("1.0=99\n", "m"), History(), false);
+            }).find("version 99, which is not a migration"),
+            std::string::npos);
+}
+
+TEST(AdoptPlan, MappingFileErrorsNameTheLine) {
+  EXPECT_THROW((void)parse_mapping("a=1\nb\n", "m.txt"), UsageError);
+  try {
+    (void)parse_mapping("a=1\na=2\n", "m.txt");
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(":2: "), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)parse_mapping("a=x1\n", "m.txt"), UsageError);
+}
+
+TEST(AdoptPlan, GapsRefuseUnlessAllowedAndThenStayPending) {
+  const auto set = four();
+  const auto h = history(Tool::kDbmate, {"10", "30"});
+  EXPECT_NE(refusal([&] {
+              (void)plan_adoption(set, h, {}, History(), false);
+            }).find("never applied 20_add_email.up.sql"),
+            std::string::npos);
+  const auto p = plan_adoption(set, h, {}, History(), true);
+  EXPECT_EQ(recorded(p), (std::vector<Version>{10, 30}));
+  EXPECT_EQ(p.left_pending, (std::vector<Version>{20}));
+}
+
+TEST(AdoptPlan, SecondAdoptionRecordsNothing) {
+  const auto set = four();
+  const History log({applied(set, 10, 1), applied(set, 20, 2), applied(set, 40, 3)});
+  const auto p = plan_adoption(set, history(Tool::kDbmate, {"10", "20"}), {}, log, false);
+  EXPECT_TRUE(p.record.empty());
+  EXPECT_EQ(p.already, (std::vector<Version>{10, 20}));
+  EXPECT_EQ(p.version_after, 40);
+}
+
+TEST(AdoptPlan, DisagreeingLogRefuses) {
+  const auto set = four();
+  // stepwise applied 20 itself; the other tool claims 10 and 30.
+  EXPECT_NE(refusal([&] {
+              (void)plan_adoption(set, history(Tool::kDbmate, {"10", "30"}), {},
+                                  History({applied(set, 20, 1)}), false);
+            }).find("version(s) 20 applied"),
+            std::string::npos);
+  // stepwise's latest attempt of 20 failed.
+  EXPECT_NE(refusal([&] {
+              (void)plan_adoption(set, history(Tool::kDbmate, {"10", "20"}), {},
+                                  History({applied(set, 20, 1, Direction::kUp, Outcome::kFailed)}),
+                                  false);
+            }).find("failed or unfinished attempt of 20_add_email.up.sql"),
+            std::string::npos);
+  // stepwise rolled 20 back.
+  EXPECT_NE(refusal([&] {
+              (void)plan_adoption(
+                  set, history(Tool::kDbmate, {"10", "20"}), {},
+                  History({applied(set, 20, 1), applied(set, 20, 2, Direction::kDown)}), false);
+            }).find("rolled back"),
+            std::string::npos);
+}
+
+TEST(AdoptPlan, BaselineUpToAVersionOfTheSet) {
+  const auto set = four();
+  EXPECT_EQ(recorded(plan_baseline(set, "030", History())), (std::vector<Version>{10, 20, 30}));
+  EXPECT_NE(refusal([&] {
+              (void)plan_baseline(set, "35", History());
+            }).find("--baseline 35: not a migration version of this set"),
+            std::string::npos);
+  EXPECT_NE(refusal([&] { (void)plan_baseline(set, "x", History()); }).find("not a migration"),
+            std::string::npos);
+}
+
+TEST(AdoptPlan, ToolNames) {
+  EXPECT_EQ(parse_tool("migrate"), Tool::kGolangMigrate);
+  EXPECT_EQ(parse_tool("node-pg-migrate"), Tool::kNodePgMigrate);
+  EXPECT_FALSE(parse_tool("liquibase"));
+  EXPECT_EQ(default_history_table(Tool::kSqitch).display(), "sqitch.changes");
+}
+
+}  // namespace
+}  // namespace stepwise
+
+namespace stepwise {
+namespace {
+
+MigrationFile raw(std::string name, std::string bytes) {
+  MigrationFile f;
+  f.name = std::move(name);
+  f.bytes = std::move(bytes);
+  return f;
+}
+
+TEST(ImportFolder, DbmateSplitsUpAndDownAndKeepsTransactionFalse) {
+  std::vector<std::string> skipped;
+  const auto out = import_folder(
+      Tool::kDbmate,
+      {raw("20240101_a.sql",
+           "-- migrate:up\nCREATE TABLE a (id int);\n\n-- migrate:down\nDROP "
+           "TABLE a;\n"),
+       raw("20240102_idx.sql",
+           "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON a (id);\n"),
+       raw("README.md", "x")},
+      &skipped);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].name, "20240101_a.up.sql");
+  EXPECT_EQ(out[0].bytes, "CREATE TABLE a (id int);\n\n");
+  EXPECT_EQ(out[1].name, "20240101_a.down.sql");
+  EXPECT_EQ(out[1].bytes, "DROP TABLE a;\n");
+  EXPECT_EQ(out[2].name, "20240102_idx.up.sql");
+  EXPECT_EQ(out[2].bytes, "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i ON a (id);\n");
+  EXPECT_EQ(skipped, (std::vector<std::string>{"README.md"}));
+  EXPECT_EQ(build_migration_set(out).size(), 2u);
+  EXPECT_THROW((void)import_folder(Tool::kDbmate, {raw("1_a.sql", "CREATE TABLE a ();")}, nullptr),
+               SourceError);
+}
+
+TEST(ImportFolder, FlywayVersionedUndoAndWhatItRefuses) {
+  const auto out =
+      import_folder(Tool::kFlyway, {raw("V2__add_b.sql", "B"), raw("U2__add_b.sql", "b")}, nullptr);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].name, "2_add_b.up.sql");
+  EXPECT_EQ(out[1].name, "2_add_b.down.sql");
+  try {
+    (void)import_folder(Tool::kFlyway,
+                        {raw("R__views.sql", ""), raw("V1.2__x.sql", ""), raw("V3__Job.java", "")},
+                        nullptr);
+    FAIL();
+  } catch (const SourceError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("R__views.sql"), std::string::npos) << what;
+    EXPECT_NE(what.find("V1.2__x.sql"), std::string::npos) << what;
+    EXPECT_NE(what.find("V3__Job.java\": a code migration"), std::string::npos) << what;
+  }
+  EXPECT_THROW((void)import_folder(Tool::kSqitch, {}, nullptr), UsageError);
+}
+
+}  // namespace
+}  // namespace stepwise
