@@ -184,9 +184,19 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   history = store_.read();
   result.plan = make_plan(set, history, options.target, options.policy);
   result.version_after = result.plan.from;
+  // Through a pooler the unlock may reach another server session than the lock's; every step
+  // proved in its own transaction that it ran under the lock, so a failed unlock is a warning.
+  const auto release = [&] {
+    try {
+      held.release();
+    } catch (const Error& e) {
+      if (!profile_.fence_steps && !profile_.pooled) throw;
+      reporter_.warning(e.what());
+    }
+  };
   if (result.plan.empty()) {
     result.done_by_other = true;
-    held.release();
+    release();
     for (const auto& w : result.plan.warnings) reporter_.warning(w);
     reporter_.plan_ready(result.plan);
     return result;
@@ -246,14 +256,7 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
     result.applied.push_back({step.migration->version, step.migration->name, step.direction, took});
   }
   result.version_after = result.plan.to;
-  try {
-    held.release();
-  } catch (const Error& e) {
-    // Every step proved it ran under the lock; an unlock sent through a pooler to another
-    // server session proves nothing more.
-    if (!profile_.fence_steps) throw;
-    reporter_.warning(e.what());
-  }
+  release();
   return result;
 }
 
@@ -280,9 +283,16 @@ void Runner::apply(const Step& step, const RunOptions& options, bool durable) {
   }
   if (step.retries && step.retries->outcome == Outcome::kRunning)
     with_retries(step, options, [&] { store_.mark_abandoned(step.retries->id); });
-  if (by_statement)
-    apply_statements(step, options);
-  else
+  if (by_statement) {
+    // The planner resumes only no-transaction files; under statement-by-statement rules a
+    // transactional file's confirmed statements are committed too: resume after them.
+    Step resumed = step;
+    if (step.script().tx == TxMode::kTransaction && step.retries &&
+        step.retries->direction == step.direction &&
+        step.retries->checksum == step.script().checksum)
+      resumed.resume_from = std::max(step.resume_from, step.retries->statements_done);
+    apply_statements(resumed, options);
+  } else
     apply_transactional(step, options, durable);
 }
 
