@@ -857,7 +857,8 @@ TEST(ValidateWait, WaitsThroughANoTransactionStepInProgress) {
   for (int i = 0; i < 200 && !sleeping; ++i) {
     sleeping = db.count(
                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND"
-                   " state = 'active' AND query LIKE '%SELECT pg_sleep(CASE%'") > 0;
+                   " state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%SELECT "
+                   "pg_sleep(CASE%'") > 0;
     if (!sleeping) std::this_thread::sleep_for(25ms);
   }
   ASSERT_TRUE(sleeping) << up.stderr_so_far();

@@ -3,8 +3,8 @@
 // STEPWISE_FAULT_KILLS sets the number of kills (default 25; bench/soak.sh uses more).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <signal.h>
+#include <cstdlib>
 
 #include <memory>
 #include <random>

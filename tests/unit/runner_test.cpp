@@ -1024,10 +1024,9 @@ TEST_F(RunnerTest, NoTransactionCopyStatementGetsItsOwnBlock) {
       file("7_copy.up.sql", std::string("-- stepwise:no-transaction\n") + kCopyFile)});
   conn.log_reads = {Records{}};
   (void)runner.run(copy, RunOptions{});
-  const auto idx = std::find_if(conn.sent.begin(), conn.sent.end(),
-                                [](const std::string& s) {
-                                  return s.find("COPY p (a) FROM stdin") != std::string::npos;
-                                });
+  const auto idx = std::find_if(conn.sent.begin(), conn.sent.end(), [](const std::string& s) {
+    return s.find("COPY p (a) FROM stdin") != std::string::npos;
+  });
   ASSERT_NE(idx, conn.sent.end()) << dump();
   std::size_t blocks = 0;
   for (const auto& b : conn.copy_blocks) {
