@@ -98,7 +98,7 @@ class ProgressMonitor {
  private:
   void start(Sink sink);
   void stop();
-  void loop(Sink sink, std::chrono::steady_clock::time_point started);
+  void loop();
   [[nodiscard]] StepProgress look(std::chrono::milliseconds elapsed);
   void degrade(const std::string& why);
 
@@ -109,7 +109,14 @@ class ProgressMonitor {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool stopping_ = false;
+  std::condition_variable idle_;
+  Sink sink_;
+  std::chrono::steady_clock::time_point started_{};
+  unsigned long long generation_ = 0;  // changes at every start, stop and shutdown
+  bool watching_ = false;
+  bool stop_requested_ = false;
+  bool in_sink_ = false;
+  bool shutdown_ = false;
   Connection* busy_ = nullptr;  // the connection a look is running on, to cancel at stop
 };
 

@@ -171,7 +171,14 @@ std::string describe_progress(const StepProgress& p) {
 ProgressMonitor::ProgressMonitor(Options options) : options_(std::move(options)) {}
 
 ProgressMonitor::~ProgressMonitor() {
-  stop();
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    shutdown_ = true;
+    ++generation_;
+    if (busy_ != nullptr) busy_->cancel();
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
 }
 
 ProgressMonitor::Watch::Watch(ProgressMonitor& monitor, Sink sink) : monitor_(monitor) {
@@ -182,52 +189,71 @@ ProgressMonitor::Watch::~Watch() {
   monitor_.stop();
 }
 
+// One thread for the whole run, armed for each step: a step costs a notify, not a thread.
 void ProgressMonitor::start(Sink sink) {
   stop();
   {
     std::lock_guard<std::mutex> g(mutex_);
-    stopping_ = false;
+    sink_ = std::move(sink);
+    started_ = Clock::now();
+    ++generation_;
+    watching_ = true;
+    stop_requested_ = false;
+    if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
   }
-  rate_ = PhaseRate{};
-  thread_ =
-      std::thread([this, sink = std::move(sink), started = Clock::now()] { loop(sink, started); });
+  wake_.notify_all();
 }
 
 void ProgressMonitor::stop() {
-  {
-    std::lock_guard<std::mutex> g(mutex_);
-    stopping_ = true;
-    if (busy_ != nullptr) busy_->cancel();
-  }
+  std::unique_lock<std::mutex> lk(mutex_);
+  if (!watching_) return;
+  watching_ = false;
+  stop_requested_ = true;
+  ++generation_;
+  if (busy_ != nullptr) busy_->cancel();
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  // The sink refers to the step that is ending: no call may be under way when this returns.
+  idle_.wait(lk, [this] { return !in_sink_; });
 }
 
-void ProgressMonitor::loop(Sink sink, Clock::time_point started) {
-  auto next = started + options_.interval;
+void ProgressMonitor::loop() {
   std::unique_lock<std::mutex> lk(mutex_);
   while (true) {
-    if (wake_.wait_until(lk, next, [this] { return stopping_; })) return;
-    lk.unlock();
-    const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
-    StepProgress progress;
-    try {
-      progress = look(elapsed);
-    } catch (...) {
-      progress = StepProgress{};
-      progress.detailed = false;
+    wake_.wait(lk, [this] { return shutdown_ || watching_; });
+    if (shutdown_) return;
+    const auto generation = generation_;
+    const auto started = started_;
+    const Sink sink = sink_;
+    const auto ended = [&] { return shutdown_ || generation_ != generation; };
+    bool first = true;
+    auto next = started + options_.interval;
+    while (!wake_.wait_until(lk, next, ended)) {
+      lk.unlock();
+      if (first) rate_ = PhaseRate{};
+      first = false;
+      const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+      StepProgress progress;
+      try {
+        progress = look(elapsed);
+      } catch (...) {
+        progress = StepProgress{};
+        progress.detailed = false;
+      }
+      progress.elapsed = elapsed;
+      lk.lock();
+      if (ended()) break;  // the step ended while we looked: a late report would mislead
+      in_sink_ = true;
+      lk.unlock();
+      try {
+        sink(progress);
+      } catch (...) {
+      }
+      lk.lock();
+      in_sink_ = false;
+      idle_.notify_all();
+      next += options_.interval;
+      if (next < Clock::now()) next = Clock::now() + options_.interval;
     }
-    progress.elapsed = elapsed;
-    lk.lock();
-    if (stopping_) return;  // the step ended while we looked: a late report would mislead
-    lk.unlock();
-    try {
-      sink(progress);
-    } catch (...) {
-    }
-    lk.lock();
-    next += options_.interval;
-    if (next < Clock::now()) next = Clock::now() + options_.interval;
   }
 }
 
@@ -291,7 +317,7 @@ StepProgress ProgressMonitor::look(milliseconds elapsed) {
     {
       std::lock_guard<std::mutex> g(mutex_);
       busy_ = nullptr;
-      if (stopping_) return p;
+      if (stop_requested_ || shutdown_) return p;
     }
     degrade(fmt::format("cannot read the step's progress: {}", first_line(e.what())));
     p = StepProgress{};
