@@ -99,7 +99,7 @@ class ProgressMonitor {
   void start(Sink sink);
   void stop();
   void loop();
-  [[nodiscard]] StepProgress look(std::chrono::milliseconds elapsed);
+  [[nodiscard]] StepProgress look();
   void degrade(const std::string& why);
 
   Options options_;

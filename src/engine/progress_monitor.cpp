@@ -234,7 +234,7 @@ void ProgressMonitor::loop() {
       const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
       StepProgress progress;
       try {
-        progress = look(elapsed);
+        progress = look();
       } catch (...) {
         progress = StepProgress{};
         progress.detailed = false;
@@ -264,7 +264,7 @@ void ProgressMonitor::degrade(const std::string& why) {
   if (options_.on_degraded) options_.on_degraded(why);
 }
 
-StepProgress ProgressMonitor::look(milliseconds elapsed) {
+StepProgress ProgressMonitor::look() {
   StepProgress p;
   p.detailed = false;
   if (options_.backend_pid == 0)
@@ -323,7 +323,6 @@ StepProgress ProgressMonitor::look(milliseconds elapsed) {
     p = StepProgress{};
     p.detailed = false;
   }
-  (void)elapsed;
   return p;
 }
 
