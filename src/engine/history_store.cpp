@@ -8,6 +8,8 @@
 #include <ctime>
 #include <vector>
 
+#include "stepwise/engine.hpp"
+#include "stepwise/errors.hpp"
 #include "stepwise/text.hpp"
 
 namespace stepwise {
@@ -204,7 +206,13 @@ std::optional<TableName> HistoryStore::ensure_table(
 COMMENT ON TABLE {0} IS {1};)",
       qualified(), conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)),
       kVersionCheck, kOriginCheck);
-  conn_.execute(sql);
+  try {
+    conn_.execute(sql);
+  } catch (const DbError& e) {
+    // Another runner created it first. The lock normally rules this out, but not a session
+    // lock forced through transaction pooling, nor a run without the lock (adopt's check).
+    if (!is_concurrent_create_duplicate(e.sqlstate())) throw;
+  }
   return std::nullopt;
 }
 

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "stepwise/duration.hpp"
+#include "stepwise/engine.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/lock.hpp"
 
@@ -43,7 +44,7 @@ void LeaseLock::ensure_table() {
       conn_.execute(sql);
     } catch (const DbError& e) {
       // Two runners creating it at once: the loser sees a duplicate; the table is there.
-      if (e.sqlstate() != "23505" && e.sqlstate() != "42P07" && e.sqlstate() != "42P06") throw;
+      if (!is_concurrent_create_duplicate(e.sqlstate())) throw;
     }
   }
   table_checked_ = true;
