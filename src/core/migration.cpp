@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <set>
 
 #include "stepwise/checksum.hpp"
@@ -190,9 +191,15 @@ struct Pair {
   std::vector<const MigrationFile*> ups, downs;
   std::vector<FileName> up_names, down_names;
 };
-}  // namespace
 
-MigrationSet build_migration_set(std::span<const MigrationFile> files) {
+// full: every check, texts copied into storage the set owns. Otherwise the planning view
+// (see build_planning_set): no lexer pass, texts viewed in `files`.
+MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
+  auto storage = std::make_shared<std::deque<std::string>>();
+  // Deque elements never move, so views into them (small strings included) stay valid.
+  const auto keep = [&](std::string s) -> std::string_view {
+    return storage->emplace_back(std::move(s));
+  };
   std::vector<std::string> problems;
   std::map<Version, Pair> by_version;
   std::set<Version> unreadable;  // versions with a bad file: no pairing errors on top
@@ -254,16 +261,23 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
     const auto make_script = [&](const MigrationFile& f) {
       std::string problem;
       Script s;
-      s.file = f.name;
-      s.sql = f.bytes;
-      if (s.sql.starts_with("\xEF\xBB\xBF")) s.sql.erase(0, 3);  // the server rejects a BOM
-      s.checksum = f.checksum.empty() ? sha256_hex(f.bytes) : f.checksum;
+      s.file = full ? keep(f.name) : std::string_view(f.name);
+      std::string_view bytes = f.bytes;
+      if (bytes.starts_with("\xEF\xBB\xBF")) bytes.remove_prefix(3);  // the server rejects a BOM
+      s.checksum = f.checksum.empty() ? keep(sha256_hex(f.bytes))
+                   : full             ? keep(f.checksum)
+                                      : std::string_view(f.checksum);
       const auto directives = parse_directives(f.name, f.bytes, &problem);
       s.tx = directives.tx;
       s.resumable = directives.resumable;
       if (!problem.empty()) problems.push_back(std::move(problem));
+      if (!full) {
+        s.sql = bytes;
+        return s;
+      }
+      std::string sql(bytes);
       // Every file is read through to its end before anything runs.
-      const auto parsed = parse_script(s.sql);
+      const auto parsed = parse_script(sql);
       if (parsed.problem) {
         problems.push_back(fmt::format("{}:{}: {}", display_name(f.name), parsed.problem->line,
                                        parsed.problem->message));
@@ -272,21 +286,49 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
           problems.push_back(std::move(bad));
       } else {
         problem.clear();
-        unwrap_transaction(f.name, s.sql, parsed.statements, &problem);
+        unwrap_transaction(f.name, sql, parsed.statements, &problem);
         if (!problem.empty()) problems.push_back(std::move(problem));
       }
+      s.sql = keep(std::move(sql));
       return s;
     };
     Migration m;
     m.version = version;
-    m.name = pair.up_names[0].slug;
     m.up = make_script(*pair.ups[0]);
+    // The slug is part of the up file's name: "<digits>_<slug>.up.sql".
+    const auto& slug = pair.up_names[0].slug;
+    m.name = m.up.file.substr(m.up.file.size() - kUpSuffix.size() - slug.size(), slug.size());
     if (!pair.downs.empty()) m.down = make_script(*pair.downs[0]);
     out.push_back(std::move(m));
   }
   if (!problems.empty()) {
     std::sort(problems.begin(), problems.end());
     throw SourceError(fmt::format("{}", fmt::join(problems, "\n")));
+  }
+  return MigrationSet(std::move(out), std::move(storage));
+}
+}  // namespace
+
+MigrationSet build_migration_set(std::span<const MigrationFile> files) {
+  return build_set(files, true);
+}
+
+MigrationSet build_planning_set(std::span<const MigrationFile> files) {
+  return build_set(files, false);
+}
+
+MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries) {
+  std::vector<Migration> out;
+  out.reserve(entries.size());
+  const auto script = [](const EmbeddedScript& e) {
+    return Script{e.file, e.sql, e.checksum, e.tx, e.resumable};
+  };
+  for (const auto& e : entries) {
+    Migration& m = out.emplace_back();
+    m.version = Version::from_digits(e.version);
+    m.name = e.name;
+    m.up = script(e.up);
+    if (e.has_down) m.down = script(e.down);
   }
   return MigrationSet(std::move(out));
 }

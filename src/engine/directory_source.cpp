@@ -123,7 +123,7 @@ void throw_problems(const std::vector<std::string>& problems) {
 
 }  // namespace
 
-SourceFiles load_directory(const std::string& dir) {
+SourceFiles load_directory(const std::string& dir, bool migrations_only) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr)
     throw SourceError(
@@ -135,7 +135,8 @@ SourceFiles load_directory(const std::string& dir) {
   std::vector<std::string> names;
   while (const dirent* e = readdir(d)) {
     std::string_view name = e->d_name;
-    if (name == kReleasesFile || (name.ends_with(".sql") && !name.starts_with(".")))
+    if ((name == kReleasesFile && !migrations_only) ||
+        (name.ends_with(".sql") && !name.starts_with(".")))
       names.emplace_back(name);
   }
   std::sort(names.begin(), names.end());
@@ -172,7 +173,7 @@ SourceFiles load_directory(const std::string& dir) {
   closedir(d);
   // expected/*.json, when the folder has one.
   const auto exp_dir = dir + "/" + std::string(kExpectedDir);
-  if (DIR* e = opendir(exp_dir.c_str())) {
+  if (DIR* e = migrations_only ? nullptr : opendir(exp_dir.c_str())) {
     std::vector<std::string> json_names;
     while (const dirent* ent = readdir(e)) {
       std::string_view n = ent->d_name;
