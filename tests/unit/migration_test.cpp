@@ -728,3 +728,71 @@ TEST(Direction, Names) {
 
 }  // namespace
 }  // namespace stepwise
+
+namespace stepwise {
+namespace {
+
+// ---------------------------------------------------------------- build_planning_set
+
+TEST(BuildPlanningSet, SameVersionsNamesChecksumsAndModesAsTheFullSet) {
+  const std::vector<MigrationFile> files{
+      file("1_a.up.sql", "CREATE TABLE a (id int);\n"), file("1_a.down.sql", "DROP TABLE a;\n"),
+      file("2_b.up.sql", "-- stepwise:no-transaction\n-- stepwise:not-resumable\nSELECT 1;\n"),
+      file("3_c.up.sql", "\xEF\xBB\xBFSELECT 3;\n")};
+  const auto full = build_migration_set(files);
+  const auto planning = build_planning_set(files);
+  ASSERT_EQ(planning.size(), full.size());
+  EXPECT_EQ(planning.digest(), full.digest());
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    const auto& p = planning.all()[i];
+    const auto& f = full.all()[i];
+    EXPECT_EQ(p.version, f.version);
+    EXPECT_EQ(p.name, f.name);
+    EXPECT_EQ(p.up.file, f.up.file);
+    EXPECT_EQ(p.up.checksum, f.up.checksum);
+    EXPECT_EQ(p.up.tx, f.up.tx);
+    EXPECT_EQ(p.up.resumable, f.up.resumable);
+    EXPECT_EQ(p.down.has_value(), f.down.has_value());
+  }
+  EXPECT_EQ(planning.all()[2].up.sql, "SELECT 3;\n");  // no byte order mark
+}
+
+TEST(BuildPlanningSet, CheapChecksStillRefuseButTheLexerPassWaits) {
+  // What the planning view checks: names, pairing, NUL bytes, UTF-8, directives.
+  EXPECT_THROW((void)build_planning_set(std::vector<MigrationFile>{file("x_a.up.sql", "")}),
+               SourceError);
+  EXPECT_THROW((void)build_planning_set(std::vector<MigrationFile>{file("1_a.down.sql", "")}),
+               SourceError);
+  EXPECT_THROW((void)build_planning_set(
+                   std::vector<MigrationFile>{file("1_a.up.sql", "-- stepwise:bogus\n")}),
+               SourceError);
+  EXPECT_THROW((void)build_planning_set(
+                   std::vector<MigrationFile>{file("1_a.up.sql", std::string("SELECT\0", 7))}),
+               SourceError);
+  // What it leaves to build_migration_set, which runs before anything is applied.
+  const std::vector<MigrationFile> unterminated{file("1_a.up.sql", "SELECT 'open;\n")};
+  EXPECT_EQ(build_planning_set(unterminated).size(), 1u);
+  EXPECT_THROW((void)build_migration_set(unterminated), SourceError);
+}
+
+TEST(BuildMigrationSet, TextsSurviveTheFilesAndMovesOfTheSet) {
+  MigrationSet moved;
+  {
+    std::vector<MigrationFile> files{file("1_a.up.sql", "SELECT 1;"), file("1_a.down.sql", "x;")};
+    auto set = build_migration_set(files);
+    files.clear();  // the set owns copies of its texts
+    std::vector<MigrationSet> sets;
+    sets.push_back(std::move(set));
+    sets.resize(8);  // reallocates
+    moved = std::move(sets[0]);
+  }
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved.all()[0].up.file, "1_a.up.sql");
+  EXPECT_EQ(moved.all()[0].name, "a");
+  EXPECT_EQ(moved.all()[0].up.sql, "SELECT 1;");
+  EXPECT_EQ(moved.all()[0].down->sql, "x;");
+  EXPECT_EQ(moved.all()[0].up.checksum, sha256_hex("SELECT 1;"));
+}
+
+}  // namespace
+}  // namespace stepwise

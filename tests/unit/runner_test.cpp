@@ -894,7 +894,8 @@ TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
       work.push_back(s);
   ASSERT_EQ(work.size(), 8u) << dump();
   EXPECT_TRUE(work[0].starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << work[0];
-  EXPECT_TRUE(contains(work[0], "VALUES ('5', 'idx', 'up', 'running', '" + std::string(m().up.checksum) + "'"))
+  EXPECT_TRUE(contains(
+      work[0], "VALUES ('5', 'idx', 'up', 'running', '" + std::string(m().up.checksum) + "'"))
       << work[0];
   // A statement keeps its leading comment lines, as psql sends them.
   EXPECT_EQ(work[1], "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i1 ON a (id)");
@@ -908,7 +909,8 @@ TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
 }
 
 TEST_F(NoTxRunnerTest, ResumesAfterConfirmedStatements) {
-  conn.log_reads = {Records{log_row(41, 5, "idx", "up", "running", std::string(m().up.checksum), 2)}};
+  conn.log_reads = {
+      Records{log_row(41, 5, "idx", "up", "running", std::string(m().up.checksum), 2)}};
   (void)runner.run(notx, RunOptions{});
   EXPECT_EQ(conn.count_if(
                 [](const std::string& s) { return contains(s, "i1 ON") || contains(s, "i2 ON"); }),
