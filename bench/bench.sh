@@ -8,7 +8,7 @@
 #   4. peak RSS of the no-op and of the 1000-step apply
 # Runs of the tool and its floor alternate, so drifting machine load hits both alike.
 # Usage: bench/bench.sh [--quick] [--noop-only]
-#   (env: NOOP_RUNS, APPLY_RUNS, BUILD_DIR, EMBED_DIR, EMBED5000_DIR)
+#   (env: NOOP_RUNS, APPLY_RUNS, CONC_RUNS, BUILD_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NOOP_RUNS=${NOOP_RUNS:-30}
@@ -35,17 +35,20 @@ bench/gen_migrations.sh "$WORK/m1000" 1000
 bench/gen_migrations.sh "$WORK/m100" 100
 bench/gen_migrations.sh "$WORK/m5000" 5000
 # Binaries with the 1000 and 5000 generated migrations embedded, as an application would ship
-# them. The folders are generated afresh each run, so the builds point at a stable copy.
-EMBED_DIR=${EMBED_DIR:-build/bench-embed1000}
-EMBED5000_DIR=${EMBED5000_DIR:-build/bench-embed5000}
+# them: migrators of the same build (STEPWISE_BENCH_MIGRATORS), one generated file and a link
+# each. The folders are copied to a stable place, and only when they changed.
 for n in 1000 5000; do
-  dir=$EMBED_DIR; [ $n = 5000 ] && dir=$EMBED5000_DIR
-  mkdir -p "$dir"
-  rm -rf "$dir/migrations" && cp -r "$WORK/m$n/golang" "$dir/migrations"
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTEPWISE_BUILD_TESTS=OFF \
-    -DSTEPWISE_MIGRATIONS_DIR="$(cd "$dir" && pwd)/migrations" >/dev/null
-  cmake --build "$dir" --target stepwise >/dev/null
+  dir="$BUILD_DIR/bench-m$n"
+  if ! diff -rq "$WORK/m$n/golang" "$dir" >/dev/null 2>&1; then
+    rm -rf "$dir" && cp -r "$WORK/m$n/golang" "$dir"
+  fi
 done
-export BENCH_WORK=$WORK BUILD_DIR EMBED_DIR EMBED5000_DIR NOOP_RUNS APPLY_RUNS CONC_RUNS NOOP_ONLY
+abs_build=$(cd "$BUILD_DIR" && pwd)
+cmake -S . -B "$BUILD_DIR" \
+  -DSTEPWISE_BENCH_MIGRATORS="stepwise-m1000=$abs_build/bench-m1000;stepwise-m5000=$abs_build/bench-m5000" >/dev/null
+cmake --build "$BUILD_DIR" --target stepwise stepwise-m1000 stepwise-m5000 >/dev/null
+EMBED_BIN=$BUILD_DIR/stepwise-m1000
+EMBED5000_BIN=$BUILD_DIR/stepwise-m5000
+export BENCH_WORK=$WORK BUILD_DIR EMBED_BIN EMBED5000_BIN NOOP_RUNS APPLY_RUNS CONC_RUNS NOOP_ONLY
 # Trust auth and fsync on: the same server set-up as the peers' baseline (shared/bench/pg_up.sh).
 STEPWISE_TEST_AUTH=trust STEPWISE_TEST_FSYNC=on exec scripts/with-postgres.sh bash ${BENCH_TRACE:+-x} bench/bench_inner.sh

@@ -30,8 +30,8 @@ for n in 10 1000-embedded 5000-embedded 1000-source; do
   target=1.3
   case $n in
     10) SW="$BUILD_DIR/stepwise" ;;
-    1000-embedded) SW="$EMBED_DIR/stepwise" ;;
-    5000-embedded) SW="$EMBED5000_DIR/stepwise" ;;
+    1000-embedded) SW="$EMBED_BIN" ;;
+    5000-embedded) SW="$EMBED5000_BIN" ;;
     1000-source) SW="$BUILD_DIR/stepwise"; src=(--source "$W/m1000/golang"); target=1.6 ;;
   esac
   "$SW" --database-url "$url" "${src[@]}" up >/dev/null 2>&1
