@@ -99,11 +99,11 @@ class MigrationSet {
 // builds the set. Files that are not *.sql are ignored. Throws SourceError.
 [[nodiscard]] MigrationSet build_migration_set(std::span<const MigrationFile> files);
 
-// The planning view of a folder for a no-op `up`: names, pairing, sizes, NUL bytes, UTF-8,
-// directives and checksums are checked, but the files are not read through the SQL lexer (and
-// a BEGIN ... COMMIT wrapper is not blanked), so the set must never be applied: a run with work
-// to do validates the whole folder with build_migration_set first. The views point into
-// `files`, which must outlive the set. Throws SourceError.
+// The planning view of a folder for a no-op `up`: every check build_migration_set makes (the
+// same problems, the same SourceError), but no text is copied and a BEGIN ... COMMIT wrapper is
+// not blanked, so the set is for planning only: a run with work to do loads and validates the
+// folder with build_migration_set and applies from that. The views point into `files`, which
+// must outlive the set.
 [[nodiscard]] MigrationSet build_planning_set(std::span<const MigrationFile> files);
 
 // A migration as stepwise-embed wrote it: validated at build time, texts in static storage.

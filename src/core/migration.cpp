@@ -139,7 +139,8 @@ std::string control_words(std::string_view statement) {
 // A transactional file runs inside stepwise's own transaction. A file wrapped in BEGIN ... COMMIT
 // (common in other tools' histories) has the wrapper blanked out, keeping every line number;
 // transaction control anywhere else would commit half a step, so it is refused.
-void unwrap_transaction(std::string_view file, std::string& sql,
+// sql null: only checks (the planning view keeps the file's text as it is).
+void unwrap_transaction(std::string_view file, std::string* sql,
                         const std::vector<Statement>& statements, std::string* problem) {
   std::vector<std::size_t> control;
   for (std::size_t i = 0; i < statements.size(); ++i)
@@ -155,11 +156,12 @@ void unwrap_transaction(std::string_view file, std::string& sql,
   };
   if (control.size() == 2 && control[0] == 0 && control[1] == statements.size() - 1 && opens(0) &&
       closes(statements.size() - 1)) {
+    if (sql == nullptr) return;
     for (auto i : control) {
       const auto& st = statements[i];
-      const auto at = static_cast<std::size_t>(st.text.data() - sql.data());
+      const auto at = static_cast<std::size_t>(st.text.data() - sql->data());
       for (std::size_t k = at; k < at + st.text.size(); ++k)
-        if (sql[k] != '\n') sql[k] = ' ';
+        if ((*sql)[k] != '\n') (*sql)[k] = ' ';
     }
     return;
   }
@@ -192,8 +194,8 @@ struct Pair {
   std::vector<FileName> up_names, down_names;
 };
 
-// full: every check, texts copied into storage the set owns. Otherwise the planning view
-// (see build_planning_set): no lexer pass, texts viewed in `files`.
+// full: texts copied into storage the set owns, a BEGIN ... COMMIT wrapper blanked. Otherwise
+// the planning view (see build_planning_set): the same checks, texts viewed in `files`.
 MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
   auto storage = std::make_shared<std::deque<std::string>>();
   // Deque elements never move, so views into them (small strings included) stay valid.
@@ -271,13 +273,12 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
       s.tx = directives.tx;
       s.resumable = directives.resumable;
       if (!problem.empty()) problems.push_back(std::move(problem));
-      if (!full) {
-        s.sql = bytes;
-        return s;
-      }
-      std::string sql(bytes);
+      // The planning view checks the text where it lies; the full set runs a copy it may unwrap.
+      std::string sql;
+      if (full) sql.assign(bytes);
+      const std::string_view text = full ? std::string_view(sql) : bytes;
       // Every file is read through to its end before anything runs.
-      const auto parsed = parse_script(sql);
+      const auto parsed = parse_script(text);
       if (parsed.problem) {
         problems.push_back(fmt::format("{}:{}: {}", display_name(f.name), parsed.problem->line,
                                        parsed.problem->message));
@@ -286,10 +287,10 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
           problems.push_back(std::move(bad));
       } else {
         problem.clear();
-        unwrap_transaction(f.name, sql, parsed.statements, &problem);
+        unwrap_transaction(f.name, full ? &sql : nullptr, parsed.statements, &problem);
         if (!problem.empty()) problems.push_back(std::move(problem));
       }
-      s.sql = keep(std::move(sql));
+      s.sql = full ? keep(std::move(sql)) : bytes;
       return s;
     };
     Migration m;

@@ -757,8 +757,9 @@ TEST(BuildPlanningSet, SameVersionsNamesChecksumsAndModesAsTheFullSet) {
   EXPECT_EQ(planning.all()[2].up.sql, "SELECT 3;\n");  // no byte order mark
 }
 
-TEST(BuildPlanningSet, CheapChecksStillRefuseButTheLexerPassWaits) {
-  // What the planning view checks: names, pairing, NUL bytes, UTF-8, directives.
+TEST(BuildPlanningSet, RefusesWhatTheFullSetRefuses) {
+  // A no-op `up` over a broken folder fails as before: names, pairing, NUL bytes, directives,
+  // and the lexer pass.
   EXPECT_THROW((void)build_planning_set(std::vector<MigrationFile>{file("x_a.up.sql", "")}),
                SourceError);
   EXPECT_THROW((void)build_planning_set(std::vector<MigrationFile>{file("1_a.down.sql", "")}),
@@ -769,10 +770,27 @@ TEST(BuildPlanningSet, CheapChecksStillRefuseButTheLexerPassWaits) {
   EXPECT_THROW((void)build_planning_set(
                    std::vector<MigrationFile>{file("1_a.up.sql", std::string("SELECT\0", 7))}),
                SourceError);
-  // What it leaves to build_migration_set, which runs before anything is applied.
-  const std::vector<MigrationFile> unterminated{file("1_a.up.sql", "SELECT 'open;\n")};
-  EXPECT_EQ(build_planning_set(unterminated).size(), 1u);
-  EXPECT_THROW((void)build_migration_set(unterminated), SourceError);
+  for (const auto* bytes : {"SELECT 'open;\n", "CREATE TABLE t ();\nCOMMIT;\n",
+                            "-- stepwise:no-transaction\nBEGIN;\nSELECT 1;\n"}) {
+    const std::vector<MigrationFile> broken{file("1_a.up.sql", bytes)};
+    std::string planning, full;
+    try {
+      (void)build_planning_set(broken);
+    } catch (const SourceError& e) {
+      planning = e.what();
+    }
+    try {
+      (void)build_migration_set(broken);
+    } catch (const SourceError& e) {
+      full = e.what();
+    }
+    EXPECT_FALSE(full.empty()) << bytes;
+    EXPECT_EQ(planning, full) << bytes;
+  }
+  // A BEGIN ... COMMIT wrapper is accepted; only the full set blanks it.
+  const std::vector<MigrationFile> wrapped{file("1_a.up.sql", "BEGIN;\nSELECT 1;\nCOMMIT;\n")};
+  EXPECT_EQ(build_planning_set(wrapped).all()[0].up.sql, "BEGIN;\nSELECT 1;\nCOMMIT;\n");
+  EXPECT_EQ(build_migration_set(wrapped).all()[0].up.sql.find("BEGIN"), std::string_view::npos);
 }
 
 TEST(BuildMigrationSet, TextsSurviveTheFilesAndMovesOfTheSet) {
