@@ -80,7 +80,12 @@ const MigrationSet& Context::migrations() {
     // Every file is read and hashed (the plan compares checksums); the lexer pass, releases.json
     // and expected/ wait until there is work (execution_profile).
     planning_files_ = load_directory(options_.source_dir, /*migrations_only=*/true);
-    planning_ = build_planning_set(planning_files_->files);
+    try {
+      planning_ = build_planning_set(planning_files_->files);
+    } catch (const SourceError&) {
+      // A broken folder: every problem at once, releases.json's and expected/'s included.
+      return source().migrations;
+    }
     planning_view_ = true;
     return *planning_;
   }
