@@ -2,6 +2,7 @@
 // Migration files: the name grammar, header directives, checksums, and the validated set.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,11 +30,12 @@ enum class TxMode { kTransaction, kNoTransaction };
 
 [[nodiscard]] std::string_view to_string(Direction d);
 
-// One script (up or down) of a migration.
+// One script (up or down) of a migration. The texts are views into storage the MigrationSet
+// keeps alive (static storage for the embedded set): a Script never outlives its set.
 struct Script {
-  std::string file;  // base name of the file it came from
-  std::string sql;
-  std::string checksum;  // hex SHA-256 of the file bytes
+  std::string_view file;  // base name of the file it came from
+  std::string_view sql;
+  std::string_view checksum;  // hex SHA-256 of the file bytes
   TxMode tx = TxMode::kTransaction;
   // "-- stepwise:not-resumable": when run statement by statement (no-transaction, or on
   // CockroachDB) and interrupted part-way, it is not resumed automatically: `up` stops and
@@ -43,8 +45,8 @@ struct Script {
 };
 
 struct Migration {
-  Version version;   // never zero in a loaded set
-  std::string name;  // the slug: "create_users"
+  Version version;        // never zero in a loaded set
+  std::string_view name;  // the slug: "create_users" (a view, as Script's texts)
   Script up;
   std::optional<Script> down;
   bool operator==(const Migration&) const = default;
@@ -70,11 +72,13 @@ struct Directives {
 [[nodiscard]] Directives parse_directives(std::string_view file, std::string_view sql,
                                           std::string* problem);
 
-// The validated, version-sorted set.
+// The validated, version-sorted set. `storage` owns the text the migrations' views point into
+// (null when it is static, as for the set stepwise-embed compiled in).
 class MigrationSet {
  public:
   MigrationSet() = default;
-  explicit MigrationSet(std::vector<Migration> sorted) : migrations_(std::move(sorted)) {}
+  explicit MigrationSet(std::vector<Migration> sorted, std::shared_ptr<const void> storage = {})
+      : migrations_(std::move(sorted)), storage_(std::move(storage)) {}
 
   [[nodiscard]] const std::vector<Migration>& all() const noexcept { return migrations_; }
   [[nodiscard]] const Migration* find(const Version& v) const;
@@ -88,10 +92,36 @@ class MigrationSet {
 
  private:
   std::vector<Migration> migrations_;
+  std::shared_ptr<const void> storage_;
 };
 
 // Validates files (all problems at once, one line each, every line naming its file) and
 // builds the set. Files that are not *.sql are ignored. Throws SourceError.
 [[nodiscard]] MigrationSet build_migration_set(std::span<const MigrationFile> files);
+
+// The planning view of a folder for a no-op `up`: every check build_migration_set makes (the
+// same problems, the same SourceError), but no text is copied and a BEGIN ... COMMIT wrapper is
+// not blanked, so the set is for planning only: a run with work to do loads and validates the
+// folder with build_migration_set and applies from that. The views point into `files`, which
+// must outlive the set.
+[[nodiscard]] MigrationSet build_planning_set(std::span<const MigrationFile> files);
+
+// A migration as stepwise-embed wrote it: validated at build time, texts in static storage.
+struct EmbeddedScript {
+  std::string_view file;
+  std::string_view sql;  // after BOM removal and wrapper blanking, ready to run
+  std::string_view checksum;
+  TxMode tx = TxMode::kTransaction;
+  bool resumable = true;
+};
+struct EmbeddedMigration {
+  std::string_view version;  // normalised digits
+  std::string_view name;
+  EmbeddedScript up;
+  bool has_down = false;
+  EmbeddedScript down;
+};
+// The set from already-validated entries: no validation, no copy of any text, no hashing.
+[[nodiscard]] MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries);
 
 }  // namespace stepwise

@@ -49,6 +49,9 @@ struct ExecutionProfile {
   bool pooled = false;
   // Reports what a long step is doing; null: no progress reports.
   ProgressMonitor* progress = nullptr;
+  // The fully validated set to lock, re-plan and apply from, when run() was given a planning
+  // view (build_planning_set) that is good for the no-op read only; null: run()'s own set.
+  const MigrationSet* migrations = nullptr;
 };
 using ProfileResolver = std::function<ExecutionProfile()>;
 

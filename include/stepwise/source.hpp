@@ -21,10 +21,14 @@ struct SourceFiles {
 inline constexpr std::string_view kExpectedDir = "expected";
 
 // Reads the folder. Throws SourceError naming the folder or file when it cannot be read.
-[[nodiscard]] SourceFiles load_directory(const std::string& dir);
+// migrations_only: the *.sql files alone (the no-op `up` reads no releases.json or expected/).
+[[nodiscard]] SourceFiles load_directory(const std::string& dir, bool migrations_only = false);
 
 // The set embedded at build time (defined in the generated embedded-migrations library).
 [[nodiscard]] SourceFiles load_embedded();
+// The same set as stepwise-embed validated it at build time: no validation, copy or hashing at
+// run time (the start-up path of `up`). Releases and expected schemas: load_embedded().
+[[nodiscard]] MigrationSet embedded_migrations();
 
 // A validated source: migrations and releases (releases empty when there is no releases.json).
 struct Source {

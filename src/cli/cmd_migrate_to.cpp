@@ -14,7 +14,12 @@ int run_migrate_to(Context& ctx, const MigrateToOptions& options) {
     throw UsageError(
         fmt::format("migrate-to: invalid version {} (expected a migration version, or 0 for none)",
                     printable(t, 40)));
-  (void)ctx.source();  // validate the files before connecting
+  // Names, pairing and checksums checked before connecting; a folder is validated through
+  // before anything is applied (Context::migrations).
+  if (ctx.options().dry_run)
+    (void)ctx.source();
+  else
+    (void)ctx.migrations();
   auto run = run_options(ctx);
   const Version target = *parsed;
   run.target = Target::at(target);

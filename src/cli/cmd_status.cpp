@@ -38,7 +38,7 @@ int run_status(Context& ctx) {
 
   std::vector<Line> lines;
   for (const auto& m : source.migrations.all()) {
-    Line l{m.version, m.name, "pending", "", "", false, ""};
+    Line l{m.version, std::string(m.name), "pending", "", "", false, ""};
     if (const auto* st = history.find(m.version)) {
       l.state = std::string(to_string(st->state));
       if (st->state == State::kApplied) {

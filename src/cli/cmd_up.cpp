@@ -28,7 +28,9 @@ RunResult apply(Context& ctx, const RunOptions& run, Reporter& reporter) {
   HistoryStore store(conn, ctx.log_table(), runner_identity());
   Runner runner(
       conn, store, [&ctx] { return ctx.execution_profile(); }, reporter);
-  return runner.run(ctx.source().migrations, run);
+  // A dry run shows what would run: the fully validated set. Otherwise the start-up path's set,
+  // which the runner trades for the validated one once there is work.
+  return runner.run(run.dry_run ? ctx.source().migrations : ctx.migrations(), run);
 }
 
 nlohmann::json steps_json(const Plan& plan, bool with_sql) {

@@ -1,6 +1,7 @@
 #include "context.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -64,14 +65,62 @@ const Source& Context::source() {
   return *source_;
 }
 
+namespace {
+std::string self_exe() {
+  char exe[4096] = {};
+  const auto n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  return n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "/proc/self/exe";
+}
+}  // namespace
+
+const MigrationSet& Context::migrations() {
+  if (source_) return source_->migrations;
+  if (planning_) return *planning_;
+  if (!options_.source_dir.empty()) {
+    // Every file is read and hashed (the plan compares checksums); the lexer pass, releases.json
+    // and expected/ wait until there is work (execution_profile).
+    planning_files_ = load_directory(options_.source_dir, /*migrations_only=*/true);
+    try {
+      planning_ = build_planning_set(planning_files_->files);
+    } catch (const SourceError&) {
+      // A broken folder: every problem at once, releases.json's and expected/'s included.
+      return source().migrations;
+    }
+    planning_view_ = true;
+    return *planning_;
+  }
+  // A bundle was not made by stepwise-embed: validated through, as any folder.
+  if (auto bundled = load_bundle(self_exe())) {
+    source_ = validate_source(*bundled);
+    return source_->migrations;
+  }
+  planning_ = embedded_migrations();  // validated at build time
+  return *planning_;
+}
+
+void Context::watch_signals() {
+  if (watching_signals_) return;
+  watching_signals_ = true;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set, this]() mutable {
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0) {
+      if (stop.exchange(true)) std::_Exit(static_cast<int>(ExitCode::kInterrupted));
+      spdlog::warn("received {}: cancelling the running statement",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      if (auto* conn = active.load()) conn->cancel();
+    }
+  }).detach();
+}
+
 Source load_source(const std::string& dir) {
   if (!dir.empty()) return validate_source(load_directory(dir));
   // A set bundled into this executable (stepwise bundle) wins over the one compiled in.
-  char exe[4096] = {};
-  const auto n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (auto bundled =
-          load_bundle(n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "/proc/self/exe"))
-    return validate_source(*bundled);
+  if (auto bundled = load_bundle(self_exe())) return validate_source(*bundled);
   return validate_source(load_embedded());
 }
 
@@ -187,10 +236,14 @@ void Context::require_writable() {
 }
 
 ExecutionProfile Context::execution_profile() {
+  watch_signals();
+  // The folder planned from is validated through before anything is applied.
+  const MigrationSet* validated = planning_view_ ? &source().migrations : nullptr;
   require_writable();
   const auto& e = engine();
   if (!lock_) lock_ = make_lock();
   ExecutionProfile p{lock_.get(), e.statement_by_statement(), e.session_setup()};
+  p.migrations = validated;
   // Statement-by-statement steps (CockroachDB) have no step transaction to prove it in.
   p.fence_steps = !p.statement_by_statement;
   p.pooled = pooled_;

@@ -64,6 +64,16 @@ class Context {
 
   // The embedded set, or --source DIR; loaded and validated once. Throws SourceError.
   [[nodiscard]] const Source& source();
+  // The migrations alone, for planning `up` and `migrate-to` (the start-up path): the embedded
+  // set as stepwise-embed validated it, without releases or expected schemas; for --source, the
+  // planning view of the folder (names, checksums, directives; no lexer pass), which
+  // execution_profile() replaces by the fully validated source() before anything is applied;
+  // a bundled set, validated fully. Throws SourceError.
+  [[nodiscard]] const MigrationSet& migrations();
+
+  // Starts the SIGINT/SIGTERM watcher (once): the first signal sets `stop` and cancels the
+  // running statement; a second one exits at once. Until then the default disposition holds.
+  void watch_signals();
 
   // Connects, retrying transient failures until --connect-timeout. Throws ConnectError.
   [[nodiscard]] Connection& connect();
@@ -78,8 +88,10 @@ class Context {
   [[nodiscard]] const Engine& engine();
   // The lock chosen by --lock-strategy (auto: the engine's), on the main connection.
   [[nodiscard]] std::unique_ptr<Lock> make_lock();
-  // Engine detection, lock and executor settings, resolved only once there is work to do.
-  // Throws Error(kReadOnly) on a hot standby or read-only sessions (see require_writable).
+  // Engine detection, lock and executor settings, resolved only once there is work to do; also
+  // starts the signal watcher, and names the fully validated set when migrations() planned from
+  // a planning view. Throws Error(kReadOnly) on a hot standby or read-only sessions (see
+  // require_writable), SourceError for a folder that does not validate.
   [[nodiscard]] ExecutionProfile execution_profile();
   // Throws Error(kReadOnly), one line naming the server and the cause, when the session cannot
   // write: a hot standby, or default_transaction_read_only on. Uses engine()'s one query.
@@ -104,6 +116,10 @@ class Context {
   std::chrono::milliseconds statement_timeout_{0};
   std::chrono::milliseconds ddl_lock_timeout_{5'000};
   std::optional<Source> source_;
+  std::optional<SourceFiles> planning_files_;  // what planning_ views into (--source)
+  std::optional<MigrationSet> planning_;
+  bool planning_view_ = false;  // planning_ is not validated through: source() before work
+  bool watching_signals_ = false;
   std::unique_ptr<Connection> conn_;
   std::optional<Engine> engine_;
   std::unique_ptr<Lock> lock_;

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
-#include <thread>
 
 #include "commands.hpp"
 #include "output.hpp"
@@ -22,25 +21,6 @@ namespace {
 
 using stepwise::ExitCode;
 using stepwise::cli::Context;
-
-// SIGINT/SIGTERM: the first one sets the stop flag and cancels the running statement, so the
-// runner records the attempt, releases the lock and exits; a second one exits at once.
-void start_signal_watcher(Context& ctx) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread([set, &ctx]() mutable {
-    int sig = 0;
-    while (sigwait(&set, &sig) == 0) {
-      if (ctx.stop.exchange(true)) std::_Exit(static_cast<int>(ExitCode::kInterrupted));
-      spdlog::warn("received {}: cancelling the running statement",
-                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      if (auto* conn = ctx.active.load()) conn->cancel();
-    }
-  }).detach();
-}
 
 // The first word that is neither an option nor an option's value: what the user meant as the
 // command when CLI11 only says that a command is required.
@@ -290,7 +270,9 @@ int main(int argc, char** argv) {
   try {
     stepwise::cli::setup_logging(g.log_level, g.log_format, &ctx.secrets());
     ctx.resolve();
-    start_signal_watcher(ctx);
+    // `up` and `migrate-to` start the signal watcher once there is work (the no-op path ends
+    // on a signal's default action); every other command watches from the start.
+    if (!cmd_up->parsed() && !cmd_migrate_to->parsed()) ctx.watch_signals();
     if (cmd_up->parsed()) return stepwise::cli::run_up(ctx, up);
     if (cmd_status->parsed()) return stepwise::cli::run_status(ctx);
     if (cmd_migrate_to->parsed()) return stepwise::cli::run_migrate_to(ctx, migrate_to);

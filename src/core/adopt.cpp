@@ -109,7 +109,7 @@ AdoptPlan finish(const MigrationSet& set, const std::map<Version, Resolved>& app
     if (st != nullptr && (st->state == State::kFailed || st->state == State::kUnfinished))
       failed.push_back(fmt::format("{} ({})", r.migration->up.file, to_string(st->state)));
     else if (st != nullptr)
-      rolled_back.push_back(r.migration->up.file);
+      rolled_back.emplace_back(r.migration->up.file);
     plan.record.push_back({r.migration, r.applied_at_ms, r.entry});
   }
   if (!failed.empty())
@@ -144,7 +144,7 @@ AdoptPlan finish(const MigrationSet& set, const std::map<Version, Resolved>& app
   for (const auto& m : set.all()) {
     if (m.version >= newest) break;
     if (applied.count(m.version) != 0 || log.is_applied(m.version)) continue;
-    gaps.push_back(m.up.file);
+    gaps.emplace_back(m.up.file);
     plan.left_pending.push_back(m.version);
   }
   if (!gaps.empty() && !allow_gaps)

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <set>
 
 #include "stepwise/checksum.hpp"
@@ -138,7 +139,8 @@ std::string control_words(std::string_view statement) {
 // A transactional file runs inside stepwise's own transaction. A file wrapped in BEGIN ... COMMIT
 // (common in other tools' histories) has the wrapper blanked out, keeping every line number;
 // transaction control anywhere else would commit half a step, so it is refused.
-void unwrap_transaction(std::string_view file, std::string& sql,
+// sql null: only checks (the planning view keeps the file's text as it is).
+void unwrap_transaction(std::string_view file, std::string* sql,
                         const std::vector<Statement>& statements, std::string* problem) {
   std::vector<std::size_t> control;
   for (std::size_t i = 0; i < statements.size(); ++i)
@@ -154,11 +156,12 @@ void unwrap_transaction(std::string_view file, std::string& sql,
   };
   if (control.size() == 2 && control[0] == 0 && control[1] == statements.size() - 1 && opens(0) &&
       closes(statements.size() - 1)) {
+    if (sql == nullptr) return;
     for (auto i : control) {
       const auto& st = statements[i];
-      const auto at = static_cast<std::size_t>(st.text.data() - sql.data());
+      const auto at = static_cast<std::size_t>(st.text.data() - sql->data());
       for (std::size_t k = at; k < at + st.text.size(); ++k)
-        if (sql[k] != '\n') sql[k] = ' ';
+        if ((*sql)[k] != '\n') (*sql)[k] = ' ';
     }
     return;
   }
@@ -190,9 +193,15 @@ struct Pair {
   std::vector<const MigrationFile*> ups, downs;
   std::vector<FileName> up_names, down_names;
 };
-}  // namespace
 
-MigrationSet build_migration_set(std::span<const MigrationFile> files) {
+// full: texts copied into storage the set owns, a BEGIN ... COMMIT wrapper blanked. Otherwise
+// the planning view (see build_planning_set): the same checks, texts viewed in `files`.
+MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
+  auto storage = std::make_shared<std::deque<std::string>>();
+  // Deque elements never move, so views into them (small strings included) stay valid.
+  const auto keep = [&](std::string s) -> std::string_view {
+    return storage->emplace_back(std::move(s));
+  };
   std::vector<std::string> problems;
   std::map<Version, Pair> by_version;
   std::set<Version> unreadable;  // versions with a bad file: no pairing errors on top
@@ -254,16 +263,22 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
     const auto make_script = [&](const MigrationFile& f) {
       std::string problem;
       Script s;
-      s.file = f.name;
-      s.sql = f.bytes;
-      if (s.sql.starts_with("\xEF\xBB\xBF")) s.sql.erase(0, 3);  // the server rejects a BOM
-      s.checksum = f.checksum.empty() ? sha256_hex(f.bytes) : f.checksum;
+      s.file = full ? keep(f.name) : std::string_view(f.name);
+      std::string_view bytes = f.bytes;
+      if (bytes.starts_with("\xEF\xBB\xBF")) bytes.remove_prefix(3);  // the server rejects a BOM
+      s.checksum = f.checksum.empty() ? keep(sha256_hex(f.bytes))
+                   : full             ? keep(f.checksum)
+                                      : std::string_view(f.checksum);
       const auto directives = parse_directives(f.name, f.bytes, &problem);
       s.tx = directives.tx;
       s.resumable = directives.resumable;
       if (!problem.empty()) problems.push_back(std::move(problem));
+      // The planning view checks the text where it lies; the full set runs a copy it may unwrap.
+      std::string sql;
+      if (full) sql.assign(bytes);
+      const std::string_view text = full ? std::string_view(sql) : bytes;
       // Every file is read through to its end before anything runs.
-      const auto parsed = parse_script(s.sql);
+      const auto parsed = parse_script(text);
       if (parsed.problem) {
         problems.push_back(fmt::format("{}:{}: {}", display_name(f.name), parsed.problem->line,
                                        parsed.problem->message));
@@ -272,21 +287,49 @@ MigrationSet build_migration_set(std::span<const MigrationFile> files) {
           problems.push_back(std::move(bad));
       } else {
         problem.clear();
-        unwrap_transaction(f.name, s.sql, parsed.statements, &problem);
+        unwrap_transaction(f.name, full ? &sql : nullptr, parsed.statements, &problem);
         if (!problem.empty()) problems.push_back(std::move(problem));
       }
+      s.sql = full ? keep(std::move(sql)) : bytes;
       return s;
     };
     Migration m;
     m.version = version;
-    m.name = pair.up_names[0].slug;
     m.up = make_script(*pair.ups[0]);
+    // The slug is part of the up file's name: "<digits>_<slug>.up.sql".
+    const auto& slug = pair.up_names[0].slug;
+    m.name = m.up.file.substr(m.up.file.size() - kUpSuffix.size() - slug.size(), slug.size());
     if (!pair.downs.empty()) m.down = make_script(*pair.downs[0]);
     out.push_back(std::move(m));
   }
   if (!problems.empty()) {
     std::sort(problems.begin(), problems.end());
     throw SourceError(fmt::format("{}", fmt::join(problems, "\n")));
+  }
+  return MigrationSet(std::move(out), std::move(storage));
+}
+}  // namespace
+
+MigrationSet build_migration_set(std::span<const MigrationFile> files) {
+  return build_set(files, true);
+}
+
+MigrationSet build_planning_set(std::span<const MigrationFile> files) {
+  return build_set(files, false);
+}
+
+MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries) {
+  std::vector<Migration> out;
+  out.reserve(entries.size());
+  const auto script = [](const EmbeddedScript& e) {
+    return Script{e.file, e.sql, e.checksum, e.tx, e.resumable};
+  };
+  for (const auto& e : entries) {
+    Migration& m = out.emplace_back();
+    m.version = Version::from_digits(e.version);
+    m.name = e.name;
+    m.up = script(e.up);
+    if (e.has_down) m.down = script(e.down);
   }
   return MigrationSet(std::move(out));
 }

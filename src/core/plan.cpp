@@ -20,7 +20,7 @@ std::string version_list(const std::vector<Version>& vs, std::size_t max = 5) {
 std::string down_file_name(const Migration& m) {
   constexpr std::string_view kUp = ".up.sql";
   const auto& up = m.up.file;
-  return (up.ends_with(kUp) ? up.substr(0, up.size() - kUp.size()) : up) + ".down.sql";
+  return std::string(up.ends_with(kUp) ? up.substr(0, up.size() - kUp.size()) : up) + ".down.sql";
 }
 
 Step up_step(const Migration& m, const History& history) {
@@ -124,7 +124,7 @@ Plan make_plan(const MigrationSet& set, const History& history, const Target& ta
       if (st.state == State::kApplied && v <= goal) newest_kept = std::max(newest_kept, v);
     std::vector<std::string> late;
     for (auto v : pending)
-      if (v < newest_kept) late.push_back(set.find(v)->up.file);
+      if (v < newest_kept) late.emplace_back(set.find(v)->up.file);
     if (!late.empty())
       throw PlanRefused(
           fmt::format("{} {} pending but older than applied version {}; refusing to apply out of "

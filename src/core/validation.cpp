@@ -68,7 +68,7 @@ Validation evaluate(const MigrationSet& set, const History& history, const Expec
   for (const auto& [ver, st] : history.versions()) {
     if (!st.latest) continue;
     const auto* m = set.find(ver);
-    const auto name = m ? m->up.file : fmt::format("version {}", ver);
+    const auto name = m ? std::string(m->up.file) : fmt::format("version {}", ver);
     if (st.state == State::kUnfinished)
       v.findings.push_back(
           {FindingKind::kUnfinished, name, "finished",
@@ -85,14 +85,15 @@ Validation evaluate(const MigrationSet& set, const History& history, const Expec
     if (st && st->state == State::kApplied && !st->applied_checksum.empty() &&
         st->applied_checksum != m.up.checksum)
       v.findings.push_back(
-          {FindingKind::kChecksum, m.up.file, st->applied_checksum.substr(0, 12) + " (applied)",
-           m.up.checksum.substr(0, 12) + " (file)",
+          {FindingKind::kChecksum, std::string(m.up.file),
+           st->applied_checksum.substr(0, 12) + " (applied)",
+           std::string(m.up.checksum.substr(0, 12)) + " (file)",
            "restore the file as it was applied; put the change in a new migration"});
   }
   // Behind: known migrations up to the expected minimum that are not applied.
   std::vector<std::string> pending;
   for (const auto& m : set.all())
-    if (m.version <= exp.min && !history.is_applied(m.version)) pending.push_back(m.up.file);
+    if (m.version <= exp.min && !history.is_applied(m.version)) pending.emplace_back(m.up.file);
   if (!pending.empty())
     v.findings.push_back({FindingKind::kBehind,
                           fmt::format("database version {}", v.database_version),

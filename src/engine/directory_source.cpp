@@ -67,7 +67,16 @@ std::string real_path(const std::string& path) {
 // -1 returned. Never blocks: FIFOs are refused before they are opened, and opened non-blocking.
 int open_checked(int dfd, const std::string& dir_real, const std::string& dir,
                  const std::string& name, const std::string& shown,
-                 std::vector<std::string>* problems) {
+                 std::vector<std::string>* problems, bool listed_regular = false) {
+  // readdir said "regular file": open it without following a link and check what was opened,
+  // one system call fewer per file. Anything else (a link, or a file swapped since) takes the
+  // careful path below.
+  if (listed_regular) {
+    const int fd = openat(dfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+    struct stat opened {};
+    if (fd >= 0 && fstat(fd, &opened) == 0 && S_ISREG(opened.st_mode)) return fd;
+    if (fd >= 0) close(fd);
+  }
   const auto path = dir + "/" + name;
   struct stat st {};
   if (fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -123,7 +132,7 @@ void throw_problems(const std::vector<std::string>& problems) {
 
 }  // namespace
 
-SourceFiles load_directory(const std::string& dir) {
+SourceFiles load_directory(const std::string& dir, bool migrations_only) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr)
     throw SourceError(
@@ -132,19 +141,20 @@ SourceFiles load_directory(const std::string& dir) {
   const auto dir_real = real_path(dir);
   SourceFiles out;
   out.origin = dir;
-  std::vector<std::string> names;
+  std::vector<std::pair<std::string, bool>> names;  // name, listed as a regular file
   while (const dirent* e = readdir(d)) {
     std::string_view name = e->d_name;
-    if (name == kReleasesFile || (name.ends_with(".sql") && !name.starts_with(".")))
-      names.emplace_back(name);
+    if ((name == kReleasesFile && !migrations_only) ||
+        (name.ends_with(".sql") && !name.starts_with(".")))
+      names.emplace_back(name, e->d_type == DT_REG);
   }
   std::sort(names.begin(), names.end());
   std::vector<std::string> problems;
-  for (const auto& name : names) {
+  for (const auto& [name, listed_regular] : names) {
     const auto path = dir + "/" + name;
     // Regular files only; a symlink only to a regular file inside the folder. A folder, FIFO or
     // device named x.sql is refused without being read.
-    const int fd = open_checked(dfd, dir_real, dir, name, name, &problems);
+    const int fd = open_checked(dfd, dir_real, dir, name, name, &problems, listed_regular);
     if (fd < 0) continue;
     try {
       std::size_t size = 0;
@@ -172,7 +182,7 @@ SourceFiles load_directory(const std::string& dir) {
   closedir(d);
   // expected/*.json, when the folder has one.
   const auto exp_dir = dir + "/" + std::string(kExpectedDir);
-  if (DIR* e = opendir(exp_dir.c_str())) {
+  if (DIR* e = migrations_only ? nullptr : opendir(exp_dir.c_str())) {
     std::vector<std::string> json_names;
     while (const dirent* ent = readdir(e)) {
       std::string_view n = ent->d_name;

@@ -157,10 +157,12 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   }
 
   profile_ = resolve_();
+  // There is work: from here on the set is the fully validated one.
+  const MigrationSet& work = profile_.migrations != nullptr ? *profile_.migrations : set;
   const auto lock_start = Clock::now();
   bool got_lock = false;
   try {
-    got_lock = wait_for_lock(set, options);
+    got_lock = wait_for_lock(work, options);
   } catch (const DbError& e) {
     // Only a lease lock has a table to create (next to the log table); advisory locks need
     // no privilege.
@@ -182,7 +184,7 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   // Another runner may have done the work while we waited: read and plan again, and when
   // nothing is left, let go at once (the next waiter is queued behind us).
   history = store_.read();
-  result.plan = make_plan(set, history, options.target, options.policy);
+  result.plan = make_plan(work, history, options.target, options.policy);
   result.version_after = result.plan.from;
   // Through a pooler the unlock may reach another server session than the lock's; every step
   // proved in its own transaction that it ran under the lock, so a failed unlock is a warning.
@@ -253,7 +255,8 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
     }
     const auto took = since(start);
     reporter_.step_finished(step, i + 1, total, took);
-    result.applied.push_back({step.migration->version, step.migration->name, step.direction, took});
+    result.applied.push_back(
+        {step.migration->version, std::string(step.migration->name), step.direction, took});
   }
   result.version_after = result.plan.to;
   release();
@@ -503,7 +506,7 @@ void Runner::apply_statements(const Step& step, const RunOptions& options) {
                            : store_.insert_running_fenced(step, fence);
     } catch (const DbError& e) {
       if (e.sqlstate() == kFenceSqlstate) lock_lost(step, e);
-      if (is_state(e, "25006")) throw_read_only(script.file, e);
+      if (is_state(e, "25006")) throw_read_only(std::string(script.file), e);
       throw;
     }
   });
@@ -638,7 +641,7 @@ void Runner::throw_read_only(const std::string& where, const DbError& e) {
 
 void Runner::fail(const Step& step, const DbError& e, int line, const RunOptions& options) {
   const auto& file = step.script().file;
-  const auto where = line > 0 ? fmt::format("{}:{}", file, line) : file;
+  const auto where = line > 0 ? fmt::format("{}:{}", file, line) : std::string(file);
   if (stopping(options))
     throw Interrupted(
         fmt::format("{}: statement cancelled; the attempt is recorded as interrupted", where));

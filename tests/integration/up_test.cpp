@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include <filesystem>
 #include <thread>
 #include "stepwise/table_name.hpp"
 
@@ -43,6 +44,37 @@ TEST(Up, FreshDatabaseAppliesTheEmbeddedSetOnce) {
   EXPECT_EQ(db.scalar("SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum"
                       " WHERE enumtypid = 'task_status'::regtype"),
             "todo,doing,blocked,done");
+}
+
+// The start-up path: `up` plans from the migrations alone and never reads releases.json or
+// expected/ while there is nothing to do; once there is work, the whole folder is validated
+// (releases.json included) before anything is applied. A broken migration file fails even the
+// no-op, as it always did.
+TEST(Up, SourceIsValidatedInFullBeforeWorkAndBrokenFilesFailEvenTheNoOp) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  ASSERT_EQ(db.stepwise({"--source", dir.path(), "up"}).exit_code, 0);
+  dir.write("releases.json", "{ not json");
+  const auto noop = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(noop.exit_code, 0) << noop.err;
+  EXPECT_NE(noop.out.find("nothing to do"), std::string::npos) << noop.out;
+
+  dir.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
+  const auto work = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(work.exit_code, 3) << work.err;
+  EXPECT_NE(work.err.find("releases.json"), std::string::npos) << work.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'b'"), 0);
+  EXPECT_EQ(log_rows(db), 1);
+
+  // An applied file broken afterwards (an unterminated string): the no-op refuses the folder.
+  std::filesystem::remove(std::filesystem::path(dir.path()) / "releases.json");
+  std::filesystem::remove(std::filesystem::path(dir.path()) / "2_b.up.sql");
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\nSELECT 'open;\n");
+  const auto broken = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(broken.exit_code, 3) << broken.err;
+  EXPECT_NE(broken.err.find("1_a.up.sql:2"), std::string::npos) << broken.err;
 }
 
 TEST(Up, SecondRunAppliesNothingAndTakesNoLock) {

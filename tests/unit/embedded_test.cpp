@@ -67,6 +67,17 @@ TEST(Embedded, SameSetAsTheFolder) {
   EXPECT_EQ(a.releases.all(), b.releases.all());
 }
 
+TEST(Embedded, CompiledEntriesAreTheValidatedSet) {
+  // The start-up path builds the set from stepwise-embed's entries without checking again: it
+  // must be exactly the set full validation of the same files gives.
+  const auto compiled = embedded_migrations();
+  const auto validated = validate_source(load_embedded());
+  ASSERT_FALSE(compiled.empty());
+  EXPECT_EQ(compiled.all(), validated.migrations.all());
+  EXPECT_EQ(compiled.digest(), validated.migrations.digest());
+  for (const auto& m : compiled.all()) EXPECT_EQ(m.up.checksum.size(), 64u) << m.up.file;
+}
+
 TEST(Embedded, EmbeddedChecksumsMatchTheirBytes) {
   for (const auto& f : load_embedded().files) EXPECT_EQ(f.checksum, sha256_hex(f.bytes)) << f.name;
 }

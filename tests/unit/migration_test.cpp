@@ -728,3 +728,89 @@ TEST(Direction, Names) {
 
 }  // namespace
 }  // namespace stepwise
+
+namespace stepwise {
+namespace {
+
+// ---------------------------------------------------------------- build_planning_set
+
+TEST(BuildPlanningSet, SameVersionsNamesChecksumsAndModesAsTheFullSet) {
+  const std::vector<MigrationFile> files{
+      file("1_a.up.sql", "CREATE TABLE a (id int);\n"), file("1_a.down.sql", "DROP TABLE a;\n"),
+      file("2_b.up.sql", "-- stepwise:no-transaction\n-- stepwise:not-resumable\nSELECT 1;\n"),
+      file("3_c.up.sql", "\xEF\xBB\xBFSELECT 3;\n")};
+  const auto full = build_migration_set(files);
+  const auto planning = build_planning_set(files);
+  ASSERT_EQ(planning.size(), full.size());
+  EXPECT_EQ(planning.digest(), full.digest());
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    const auto& p = planning.all()[i];
+    const auto& f = full.all()[i];
+    EXPECT_EQ(p.version, f.version);
+    EXPECT_EQ(p.name, f.name);
+    EXPECT_EQ(p.up.file, f.up.file);
+    EXPECT_EQ(p.up.checksum, f.up.checksum);
+    EXPECT_EQ(p.up.tx, f.up.tx);
+    EXPECT_EQ(p.up.resumable, f.up.resumable);
+    EXPECT_EQ(p.down.has_value(), f.down.has_value());
+  }
+  EXPECT_EQ(planning.all()[2].up.sql, "SELECT 3;\n");  // no byte order mark
+}
+
+TEST(BuildPlanningSet, RefusesWhatTheFullSetRefuses) {
+  // A no-op `up` over a broken folder fails as before: names, pairing, NUL bytes, directives,
+  // and the lexer pass.
+  EXPECT_THROW((void)build_planning_set(std::vector<MigrationFile>{file("x_a.up.sql", "")}),
+               SourceError);
+  EXPECT_THROW((void)build_planning_set(std::vector<MigrationFile>{file("1_a.down.sql", "")}),
+               SourceError);
+  EXPECT_THROW((void)build_planning_set(
+                   std::vector<MigrationFile>{file("1_a.up.sql", "-- stepwise:bogus\n")}),
+               SourceError);
+  EXPECT_THROW((void)build_planning_set(
+                   std::vector<MigrationFile>{file("1_a.up.sql", std::string("SELECT\0", 7))}),
+               SourceError);
+  for (const auto* bytes : {"SELECT 'open;\n", "CREATE TABLE t ();\nCOMMIT;\n",
+                            "-- stepwise:no-transaction\nBEGIN;\nSELECT 1;\n"}) {
+    const std::vector<MigrationFile> broken{file("1_a.up.sql", bytes)};
+    std::string planning, full;
+    try {
+      (void)build_planning_set(broken);
+    } catch (const SourceError& e) {
+      planning = e.what();
+    }
+    try {
+      (void)build_migration_set(broken);
+    } catch (const SourceError& e) {
+      full = e.what();
+    }
+    EXPECT_FALSE(full.empty()) << bytes;
+    EXPECT_EQ(planning, full) << bytes;
+  }
+  // A BEGIN ... COMMIT wrapper is accepted; only the full set blanks it.
+  const std::vector<MigrationFile> wrapped{file("1_a.up.sql", "BEGIN;\nSELECT 1;\nCOMMIT;\n")};
+  EXPECT_EQ(build_planning_set(wrapped).all()[0].up.sql, "BEGIN;\nSELECT 1;\nCOMMIT;\n");
+  EXPECT_EQ(build_migration_set(wrapped).all()[0].up.sql.find("BEGIN"), std::string_view::npos);
+}
+
+TEST(BuildMigrationSet, TextsSurviveTheFilesAndMovesOfTheSet) {
+  MigrationSet moved;
+  {
+    std::vector<MigrationFile> files{file("1_a.up.sql", "SELECT 1;"), file("1_a.down.sql", "x;")};
+    auto set = build_migration_set(files);
+    files.clear();  // the set owns copies of its texts
+    std::vector<MigrationSet> sets;
+    sets.push_back(std::move(set));
+    sets.resize(8);  // reallocates
+    moved = std::move(sets[0]);
+  }
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved.all()[0].up.file, "1_a.up.sql");
+  EXPECT_EQ(moved.all()[0].name, "a");
+  EXPECT_EQ(moved.all()[0].up.sql, "SELECT 1;");
+  EXPECT_EQ(moved.all()[0].down->sql, "x;");
+  EXPECT_EQ(moved.all()[0].up.checksum, sha256_hex("SELECT 1;"));
+}
+
+}  // namespace
+}  // namespace stepwise

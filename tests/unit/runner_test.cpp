@@ -312,7 +312,7 @@ class RunnerTest : public ::testing::Test {
 
   Record applied_row(long long id, Version v) {
     const auto* m = set.find(v);
-    return log_row(id, v, m->name, "up", "succeeded", m->up.checksum);
+    return log_row(id, v, std::string(m->name), "up", "succeeded", std::string(m->up.checksum));
   }
   Records all_applied() { return {applied_row(1, 1), applied_row(2, 2), applied_row(3, 3)}; }
 
@@ -473,8 +473,8 @@ TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
     EXPECT_TRUE(is_begin(sent)) << sent;
     const auto insert = sent.find("INSERT INTO \"public\".\"stepwise_log\"");
     EXPECT_NE(insert, std::string::npos) << sent;
-    EXPECT_TRUE(contains(sent, "VALUES ('" + m.version.to_string() + "', '" + m.name +
-                                   "', 'up', 'succeeded', '" + m.up.checksum +
+    EXPECT_TRUE(contains(sent, "VALUES ('" + m.version.to_string() + "', '" + std::string(m.name) +
+                                   "', 'up', 'succeeded', '" + std::string(m.up.checksum) +
                                    "', 'sha256', 'host-1', 77, '9.9.9') RETURNING id;\n"))
         << sent;
     const auto script = sent.find(scripts[i]);
@@ -665,7 +665,7 @@ TEST_F(RunnerTest, CommentOnlyStepIsLoggedButSendsNoScript) {
 TEST_F(RunnerTest, RetryOfRunningAttemptMarksItAbandonedFirst) {
   const auto* m = set.find(3);
   conn.log_reads = {Records{applied_row(1, 1), applied_row(2, 2),
-                            log_row(3, 3, "c", "up", "running", m->up.checksum, 0)}};
+                            log_row(3, 3, "c", "up", "running", std::string(m->up.checksum), 0)}};
   (void)runner.run(set, RunOptions{});
   const auto abandon = index_where([](const std::string& e) {
     return contains(e, "SET outcome = 'abandoned'") &&
@@ -927,7 +927,8 @@ TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
       work.push_back(s);
   ASSERT_EQ(work.size(), 8u) << dump();
   EXPECT_TRUE(work[0].starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << work[0];
-  EXPECT_TRUE(contains(work[0], "VALUES ('5', 'idx', 'up', 'running', '" + m().up.checksum + "'"))
+  EXPECT_TRUE(contains(
+      work[0], "VALUES ('5', 'idx', 'up', 'running', '" + std::string(m().up.checksum) + "'"))
       << work[0];
   // A statement keeps its leading comment lines, as psql sends them.
   EXPECT_EQ(work[1], "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i1 ON a (id)");
@@ -941,7 +942,8 @@ TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
 }
 
 TEST_F(NoTxRunnerTest, ResumesAfterConfirmedStatements) {
-  conn.log_reads = {Records{log_row(41, 5, "idx", "up", "running", m().up.checksum, 2)}};
+  conn.log_reads = {
+      Records{log_row(41, 5, "idx", "up", "running", std::string(m().up.checksum), 2)}};
   (void)runner.run(notx, RunOptions{});
   EXPECT_EQ(conn.count_if(
                 [](const std::string& s) { return contains(s, "i1 ON") || contains(s, "i2 ON"); }),
