@@ -1,6 +1,8 @@
 #pragma once
 // Reads a canonical description of the live schema from the catalogs: one set-based query per
 // object kind (never one per table), each ORDER BY'ed.
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,9 @@ struct DescribeOptions {
   // The caller already opened a (read-only, repeatable read) transaction with an empty
   // search_path: validate reads the log and the catalogs in one snapshot.
   bool in_caller_transaction = false;
+  // Opens another session to the same database: a large schema's catalogs are then read by two
+  // sessions in one exported snapshot. Empty: one session reads everything.
+  std::function<std::unique_ptr<Connection>()> open_helper;
 };
 
 [[nodiscard]] SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options);

@@ -86,7 +86,9 @@ int run_generate_expected(Context& ctx, const GenerateExpectedOptions& options) 
     run.target = Target::at(v);
     run.stop = &ctx.stop;
     (void)runner.run(source.migrations, run);
-    const auto json = to_json(describe_postgres(*conn, ctx.describe_options({})));
+    auto describe = ctx.describe_options({});
+    describe.open_helper = [&ctx, &scratch] { return ctx.open_database(scratch.name()); };
+    const auto json = to_json(describe_postgres(*conn, describe));
     const auto path = fmt::format("{}/{}.json", out, v);
     std::ofstream f(path, std::ios::binary);
     f << json;

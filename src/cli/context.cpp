@@ -270,6 +270,7 @@ DescribeOptions Context::describe_options(std::vector<std::string> schemas) {
   d.schemas = std::move(schemas);
   d.exclude = own_tables();
   d.partial_catalog = engine().partial_catalog();
+  d.open_helper = [this] { return open_another(); };
   return d;
 }
 

@@ -1,6 +1,13 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <exception>
+#include <thread>
 
 #include "stepwise/describe.hpp"
 #include "stepwise/errors.hpp"
@@ -492,6 +499,49 @@ SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& opt
 }
 
 namespace {
+// Past this many relations the catalog queries are shared with a second session reading the
+// same snapshot (as pg_dump -j does): each query's cost is the server deparsing definitions,
+// which one session does on one core. Below it, opening a session costs more than it saves.
+// STEPWISE_DESCRIBE_PARALLEL_FROM overrides it (tests, and sites that know their server).
+long parallel_from_relations() {
+  const char* v = std::getenv("STEPWISE_DESCRIBE_PARALLEL_FROM");
+  if (v == nullptr || *v == '\0') return 2000;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return end != nullptr && *end == '\0' && n >= 0 ? n : 2000;
+}
+
+// The order sessions take queries in: the costliest first, so that two sessions finish
+// together (columns, indexes, sequences and tables are most of a large schema's time).
+std::vector<std::size_t> query_order() {
+  std::vector<std::size_t> order;
+  for (const char* first : {"column", "index", "sequence", "table", "constraint"})
+    for (std::size_t i = 0; i < std::size(kQueries); ++i)
+      if (std::string_view(kQueries[i].kind) == first) order.push_back(i);
+  for (std::size_t i = 0; i < std::size(kQueries); ++i)
+    if (std::find(order.begin(), order.end(), i) == order.end()) order.push_back(i);
+  return order;
+}
+
+// A second session in the caller's snapshot, or nothing (it could not be opened): the
+// caller's session then reads everything. Called only where pg_export_snapshot exists (checked
+// with the relation count); PostgreSQL exports from any top-level transaction, standbys too.
+std::unique_ptr<Connection> open_in_same_snapshot(Connection& conn,
+                                                  const DescribeOptions& options) {
+  const auto snapshot =
+      conn.query("SELECT pg_catalog.pg_export_snapshot()", {}).at(0).at(0).value_or("");
+  try {
+    auto helper = options.open_helper();
+    helper->execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    helper->execute(fmt::format("SET TRANSACTION SNAPSHOT {}; {}", helper->quote_literal(snapshot),
+                                kPinnedCatalogSettings));
+    return helper;
+  } catch (const Error& e) {
+    spdlog::debug("catalog read in one session: a second session was refused ({})", e.what());
+    return nullptr;
+  }
+}
+
 SchemaDescription describe_in_transaction(Connection& conn, const DescribeOptions& options) {
   std::vector<std::string> schemas = options.schemas;
   if (schemas.empty()) {
@@ -508,6 +558,8 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
   const Params params{array_literal(schemas), array_literal(excluded)};
 
   SchemaDescription d;
+  long relations = 0;
+  bool can_export = false;
   // The reference role: the owner of stepwise's log table (the role that migrates), else the
   // database's owner. Objects it owns carry no owner attribute, so that a description generated
   // on a scratch database compares with production whatever the migrating role is called.
@@ -518,22 +570,73 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
         "SELECT pg_catalog.pg_get_userbyid(COALESCE((SELECT c.relowner FROM pg_catalog.pg_class c"
         " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND"
         " c.relname = $2), (SELECT d.datdba FROM pg_catalog.pg_database d WHERE d.datname ="
-        " pg_catalog.current_database())))",
+        " pg_catalog.current_database()))),"
+        " (SELECT count(*) FROM pg_catalog.pg_class),"
+        " pg_catalog.to_regprocedure('pg_catalog.pg_export_snapshot()') IS NOT NULL",
         {log_schema, log_table});
-    if (!rows.empty()) d.reference_role = rows[0][0].value_or("");
+    if (!rows.empty()) {
+      d.reference_role = rows[0][0].value_or("");
+      relations = std::stol(rows[0][1].value_or("0"));
+      can_export = rows[0][2].value_or("f") == "t";
+    }
   } catch (const DbError&) {
     if (!options.partial_catalog) throw;
   }
-  for (const auto& q : kQueries) {
-    Rows rows;
+
+  // Each query's rows, by its place in kQueries; a kind the server could not answer stays
+  // empty and is named in `failed` (CockroachDB only: anywhere else the error is thrown).
+  std::vector<Rows> results(std::size(kQueries));
+  std::vector<char> failed(std::size(kQueries), 0);  // not vector<bool>: written by two threads
+  const auto order = query_order();
+  std::atomic<std::size_t> next{0};
+  const auto read_queries = [&](Connection& c) {
+    for (std::size_t k; (k = next.fetch_add(1)) < order.size();) {
+      const auto i = order[k];
+      try {
+        results[i] = c.query(kQueries[i].sql, params);
+      } catch (const DbError&) {
+        if (!options.partial_catalog) throw;
+        failed[i] = 1;
+      }
+    }
+  };
+  std::unique_ptr<Connection> helper;
+  if (options.open_helper && !options.partial_catalog && can_export &&
+      relations >= parallel_from_relations())
+    helper = open_in_same_snapshot(conn, options);
+  if (helper) {
+    spdlog::debug("catalog read by two sessions in one snapshot ({} relations)", relations);
+    std::exception_ptr helper_error;
+    std::thread second([&] {
+      try {
+        read_queries(*helper);
+        helper->execute("COMMIT");
+      } catch (...) {
+        helper_error = std::current_exception();
+        next = order.size();  // the caller's session stops too: the read fails anyway
+      }
+    });
     try {
-      rows = conn.query(q.sql, params);
-    } catch (const DbError&) {
-      if (!options.partial_catalog) throw;
+      read_queries(conn);
+    } catch (...) {
+      next = order.size();
+      helper->cancel();
+      second.join();
+      throw;
+    }
+    second.join();
+    if (helper_error) std::rethrow_exception(helper_error);
+  } else {
+    read_queries(conn);
+  }
+
+  for (std::size_t i = 0; i < std::size(kQueries); ++i) {
+    const auto& q = kQueries[i];
+    if (failed[i]) {
       d.unknown_kinds.emplace_back(q.kind);
       continue;
     }
-    for (const auto& r : rows) {
+    for (const auto& r : results[i]) {
       SchemaObject o;
       o.kind = q.kind;
       o.schema = r[0].value_or("");
@@ -554,6 +657,7 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
       }
       d.objects.push_back(std::move(o));
     }
+    Rows().swap(results[i]);  // freed kind by kind: a large schema's rows are tens of MB
   }
   canonicalize(d);
   return d;

@@ -72,24 +72,25 @@ History HistoryStore::read(Detail detail) {
         "SELECT id, version, direction, outcome, checksum, statements_done, name,"
         " (extract(epoch FROM started_at) * 1000)::bigint,"
         " (extract(epoch FROM finished_at) * 1000)::bigint,"
-        " error, sqlstate{} FROM {} l WHERE kind = 'migration'",
-        format3 ? ", to_jsonb(l) ->> 'origin', to_jsonb(l) ->> 'notes'" : "", qualified());
+        " error, sqlstate{} FROM {} WHERE kind = 'migration'",
+        format3 ? ", origin, notes" : "", qualified());
   };
-  const auto sql = full ? full_sql(true)
-                        : fmt::format(
-                              "SELECT id, version, direction, outcome, checksum, statements_done "
-                              "FROM {} WHERE kind = 'migration'",
-                              qualified());
   Rows rows;
   try {
-    try {
-      rows = conn_.execute(sql);
-    } catch (const DbError& e) {
-      // origin and notes are read through to_jsonb(row) so that a log of format 1 or 2 (no
-      // such columns; status and validate never upgrade it) reads in the same query, inside
-      // validate's snapshot too. An engine without to_jsonb(row) gets the format-2 columns.
-      if (!full || e.sqlstate() == "42P01" || e.sqlstate() == "3F000") throw;
-      rows = conn_.execute(full_sql(false));
+    if (full) {
+      // A log of format 1 or 2 has no origin and notes columns (status and validate never
+      // upgrade it): asked first, so that the read needs no error path inside validate's
+      // snapshot and no per-row conversion (to_jsonb(row) cost 10x on 10,000 rows).
+      const auto cols = conn_.query(
+          "SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1)"
+          " AND attname IN ('origin', 'notes') AND NOT attisdropped",
+          {qualified()});
+      rows = conn_.execute(full_sql(cols.at(0).at(0).value_or("0") == "2"));
+    } else {
+      rows = conn_.execute(fmt::format(
+          "SELECT id, version, direction, outcome, checksum, statements_done "
+          "FROM {} WHERE kind = 'migration'",
+          qualified()));
     }
   } catch (const DbError& e) {
     // 42P01 undefined_table, 3F000 invalid_schema_name: nothing was ever applied here.
