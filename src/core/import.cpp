@@ -1,6 +1,9 @@
 // `stepwise import`: other tools' folder layouts -> stepwise's. Pure.
 #include <fmt/format.h>
 
+#include <cctype>
+#include <optional>
+
 #include "stepwise/adopt.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/text.hpp"
@@ -44,6 +47,66 @@ std::optional<std::string> section(std::string_view text, std::string_view marke
   return std::nullopt;
 }
 
+// A goose SQL file split at its annotations (`-- +goose up` ...: case-insensitive, on their own
+// line). StatementBegin/End only tell goose's splitter what stepwise's splitter knows anyway
+// (dollar quotes, BEGIN ATOMIC bodies): their lines are dropped.
+struct GooseFile {
+  std::string up, down;
+  bool seen_up = false;
+  bool no_transaction = false;
+};
+
+std::optional<GooseFile> split_goose(std::string_view name, std::string_view text,
+                                     std::vector<std::string>& problems) {
+  GooseFile g;
+  std::string* into = nullptr;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto nl = text.find('\n', pos);
+    const auto end = nl == std::string_view::npos ? text.size() : nl + 1;
+    const auto line = text.substr(pos, end - pos);
+    pos = end;
+    const auto bare = trim(line);
+    if (bare.size() > 9 && line.starts_with("--") && (line[2] == ' ' || line[2] == '\t') &&
+        trim(line.substr(2)).starts_with("+goose ")) {
+      std::string annotation(trim(trim(line.substr(2)).substr(7)));
+      for (auto& c : annotation) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (annotation == "up") {
+        into = &g.up;
+        g.seen_up = true;
+      } else if (annotation == "down") {
+        into = &g.down;
+      } else if (annotation == "no transaction") {
+        g.no_transaction = true;
+      } else if (annotation == "envsub on") {
+        problems.push_back(fmt::format(
+            "{}: `-- +goose envsub on` substitutes environment variables; stepwise runs the SQL "
+            "as written (put the values into the file)",
+            printable(name, 200)));
+        return std::nullopt;
+      } else if (annotation != "statementbegin" && annotation != "statementend" &&
+                 annotation != "envsub off") {
+        problems.push_back(fmt::format("{}: unknown goose annotation {}", printable(name, 200),
+                                       printable(annotation, 60)));
+        return std::nullopt;
+      }
+      continue;
+    }
+    if (into != nullptr) {
+      *into += line;
+    } else if (!bare.empty() && !bare.starts_with("--")) {
+      problems.push_back(fmt::format("{}: SQL before `-- +goose up`; goose would refuse it too",
+                                     printable(name, 200)));
+      return std::nullopt;
+    }
+  }
+  if (!g.seen_up) {
+    problems.push_back(fmt::format("{}: no `-- +goose up` line", printable(name, 200)));
+    return std::nullopt;
+  }
+  return g;
+}
+
 MigrationFile out_file(std::string name, std::string bytes) {
   MigrationFile f;
   f.name = std::move(name);
@@ -55,10 +118,11 @@ MigrationFile out_file(std::string name, std::string bytes) {
 
 std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationFile>& files,
                                          std::vector<std::string>* skipped) {
-  if (tool != Tool::kDbmate && tool != Tool::kGolangMigrate && tool != Tool::kFlyway)
-    throw UsageError(
-        fmt::format("import --from {}: not supported yet (dbmate, golang-migrate and flyway are)",
-                    to_string(tool)));
+  if (tool != Tool::kDbmate && tool != Tool::kGolangMigrate && tool != Tool::kFlyway &&
+      tool != Tool::kGoose)
+    throw UsageError(fmt::format(
+        "import --from {}: not supported yet (dbmate, golang-migrate, goose and flyway are)",
+        to_string(tool)));
   std::vector<MigrationFile> out;
   std::vector<std::string> problems;
   for (const auto& f : files) {
@@ -106,6 +170,22 @@ std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationF
               (down_opts == "transaction:false" ? std::string("-- stepwise:no-transaction\n")
                                                 : std::string()) +
                   *down));
+        break;
+      }
+      case Tool::kGoose: {
+        const auto us = n.find('_');
+        const auto version = n.substr(0, us == std::string_view::npos ? 0 : us);
+        if (!all_digits(version)) {
+          problems.push_back(fmt::format("{}: not a goose migration name (<version>_<name>.sql)",
+                                         printable(n, 200)));
+          break;
+        }
+        const auto g = split_goose(n, f.bytes, problems);
+        if (!g) break;
+        const auto stem = std::string(n.substr(0, n.size() - 4));
+        const std::string prefix = g->no_transaction ? "-- stepwise:no-transaction\n" : "";
+        out.push_back(out_file(stem + ".up.sql", prefix + g->up));
+        if (!trim(g->down).empty()) out.push_back(out_file(stem + ".down.sql", prefix + g->down));
         break;
       }
       case Tool::kFlyway: {

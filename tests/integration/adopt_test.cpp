@@ -331,6 +331,50 @@ TEST(AdoptRefusals, GooseRolledBackVersionStaysPending) {
   EXPECT_NE(up.out.find("applied 2 migration(s)"), std::string::npos) << up.out;
 }
 
+// A goose project switches in two commands: import converts the folder (annotations, statement
+// blocks, NO TRANSACTION), adopt takes goose's history over, and up runs only what goose had not.
+TEST(AdoptRefusals, GooseFolderImportedThenAdoptedThenUp) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir goose;
+  goose.write("00001_users.sql",
+              "-- +goose Up\nCREATE TABLE users (id int PRIMARY KEY);\n-- +goose StatementBegin\n"
+              "CREATE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n"
+              "-- +goose StatementEnd\n-- +goose Down\nDROP FUNCTION one();\nDROP TABLE users;\n");
+  goose.write("00002_users_idx.sql",
+              "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY users_id_idx ON "
+              "users (id);\n-- +goose Down\nDROP INDEX CONCURRENTLY users_id_idx;\n");
+  goose.write("00003_orders.sql",
+              "-- +goose Up\nCREATE TABLE orders (id int);\n-- +goose Down\nDROP TABLE orders;\n");
+  // What goose itself left: the first two applied, its own row for version 0.
+  db.query(
+      "CREATE TABLE users (id int PRIMARY KEY);"
+      " CREATE FUNCTION one() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;"
+      " CREATE INDEX users_id_idx ON users (id);"
+      " CREATE TABLE goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL,"
+      " is_applied boolean NOT NULL, tstamp timestamp DEFAULT now());"
+      " INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, "
+      "true)");
+  MigrationDir out_parent;
+  const auto set = out_parent.path() + "/set";
+  const auto im = db.stepwise({"import", "--from", "goose", goose.path(), set});
+  ASSERT_EQ(im.exit_code, 0) << im.err;
+  EXPECT_NE(im.out.find("imported 3 migration(s) (6 file(s))"), std::string::npos) << im.out;
+  const auto up_before = db.stepwise({"--source", set, "up"});
+  EXPECT_EQ(up_before.exit_code, 6) << "up over goose's history must refuse\n" << up_before.err;
+  const auto a = db.stepwise({"--source", set, "adopt", "--from", "goose"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out.find("recorded 2 migration(s)"), std::string::npos) << a.out;
+  const auto up = db.stepwise({"--source", set, "up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_NE(up.out.find("applied 1 migration(s)"), std::string::npos) << up.out;
+  EXPECT_EQ(db.scalar("SELECT to_regclass('orders') IS NOT NULL"), "t");
+  // The down of version 2 came over with NO TRANSACTION: migrate-to 1 runs it outside one.
+  const auto down = db.stepwise({"--source", set, "migrate-to", "1"});
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(db.scalar("SELECT to_regclass('users_id_idx') IS NULL"), "t");
+}
+
 TEST(AdoptRefusals, UnmappedEntryIsNamedAndAMappingFileMapsIt) {
   REQUIRE_TEST_DATABASE();
   TestDb db;

@@ -239,5 +239,47 @@ TEST(ImportFolder, FlywayVersionedUndoAndWhatItRefuses) {
   EXPECT_THROW((void)import_folder(Tool::kSqitch, {}, nullptr), UsageError);
 }
 
+TEST(ImportFolder, GooseSqlFilesConvert) {
+  const auto out = import_folder(
+      Tool::kGoose,
+      {raw("00001_users.sql",
+           "-- a comment before the annotation\n-- +goose Up\nCREATE TABLE u (id int);\n"
+           "-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ "
+           "LANGUAGE sql;\n-- +goose StatementEnd\n\n-- +goose Down\nDROP FUNCTION f();\n"
+           "DROP TABLE u;\n"),
+       raw("20240102150405_idx.sql",
+           "-- +goose NO TRANSACTION\n-- +goose up\nCREATE INDEX CONCURRENTLY i ON u (id);\n"
+           "-- +goose down\n\n")},
+      nullptr);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].name, "00001_users.up.sql");
+  EXPECT_EQ(out[0].bytes,
+            "CREATE TABLE u (id int);\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ "
+            "LANGUAGE sql;\n\n");
+  EXPECT_EQ(out[1].name, "00001_users.down.sql");
+  EXPECT_EQ(out[1].bytes, "DROP FUNCTION f();\nDROP TABLE u;\n");
+  EXPECT_EQ(out[2].name, "20240102150405_idx.up.sql");
+  EXPECT_EQ(out[2].bytes, "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i ON u (id);\n");
+  EXPECT_EQ(build_migration_set(out).size(), 2u);
+}
+
+TEST(ImportFolder, GooseRefusesWhatItCannotRunAsWritten) {
+  try {
+    (void)import_folder(Tool::kGoose,
+                        {raw("1_env.sql", "-- +goose Up\n-- +goose ENVSUB ON\nSELECT '${X}';\n"),
+                         raw("2_none.sql", "CREATE TABLE a ();\n"),
+                         raw("3_odd.sql", "-- +goose Up\n-- +goose Sideways\n"),
+                         raw("4_code.go", "package m"), raw("x_bad.sql", "-- +goose Up\n")},
+                        nullptr);
+    FAIL();
+  } catch (const SourceError& e) {
+    const std::string what = e.what();
+    for (const char* f : {"1_env.sql\": `-- +goose envsub on`", "2_none.sql\": SQL before",
+                          "3_odd.sql\": unknown goose annotation", "4_code.go\": a code migration",
+                          "x_bad.sql\": not a goose migration name"})
+      EXPECT_NE(what.find(f), std::string::npos) << f << "\n" << what;
+  }
+}
+
 }  // namespace
 }  // namespace stepwise
