@@ -107,6 +107,28 @@ std::optional<GooseFile> split_goose(std::string_view name, std::string_view tex
   return g;
 }
 
+// node-pg-migrate's SQL migration markers: a line `-- Up Migration` / `-- Down Migration`
+// (its loader: /^\s*--[\s-]*up\s+migration/im).
+bool is_npm_marker(std::string_view line, std::string_view direction) {
+  auto rest = trim(line);
+  if (!rest.starts_with("--")) return false;
+  rest.remove_prefix(2);
+  while (!rest.empty() &&
+         (rest.front() == '-' || std::isspace(static_cast<unsigned char>(rest.front()))))
+    rest.remove_prefix(1);
+  if (rest.size() < direction.size()) return false;
+  for (std::size_t i = 0; i < direction.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(rest[i])) != direction[i]) return false;
+  rest.remove_prefix(direction.size());
+  if (rest.empty() || !std::isspace(static_cast<unsigned char>(rest.front()))) return false;
+  rest = trim(rest);
+  constexpr std::string_view kWord = "migration";
+  if (rest.size() < kWord.size()) return false;
+  for (std::size_t i = 0; i < kWord.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(rest[i])) != kWord[i]) return false;
+  return true;
+}
+
 MigrationFile out_file(std::string name, std::string bytes) {
   MigrationFile f;
   f.name = std::move(name);
@@ -119,9 +141,10 @@ MigrationFile out_file(std::string name, std::string bytes) {
 std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationFile>& files,
                                          std::vector<std::string>* skipped) {
   if (tool != Tool::kDbmate && tool != Tool::kGolangMigrate && tool != Tool::kFlyway &&
-      tool != Tool::kGoose)
+      tool != Tool::kGoose && tool != Tool::kNodePgMigrate && tool != Tool::kPostgrator)
     throw UsageError(fmt::format(
-        "import --from {}: not supported yet (dbmate, golang-migrate, goose and flyway are)",
+        "import --from {}: not supported yet (dbmate, golang-migrate, goose, node-pg-migrate, "
+        "postgrator and flyway are)",
         to_string(tool)));
   std::vector<MigrationFile> out;
   std::vector<std::string> problems;
@@ -186,6 +209,70 @@ std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationF
         const std::string prefix = g->no_transaction ? "-- stepwise:no-transaction\n" : "";
         out.push_back(out_file(stem + ".up.sql", prefix + g->up));
         if (!trim(g->down).empty()) out.push_back(out_file(stem + ".down.sql", prefix + g->down));
+        break;
+      }
+      case Tool::kNodePgMigrate: {
+        const auto us = n.find('_');
+        const auto version = n.substr(0, us == std::string_view::npos ? 0 : us);
+        if (!all_digits(version)) {
+          problems.push_back(
+              fmt::format("{}: not a node-pg-migrate migration name (<timestamp>_<name>.sql)",
+                          printable(n, 200)));
+          break;
+        }
+        std::string up, down, *into = nullptr;
+        bool seen_up = false, seen_down = false;
+        const std::string_view text = f.bytes;
+        for (std::size_t pos = 0; pos < text.size();) {
+          const auto nl = text.find('\n', pos);
+          const auto end = nl == std::string_view::npos ? text.size() : nl + 1;
+          const auto line = text.substr(pos, end - pos);
+          pos = end;
+          if (is_npm_marker(line, "up")) {
+            into = &up;
+            seen_up = true;
+          } else if (is_npm_marker(line, "down")) {
+            into = &down;
+            seen_down = true;
+          } else if (into != nullptr) {
+            *into += line;
+          } else {
+            up += line;  // before any marker: node-pg-migrate runs it as the up part
+          }
+        }
+        if (seen_down && !seen_up) {
+          problems.push_back(fmt::format(
+              "{}: a `-- Down Migration` section without `-- Up Migration`; node-pg-migrate would "
+              "run the down SQL as the up migration",
+              printable(n, 200)));
+          break;
+        }
+        const auto stem = std::string(n.substr(0, n.size() - 4));
+        out.push_back(out_file(stem + ".up.sql", up));
+        if (!trim(down).empty()) out.push_back(out_file(stem + ".down.sql", down));
+        break;
+      }
+      case Tool::kPostgrator: {
+        // <version>.do[.<name>].sql and <version>.undo[.<name>].sql
+        const auto dot = n.find('.');
+        const auto version = n.substr(0, dot == std::string_view::npos ? 0 : dot);
+        // Without ".sql": "do", "do.<name>", "undo", "undo.<name>".
+        const auto rest = dot == std::string_view::npos ? std::string_view()
+                                                        : n.substr(dot + 1, n.size() - 4 - dot - 1);
+        const bool up = rest == "do" || rest.starts_with("do.");
+        const bool down = rest == "undo" || rest.starts_with("undo.");
+        if (!all_digits(version) || (!up && !down)) {
+          problems.push_back(
+              fmt::format("{}: not a postgrator migration name (<version>.do.<name>.sql or "
+                          "<version>.undo.<name>.sql)",
+                          printable(n, 200)));
+          break;
+        }
+        const auto prefix_len = std::string_view(up ? "do" : "undo").size();
+        auto name = std::string(rest.size() > prefix_len ? rest.substr(prefix_len + 1) : "");
+        if (name.empty()) name = "migration";
+        out.push_back(
+            out_file(fmt::format("{}_{}.{}.sql", version, name, up ? "up" : "down"), f.bytes));
         break;
       }
       case Tool::kFlyway: {

@@ -263,6 +263,53 @@ TEST(ImportFolder, GooseSqlFilesConvert) {
   EXPECT_EQ(build_migration_set(out).size(), 2u);
 }
 
+TEST(ImportFolder, NodePgMigrateSqlFilesSplitAtTheirMarkers) {
+  const auto out = import_folder(
+      Tool::kNodePgMigrate,
+      {raw("1700000000000_init.sql",
+           "-- Up Migration\nCREATE TABLE a (id int);\n-- Down Migration\nDROP TABLE a;\n"),
+       raw("1700000000001_b.sql", "  --- up   MIGRATION\nCREATE TABLE b ();\n"),
+       raw("1700000000002_c.sql", "CREATE TABLE c ();\n")},
+      nullptr);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].name, "1700000000000_init.up.sql");
+  EXPECT_EQ(out[0].bytes, "CREATE TABLE a (id int);\n");
+  EXPECT_EQ(out[1].name, "1700000000000_init.down.sql");
+  EXPECT_EQ(out[1].bytes, "DROP TABLE a;\n");
+  EXPECT_EQ(out[2].bytes, "CREATE TABLE b ();\n");
+  EXPECT_EQ(out[3].name, "1700000000002_c.up.sql");
+  EXPECT_EQ(out[3].bytes, "CREATE TABLE c ();\n");
+  EXPECT_EQ(build_migration_set(out).size(), 3u);
+  try {
+    (void)import_folder(Tool::kNodePgMigrate,
+                        {raw("1_x.sql", "-- Down Migration\nDROP TABLE x;\n"),
+                         raw("2_y.js", "exports.up = () => {}"), raw("init.sql", "")},
+                        nullptr);
+    FAIL();
+  } catch (const SourceError& e) {
+    const std::string what = e.what();
+    for (const char* f : {"1_x.sql\": a `-- Down Migration` section", "2_y.js\": a code migration",
+                          "init.sql\": not a node-pg-migrate migration name"})
+      EXPECT_NE(what.find(f), std::string::npos) << f << "\n" << what;
+  }
+}
+
+TEST(ImportFolder, PostgratorDoAndUndo) {
+  const auto out = import_folder(
+      Tool::kPostgrator,
+      {raw("001.do.create_users.sql", "CREATE TABLE u ();"),
+       raw("001.undo.create_users.sql", "DROP TABLE u;"), raw("002.do.sql", "CREATE TABLE v ();")},
+      nullptr);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].name, "001_create_users.up.sql");
+  EXPECT_EQ(out[1].name, "001_create_users.down.sql");
+  EXPECT_EQ(out[1].bytes, "DROP TABLE u;");
+  EXPECT_EQ(out[2].name, "002_migration.up.sql");
+  EXPECT_EQ(build_migration_set(out).size(), 2u);
+  EXPECT_THROW((void)import_folder(Tool::kPostgrator, {raw("001.redo.x.sql", "")}, nullptr),
+               SourceError);
+}
+
 TEST(ImportFolder, GooseRefusesWhatItCannotRunAsWritten) {
   try {
     (void)import_folder(Tool::kGoose,
