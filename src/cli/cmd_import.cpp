@@ -18,8 +18,10 @@ int run_import(Context& ctx, const ImportOptions& o) {
   namespace fs = std::filesystem;
   const auto tool = parse_tool(o.from);
   if (!tool)
-    throw UsageError(fmt::format("import: --from {}: unknown tool (dbmate, golang-migrate, flyway)",
-                                 printable(o.from, 40)));
+    throw UsageError(
+        fmt::format("import: --from {}: unknown tool (dbmate, golang-migrate, goose, "
+                    "node-pg-migrate, postgrator, flyway)",
+                    printable(o.from, 40)));
   std::error_code ec;
   if (!fs::is_directory(o.src, ec))
     throw UsageError(fmt::format("import: {} is not a folder", printable(o.src, 200)));

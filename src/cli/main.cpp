@@ -225,11 +225,15 @@ int main(int argc, char** argv) {
   cmd_adopt->add_option("--schema", adopt.schemas, "schemas to verify (repeatable)");
 
   stepwise::cli::ImportOptions import;
-  auto* cmd_import = app.add_subcommand(
-      "import",
-      "convert another tool's migration folder (dbmate, golang-migrate, flyway) into "
-      "stepwise's layout, keeping the versions");
-  cmd_import->add_option("--from", import.from, "dbmate, golang-migrate or flyway")->required();
+  auto* cmd_import =
+      app.add_subcommand("import",
+                         "convert another tool's migration folder (dbmate, golang-migrate, goose, "
+                         "node-pg-migrate, postgrator, flyway) into "
+                         "stepwise's layout, keeping the versions");
+  cmd_import
+      ->add_option("--from", import.from,
+                   "dbmate, golang-migrate, goose, node-pg-migrate, postgrator or flyway")
+      ->required();
   cmd_import->add_option("SRC", import.src, "the tool's migration folder")->required();
   cmd_import->add_option("DEST", import.dest, "a new (or empty) folder for stepwise's files")
       ->required();
