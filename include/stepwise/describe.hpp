@@ -19,15 +19,18 @@ struct DescribeOptions {
   // CockroachDB implements pg_catalog only in part: each kind is read on its own, and a kind
   // whose query fails is reported as unknown (never as missing).
   bool partial_catalog = false;
-  // The caller already opened a (read-only, repeatable read) transaction with an empty
-  // search_path: validate reads the log and the catalogs in one snapshot.
+  // The caller already opened a (read-only, repeatable read) transaction, or set the session
+  // up, with an empty search_path: validate reads the log and the catalogs in one snapshot.
   bool in_caller_transaction = false;
   // Opens another session to the same database: a large schema's catalogs are then read by two
   // sessions in one exported snapshot. Empty: one session reads everything.
   std::function<std::unique_ptr<Connection>()> open_helper;
 };
 
-[[nodiscard]] SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options);
+// Reads the catalogs (pg_catalog) as they are: in one read-only snapshot of its own, or in the
+// caller's transaction (options.in_caller_transaction). No engine's normalisation: callers
+// describe through EngineRules::describe (stepwise/engine.hpp), which calls this.
+[[nodiscard]] SchemaDescription read_catalogs(Connection& conn, const DescribeOptions& options);
 
 // Session settings pinned for every catalog read: each one changes how pg_get_expr,
 // pg_get_*def, format_type or quote_ident print (dates and times in defaults and partition

@@ -21,11 +21,6 @@ struct RunnerIdentity {
   std::string tool_version;
 };
 
-// Extra SQL run at the start of each transactional step (e.g. SET LOCAL lock_timeout).
-struct StepSettings {
-  std::string transaction_prelude;  // "SET LOCAL ...; SET LOCAL ...;" or empty
-};
-
 // A row `stepwise adopt` records: the migration, and when the other tool applied it.
 struct AdoptedRow {
   const Migration* migration = nullptr;
@@ -59,6 +54,9 @@ class HistoryStore {
   // script left open, marks the attempt finished and commits. The attempt is found by the log
   // sequence's currval, which only this session's insert can have set.
   [[nodiscard]] std::string transactional_prefix(const Step& step, std::string_view setup);
+  // The prefix without its "BEGIN;\n": "<setup> INSERT attempt;\n", for a transaction that
+  // begin_fenced() opened.
+  [[nodiscard]] std::string attempt_row_sql(const Step& step, std::string_view setup);
   [[nodiscard]] std::string transactional_suffix();
 
   // The first statement of a step's transaction, for locks that a connection pooler can lose
@@ -68,6 +66,8 @@ class HistoryStore {
   // still `latest_attempt`, the one this run planned from. Exactly once, whatever the pooler.
   [[nodiscard]] std::string step_fence(const Step& step, std::optional<long long> latest_attempt,
                                        std::string_view held_check);
+  // Opens a step's transaction behind `fence` (step_fence()): "BEGIN;\n" + fence.
+  [[nodiscard]] static std::string begin_fenced(std::string_view fence);
   // insert_running() behind step_fence(), in one transaction.
   [[nodiscard]] long long insert_running_fenced(const Step& step, std::string_view fence);
 

@@ -1,6 +1,8 @@
 #pragma once
-// The one-writer lock. The waiting policy (poll, re-read the log, time out) lives in the
-// runner; a Lock only knows how to try, release, and say who holds it.
+// The one-writer lock. A Lock only knows how to try, release, and say who holds it; waiting
+// for it (poll, re-read the log, time out) is wait_for_lock, holding it HeldLock: the runner
+// and every command that writes the log (repair, adopt, upgrade's backup row) go through both.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -94,6 +96,46 @@ class LeaseLock final : public Lock {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+};
+
+// How to wait for a lock (wait_for_lock).
+struct LockWait {
+  std::chrono::milliseconds timeout{600'000};
+  // With `nothing_left`: while waiting, ask it at most this often whether the holder already
+  // did this run's work. The lock itself is polled every 5 ms, backing off to 40 ms.
+  std::chrono::milliseconds reread{250};
+  const std::atomic<bool>* stop = nullptr;  // set on SIGINT/SIGTERM: throw Interrupted
+  // True when there is nothing left to wait for (the holder did the work): the wait then ends
+  // without the lock. Asked under the shared mode where the lock has one. Null: never.
+  std::function<bool()> nothing_left;
+  // Called after 2 s of waiting, then every 5 s.
+  std::function<void(std::chrono::milliseconds waited, const std::string& holder)> on_waiting;
+  // Prefixes the messages ("repair: "), empty for `up`.
+  std::string who;
+};
+
+// Polls `lock` until it is taken (true) or `nothing_left` says there is nothing to wait for
+// (false, without the lock). Each poll is one cheap query: dozens of waiters (replicas started
+// together) must not slow the holder down. Throws LockTimeout or Interrupted.
+[[nodiscard]] bool wait_for_lock(Lock& lock, const LockWait& wait);
+
+// A lock that is held: released when the holder goes, on every path (a failure to release
+// while unwinding is swallowed: a lost connection releases a session lock on the server
+// anyway, a lease expires). An explicit release() reports a failed unlock.
+class HeldLock {
+ public:
+  explicit HeldLock(Lock& lock) : lock_(&lock) {}
+  ~HeldLock();
+  HeldLock(HeldLock&& other) noexcept : lock_(other.lock_) { other.lock_ = nullptr; }
+  HeldLock& operator=(HeldLock&&) = delete;
+  HeldLock(const HeldLock&) = delete;
+  HeldLock& operator=(const HeldLock&) = delete;
+  // Releases now; throws Error when the server says it was not held.
+  void release();
+  [[nodiscard]] bool held() const noexcept { return lock_ != nullptr; }
+
+ private:
+  Lock* lock_;
 };
 
 }  // namespace stepwise

@@ -16,6 +16,8 @@
 
 namespace stepwise {
 
+class EngineRules;
+
 class Reporter {
  public:
   virtual ~Reporter() = default;
@@ -52,6 +54,8 @@ struct ExecutionProfile {
   // The fully validated set to lock, re-plan and apply from, when run() was given a planning
   // view (build_planning_set) that is good for the no-op read only; null: run()'s own set.
   const MigrationSet* migrations = nullptr;
+  // The engine's rules (retry classification); null: PostgreSQL's.
+  const EngineRules* rules = nullptr;
 };
 using ProfileResolver = std::function<ExecutionProfile()>;
 
@@ -132,37 +136,12 @@ class Runner {
   [[nodiscard]] RunResult run(const MigrationSet& set, const RunOptions& options);
 
  private:
-  void apply(const Step& step, const RunOptions& options, bool durable);
-  void apply_transactional(const Step& step, const RunOptions& options, bool durable);
-  void apply_statements(const Step& step, const RunOptions& options);
-  // Runs one statement of a step run statement by statement; `retry` when it may have run
-  // before. A statement that only reads or writes data commits in one transaction with
-  // `progress` (the log's statements_done update): then a kill between the two cannot make the
-  // next run apply it again. Returns whether `progress` was committed with it.
-  bool run_statement(const Step& step, const Statement& statement, bool retry,
-                     std::string_view progress);
-  // Sleeps before the next try after a lock timeout; false when no try is left.
-  [[nodiscard]] bool back_off(const Step& step, int attempt, const RunOptions& options,
-                              const DbError& e);
-  [[noreturn]] void fail(const Step& step, const DbError& e, int statement_line,
-                         const RunOptions& options);
+  // Re-reads the log and plans again (while waiting for the lock): true when nothing is left.
+  [[nodiscard]] bool nothing_left(const MigrationSet& set, const RunOptions& options);
   // 42501 while creating the log (or lease lock) table `t`: one line naming the table, schema,
   // role and privilege, and the remedy.
   [[noreturn]] void explain_log_table_denied(const DbError& e, const TableName& t,
                                              std::string_view what);
-  // 25006 (read_only_sql_transaction): Error(kReadOnly), not the migration's fault.
-  [[noreturn]] static void throw_read_only(const std::string& where, const DbError& e);
-  [[nodiscard]] bool stopping(const RunOptions& options) const;
-  // Polls the lock; between polls re-reads the log and returns false (without the lock) as
-  // soon as another runner has left nothing to do. Throws LockTimeout or Interrupted.
-  [[nodiscard]] bool wait_for_lock(const MigrationSet& set, const RunOptions& options);
-  [[nodiscard]] bool nothing_left(const MigrationSet& set, const RunOptions& options);
-  void nap(std::chrono::milliseconds& length, std::chrono::milliseconds waited,
-           const RunOptions& options) const;
-
-  // Runs a log write (or any idempotent-to-retry action) again on serialization failures.
-  template <typename F>
-  auto with_retries(const Step& step, const RunOptions& options, F&& f) -> decltype(f());
 
   Connection& conn_;
   HistoryStore& store_;
@@ -171,7 +150,6 @@ class Runner {
   Plan plan_while_waiting_;  // the last plan read while waiting for the lock
   // Under the lock: the newest attempt id per version, which each step's fence expects.
   std::map<Version, long long> latest_attempt_;
-  [[nodiscard]] std::string fence_for(const Step& step);
   Reporter& reporter_;
 };
 

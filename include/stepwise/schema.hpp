@@ -46,13 +46,6 @@ struct SchemaDescription {
 // white space runs in view definitions.
 void canonicalize(SchemaDescription& d);
 
-// CockroachDB spells some types differently and shows a hidden primary key: "int8" is
-// "bigint", "json" is "jsonb", "string" is "text", a table without a primary key has a hidden
-// `rowid` column (default unique_rowid()) with its own primary key. Rewrites `d` in PostgreSQL's
-// spelling and drops the hidden key, so that descriptions compare by meaning.
-void normalize_cockroach(SchemaDescription& d);
-[[nodiscard]] std::string normalize_cockroach_type(std::string_view type);
-
 // Stable, sorted JSON: diffable with plain `diff`. Format documented in docs/describe.md.
 [[nodiscard]] std::string to_json(const SchemaDescription& d);
 // Throws SourceError naming `origin` when the text is not a description.

@@ -33,43 +33,6 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-// Releases the lock on every way out.
-class Held {
- public:
-  explicit Held(Lock* lock) : lock_(lock) {}
-  ~Held() {
-    try {
-      release();
-    } catch (const std::exception& e) {
-      spdlog::warn("{}", e.what());
-    }
-  }
-  Held(const Held&) = delete;
-  Held& operator=(const Held&) = delete;
-  void release() {
-    if (lock_ == nullptr) return;
-    auto* l = lock_;
-    lock_ = nullptr;
-    l->release();
-  }
-
- private:
-  Lock* lock_;
-};
-
-void take_lock(Context& ctx, Lock& lock) {
-  const auto start = std::chrono::steady_clock::now();
-  auto nap = std::chrono::milliseconds(5);
-  while (!lock.try_acquire()) {
-    if (ctx.stop.load()) throw Interrupted("adopt: interrupted while waiting for the lock");
-    if (std::chrono::steady_clock::now() - start > ctx.lock_timeout())
-      throw LockTimeout(
-          fmt::format("adopt: could not take the migration lock: held by {}", lock.holder()));
-    std::this_thread::sleep_for(nap);
-    nap = std::min(nap * 2, std::chrono::milliseconds(100));
-  }
-}
-
 std::string drift_line(const DriftItem& d) {
   auto what = d.field.empty() ? fmt::format("{} {} {}", d.kind, d.object, d.change)
                               : fmt::format("{} {} {} ({})", d.kind, d.object, d.change, d.field);
@@ -112,11 +75,11 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
   // Under the lock (the one `up` takes), so that an `up` waiting for it re-reads the log and
   // finds the adopted rows; --dry-run reads only and takes nothing.
   ExecutionProfile profile;
+  std::optional<HeldLock> held;
   if (!dry) {
     profile = ctx.execution_profile();
-    take_lock(ctx, *profile.lock);
+    held.emplace(ctx.hold_lock("adopt: "));
   }
-  Held held(dry ? nullptr : profile.lock);
 
   const auto log = store.read(HistoryStore::Detail::kFull);
   const auto plan = tool
@@ -127,7 +90,7 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
 
   const bool json = ctx.output() == OutputFormat::kJson;
   if (plan.record.empty()) {
-    held.release();
+    if (held) held->release();
     if (json)
       ctx.print_json({{"command", "adopt"},
                       {"ok", true},
@@ -164,11 +127,11 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
       }
     }
     const auto expected = parse_schema_json(it->second, fmt::format("expected/{}.json", version));
-    drift = diff_schemas(expected, describe_postgres(conn, ctx.describe_options(o.schemas)), diff);
+    drift = diff_schemas(expected, ctx.describe(conn, ctx.describe_options(o.schemas)), diff);
     verified = true;
   }
   if (!drift.empty() && !o.accept_drift) {
-    held.release();
+    if (held) held->release();
     if (json) {
       nlohmann::json items = nlohmann::json::array();
       for (const auto& d : drift)
@@ -213,7 +176,7 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
     (void)store.ensure_table();
     store.record_adopted(rows, origin,
                          profile.fence_steps ? profile.lock->held_check_sql() : std::string());
-    held.release();
+    if (held) held->release();
   }
 
   if (json) {

@@ -60,24 +60,21 @@ int run_generate_expected(Context& ctx, const GenerateExpectedOptions& options) 
   ScratchDatabase scratch(admin);
   auto conn = ctx.open_database(scratch.name());
   HistoryStore store(*conn, ctx.log_table(), runner_identity());
-  const auto& engine = ctx.engine();
-  // Nobody else knows the scratch database: the lock only keeps the runner's contract.
-  std::unique_ptr<Lock> lock;
-  if (engine.needs_lease()) {
-    LeaseLock::Options o;
-    o.log_table = ctx.log_table();
-    o.holder_id = fmt::format("generate-expected:{}", getpid());
-    o.open_connection = [&ctx, &scratch] { return ctx.open_database(scratch.name()); };
-    lock = std::make_unique<LeaseLock>(*conn, std::move(o));
-  } else {
-    lock = std::make_unique<AdvisoryLock>(*conn, ctx.log_table());
-  }
+  const auto& rules = ctx.engine().rules();
+  // Nobody else knows the scratch database: the lock (the engine's own) only keeps the
+  // runner's contract.
+  LeaseLock::Options o;
+  o.log_table = ctx.log_table();
+  o.holder_id = fmt::format("generate-expected:{}", getpid());
+  o.open_connection = [&ctx, &scratch] { return ctx.open_database(scratch.name()); };
+  const auto lock = make_lock(rules.choose_lock(LockStrategy::kAuto, false), *conn, std::move(o));
   LogReporter reporter;
   Runner runner(
       *conn, store,
       [&] {
-        return ExecutionProfile{lock.get(), engine.statement_by_statement(),
-                                engine.session_setup()};
+        ExecutionProfile p{lock.get(), rules.statement_by_statement(), rules.session_setup()};
+        p.rules = &rules;
+        return p;
       },
       reporter);
   std::filesystem::create_directories(out);
@@ -88,7 +85,7 @@ int run_generate_expected(Context& ctx, const GenerateExpectedOptions& options) 
     (void)runner.run(source.migrations, run);
     auto describe = ctx.describe_options({});
     describe.open_helper = [&ctx, &scratch] { return ctx.open_database(scratch.name()); };
-    const auto json = to_json(describe_postgres(*conn, describe));
+    const auto json = to_json(ctx.describe(*conn, describe));
     const auto path = fmt::format("{}/{}.json", out, v);
     std::ofstream f(path, std::ios::binary);
     f << json;

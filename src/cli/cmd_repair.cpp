@@ -1,8 +1,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <thread>
-
 #include "commands.hpp"
 #include "stepwise/text.hpp"
 
@@ -22,26 +20,18 @@ int run_repair(Context& ctx, const RepairOptions& options) {
         fmt::format("repair: {} is not a migration version of this set", printable(t, 40)));
   auto& conn = ctx.connect();
   HistoryStore store(conn, ctx.log_table(), runner_identity());
-  const auto profile = ctx.execution_profile();
-  const auto start = std::chrono::steady_clock::now();
-  while (!profile.lock->try_acquire()) {
-    if (std::chrono::steady_clock::now() - start > ctx.lock_timeout())
-      throw LockTimeout(fmt::format("repair: could not take the migration lock: held by {}",
-                                    profile.lock->holder()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  // Under the lock `up` takes, released on every way out (a throw included).
+  auto held = ctx.hold_lock("repair: ");
   const auto history = store.read();
   const auto* st = history.find(m->version);
-  if (st == nullptr || (st->state != State::kUnfinished && st->state != State::kFailed)) {
-    profile.lock->release();
+  if (st == nullptr || (st->state != State::kUnfinished && st->state != State::kFailed))
     throw PlanRefused(
         fmt::format("repair: {} has no failed or unfinished attempt to repair (state: {})",
                     m->up.file, st ? to_string(st->state) : "pending"));
-  }
   Step step{m, Direction::kUp, 0, st->latest};
   if (st->latest->outcome == Outcome::kRunning) store.mark_abandoned(st->latest->id);
   store.record_repair(step, options.applied);
-  profile.lock->release();
+  held.release();
   fmt::print("{}: recorded as {}\n", m->up.file,
              options.applied ? "applied" : "rolled back (the next up runs it from the start)");
   return 0;

@@ -130,9 +130,13 @@ void backup(Context& ctx, const UpgradeOptions& options, Version version) {
                 "nothing was applied");
   }
   const auto seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const auto checksum = sha256_hex(read_all(options.backup));
+  // The log is written under the lock `up` takes, like every other log row.
   HistoryStore store(ctx.connect(), ctx.log_table(), runner_identity());
-  store.record_backup(version, std::filesystem::absolute(options.backup).string(),
-                      sha256_hex(read_all(options.backup)), seconds);
+  auto held = ctx.hold_lock("upgrade --backup: ");
+  store.record_backup(version, std::filesystem::absolute(options.backup).string(), checksum,
+                      seconds);
+  held.release();
   spdlog::info("backup written: {} ({} bytes, {})", options.backup,
                std::filesystem::file_size(options.backup),
                format_duration(std::chrono::duration_cast<milliseconds>(Clock::now() - start)));

@@ -47,7 +47,7 @@ Validation check_in(Context& ctx, const ValidateOptions& options, const Expectat
   DiffOptions diff;
   diff.ignore = options.ignore;
   if (options.ignore_extensions) diff.ignore.emplace_back("kind:extension");
-  auto actual = describe_postgres(conn, d);
+  auto actual = ctx.describe(conn, d);
   add_drift(v, diff_schemas(expected.get(), actual, diff));
   return v;
 }
@@ -56,7 +56,7 @@ Validation check_in(Context& ctx, const ValidateOptions& options, const Expectat
 // The log and the catalogs are read in one read-only snapshot (PostgreSQL), so a migration
 // committing in between cannot show as drift. Never writes, never takes the lock.
 Validation check_database(Context& ctx, const ValidateOptions& options, const Expectation& exp) {
-  if (ctx.engine().partial_catalog()) return check_in(ctx, options, exp, false);
+  if (!ctx.engine().rules().snapshot_reads()) return check_in(ctx, options, exp, false);
   return in_read_only_snapshot(ctx.connect(), [&] { return check_in(ctx, options, exp, true); });
 }
 

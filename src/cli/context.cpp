@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "output.hpp"
 #include "stepwise/bundle.hpp"
 #include "stepwise/duration.hpp"
 #include "stepwise/errors.hpp"
@@ -36,11 +37,12 @@ void Context::resolve() {
   connect_timeout_ = parse_duration("--connect-timeout", options_.connect_timeout);
   lock_timeout_ = parse_duration("--lock-timeout", options_.lock_timeout);
   statement_timeout_ = parse_duration("--statement-timeout", options_.statement_timeout);
-  if (options_.lock_strategy != "auto" && options_.lock_strategy != "advisory" &&
-      options_.lock_strategy != "lease")
+  const auto strategy = parse_lock_strategy(options_.lock_strategy);
+  if (!strategy)
     throw UsageError(
         fmt::format("--lock-strategy: invalid value {} (expected auto, advisory or lease)",
                     printable(options_.lock_strategy, 40)));
+  lock_strategy_ = *strategy;
   if (options_.engine != "auto" && !parse_engine(options_.engine))
     throw UsageError(
         fmt::format("--engine: invalid value {} (expected auto, postgres or cockroachdb)",
@@ -206,12 +208,9 @@ const Engine& Context::engine() {
   if (!engine_) {
     const auto forced = options_.engine == "auto" ? std::nullopt : parse_engine(options_.engine);
     engine_ = detect_engine(connect(), forced);
-    spdlog::debug("engine: {} ({}{})", to_string(engine_->kind), engine_->server_version,
+    spdlog::debug("engine: {} ({}{})", to_string(engine_->kind()), engine_->server_version,
                   forced ? ", forced by --engine" : "");
-    if (engine_->kind == EngineKind::kCockroach && options_.lock_strategy == "advisory")
-      throw UsageError(
-          "--lock-strategy advisory: CockroachDB has no working advisory locks; use lease (the "
-          "default there)");
+    engine_->rules().check_lock_strategy(lock_strategy_);
   }
   return *engine_;
 }
@@ -240,12 +239,12 @@ ExecutionProfile Context::execution_profile() {
   // The folder planned from is validated through before anything is applied.
   const MigrationSet* validated = planning_view_ ? &source().migrations : nullptr;
   require_writable();
-  const auto& e = engine();
+  const auto& rules = engine().rules();
   if (!lock_) lock_ = make_lock();
-  ExecutionProfile p{lock_.get(), e.statement_by_statement(), e.session_setup()};
+  ExecutionProfile p{lock_.get(), rules.statement_by_statement(), rules.session_setup()};
   p.migrations = validated;
-  // Statement-by-statement steps (CockroachDB) have no step transaction to prove it in.
-  p.fence_steps = !p.statement_by_statement;
+  p.fence_steps = rules.fence_steps();
+  p.rules = &rules;
   p.pooled = pooled_;
   if (progress_interval_.count() > 0) {
     if (!progress_) {
@@ -265,34 +264,48 @@ ExecutionProfile Context::execution_profile() {
   return p;
 }
 
+HeldLock Context::hold_lock(std::string who) {
+  auto& lock = *execution_profile().lock;
+  LockWait wait;
+  wait.timeout = lock_timeout_;
+  wait.stop = &stop;
+  wait.who = std::move(who);
+  wait.on_waiting = [](milliseconds waited, const std::string& holder) {
+    LogReporter().lock_waiting(waited, holder);
+  };
+  if (!wait_for_lock(lock, wait))
+    throw Error(ExitCode::kFailed, "the migration lock was not taken");  // no nothing_left
+  return HeldLock(lock);
+}
+
 DescribeOptions Context::describe_options(std::vector<std::string> schemas) {
   DescribeOptions d;
   d.schemas = std::move(schemas);
   d.exclude = own_tables();
-  d.partial_catalog = engine().partial_catalog();
+  d.partial_catalog = engine().rules().partial_catalog();
   d.open_helper = [this] { return open_another(); };
   return d;
 }
 
+SchemaDescription Context::describe(Connection& conn, const DescribeOptions& options) {
+  return engine().rules().describe(conn, options);
+}
+
 std::unique_ptr<Lock> Context::make_lock() {
   auto& conn = connect();
-  bool lease = options_.lock_strategy == "lease" ||
-               (options_.lock_strategy == "auto" && engine().needs_lease());
-  if (!engine().needs_lease()) pooled_ = behind_connection_pooler(conn);
-  if (pooled_ && options_.lock_strategy == "auto") {
-    // A session advisory lock taken through a pooler in transaction mode stays behind on some
-    // server session; a lease is a row, whatever session writes it.
+  const auto& rules = engine().rules();
+  if (rules.pooler_matters()) pooled_ = behind_connection_pooler(conn);
+  const auto kind = rules.choose_lock(lock_strategy_, pooled_);
+  if (pooled_ && lock_strategy_ == LockStrategy::kAuto) {
     spdlog::info(
         "a connection pooler is between stepwise and the server (the backend pid differs from "
         "the server session's): using the lease lock");
-    lease = true;
-  } else if (pooled_ && !lease) {
+  } else if (pooled_ && kind != LockKind::kLease) {
     spdlog::warn(
         "a connection pooler is between stepwise and the server: --lock-strategy advisory is "
         "safe only in session pooling mode; a step that lands on another server session stops "
         "with exit code 9, unapplied");
   }
-  if (!lease) return std::make_unique<AdvisoryLock>(conn, log_table_);
   const auto who = runner_identity();
   LeaseLock::Options o;
   o.log_table = log_table_;
@@ -306,7 +319,7 @@ std::unique_ptr<Lock> Context::make_lock() {
     stop.store(true);
     if (auto* c = active.load()) c->cancel();
   };
-  return std::make_unique<LeaseLock>(conn, std::move(o));
+  return stepwise::make_lock(kind, conn, std::move(o));
 }
 
 void Context::print_json(const nlohmann::json& doc) const {

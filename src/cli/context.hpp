@@ -93,11 +93,18 @@ class Context {
   // a planning view. Throws Error(kReadOnly) on a hot standby or read-only sessions (see
   // require_writable), SourceError for a folder that does not validate.
   [[nodiscard]] ExecutionProfile execution_profile();
+  // Takes execution_profile()'s lock for a command's own log writes (repair, adopt, upgrade's
+  // backup row), waiting up to --lock-timeout as `up` does; `who` prefixes the messages
+  // ("repair: "). Released when the holder goes, on every path. Throws LockTimeout,
+  // Interrupted, and as execution_profile().
+  [[nodiscard]] HeldLock hold_lock(std::string who);
   // Throws Error(kReadOnly), one line naming the server and the cause, when the session cannot
   // write: a hot standby, or default_transaction_read_only on. Uses engine()'s one query.
   void require_writable();
   // describe's options for this engine, leaving out stepwise's own tables.
   [[nodiscard]] DescribeOptions describe_options(std::vector<std::string> schemas);
+  // The live schema as this engine's rules read it (EngineRules::describe), on `conn`.
+  [[nodiscard]] SchemaDescription describe(Connection& conn, const DescribeOptions& options);
   // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().
   [[nodiscard]] const std::vector<std::string>& secrets() const noexcept { return secrets_; }
 
@@ -122,6 +129,7 @@ class Context {
   bool watching_signals_ = false;
   std::unique_ptr<Connection> conn_;
   std::optional<Engine> engine_;
+  LockStrategy lock_strategy_ = LockStrategy::kAuto;
   std::unique_ptr<Lock> lock_;
   bool pooled_ = false;  // a connection pooler is in between (asked only when there is work)
   std::chrono::milliseconds progress_interval_{5'000};

@@ -545,13 +545,13 @@ class Differ {
     if (e.kind == "sequence") return compare_sequence(e, a, rest);
     if (e.kind == "type") return compare_type(e, a, rest);
     if (e.kind == "function") return changed(e, rest.front(), a, compare_function(e, a, rest));
-    if (e.kind == "trigger") return compare_trigger(e, a, rest);
+    if (e.kind == "trigger") return compare_enabled(e, a, rest, "TRIGGER");
     if (e.kind == "policy") return compare_policy(e, a, rest);
     if (e.kind == "extension" && rest == std::vector<std::string>{"version"})
       return changed(
           e, "version", a,
           fmt::format("ALTER EXTENSION {} UPDATE TO '{}';", e.attr("sql_name"), e.attr("version")));
-    if (e.kind == "rule") return compare_rule(e, a, rest);
+    if (e.kind == "rule") return compare_enabled(e, a, rest, "RULE");
     if (e.kind == "statistics" && rest == std::vector<std::string>{"statistics"})
       return changed(e, "statistics", a,
                      fmt::format("ALTER STATISTICS {} SET STATISTICS {};", e.attr("sql_name"),
@@ -881,32 +881,19 @@ class Differ {
     return recreate(e, a);
   }
 
-  void compare_trigger(const SchemaObject& e, const SchemaObject& a,
-                       const std::vector<std::string>& diffs) {
+  // Triggers and rules: a change of `enabled` alone is an ALTER TABLE ... ENABLE/DISABLE
+  // `keyword` (TRIGGER or RULE); anything else recreates the object.
+  void compare_enabled(const SchemaObject& e, const SchemaObject& a,
+                       const std::vector<std::string>& diffs, std::string_view keyword) {
     if (diffs == std::vector<std::string>{"enabled"}) {
       const auto en = e.attr("enabled");
       return changed(e, "enabled", a,
-                     fmt::format("ALTER TABLE {} {} TRIGGER {};", e.attr("sql_table"),
+                     fmt::format("ALTER TABLE {} {} {} {};", e.attr("sql_table"),
                                  en == "disabled"  ? "DISABLE"
                                  : en == "replica" ? "ENABLE REPLICA"
                                  : en == "always"  ? "ENABLE ALWAYS"
                                                    : "ENABLE",
-                                 e.attr("sql_name")));
-    }
-    changed(e, diffs.front(), a, recreate(e, a));
-  }
-
-  void compare_rule(const SchemaObject& e, const SchemaObject& a,
-                    const std::vector<std::string>& diffs) {
-    if (diffs == std::vector<std::string>{"enabled"}) {
-      const auto en = e.attr("enabled");
-      return changed(e, "enabled", a,
-                     fmt::format("ALTER TABLE {} {} RULE {};", e.attr("sql_table"),
-                                 en == "disabled"  ? "DISABLE"
-                                 : en == "replica" ? "ENABLE REPLICA"
-                                 : en == "always"  ? "ENABLE ALWAYS"
-                                                   : "ENABLE",
-                                 e.attr("sql_name")));
+                                 keyword, e.attr("sql_name")));
     }
     changed(e, diffs.front(), a, recreate(e, a));
   }

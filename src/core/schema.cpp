@@ -76,53 +76,6 @@ void canonicalize(SchemaDescription& d) {
   std::sort(d.unknown_kinds.begin(), d.unknown_kinds.end());
 }
 
-std::string normalize_cockroach_type(std::string_view type) {
-  static const std::pair<std::string_view, std::string_view> kAliases[] = {
-      {"int8", "bigint"},
-      {"int", "bigint"},
-      {"int64", "bigint"},
-      {"int4", "integer"},
-      {"int2", "smallint"},
-      {"float8", "double precision"},
-      {"float", "double precision"},
-      {"float4", "real"},
-      {"json", "jsonb"},
-      {"string", "text"},
-      {"bool", "boolean"},
-      {"timestamptz", "timestamp with time zone"},
-      {"timestamp", "timestamp without time zone"},
-      {"decimal", "numeric"},
-      {"bytes", "bytea"}};
-  std::string t(type);
-  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string suffix;
-  if (t.ends_with("[]")) {
-    suffix = "[]";
-    t.resize(t.size() - 2);
-  }
-  for (const auto& [from, to] : kAliases)
-    if (t == from) return std::string(to) + suffix;
-  return std::string(type);
-}
-
-void normalize_cockroach(SchemaDescription& d) {
-  std::erase_if(d.objects, [](const SchemaObject& o) {
-    if (o.kind == "column") return o.name == "rowid" && o.attr("default") == "unique_rowid()";
-    const auto def = o.attr("definition");
-    if (o.kind == "constraint" || o.kind == "index")
-      return def.find("(rowid") != std::string::npos &&
-             def.find("PRIMARY KEY") != std::string::npos;
-    return false;
-  });
-  for (auto& o : d.objects) {
-    if (o.kind == "column" && o.attrs.count("type"))
-      o.attrs["type"] = normalize_cockroach_type(o.attrs["type"]);
-    if (o.kind == "type" && o.attrs.count("base_type"))
-      o.attrs["base_type"] = normalize_cockroach_type(o.attrs["base_type"]);
-  }
-  canonicalize(d);
-}
-
 std::string to_json(const SchemaDescription& d) {
   // nlohmann's default object type is a std::map: keys come out sorted.
   nlohmann::json objects = nlohmann::json::array();

@@ -486,15 +486,8 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
 
 }  // namespace
 
-SchemaDescription describe_postgres(Connection& conn, const DescribeOptions& options) {
+SchemaDescription read_catalogs(Connection& conn, const DescribeOptions& options) {
   if (options.in_caller_transaction) return describe_in_transaction(conn, options);
-  if (options.partial_catalog) {
-    conn.execute("SET search_path = ''");
-    auto d = describe_in_transaction(conn, options);
-    conn.execute("RESET search_path");
-    normalize_cockroach(d);
-    return d;
-  }
   return in_read_only_snapshot(conn, [&] { return describe_in_transaction(conn, options); });
 }
 

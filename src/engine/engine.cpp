@@ -12,13 +12,6 @@ std::optional<EngineKind> parse_engine(std::string_view s) {
   return std::nullopt;
 }
 
-std::string Engine::session_setup() const {
-  // Our statements run one per implicit transaction; should one ever arrive inside an explicit
-  // transaction, do not let the server commit it silently before a schema change (the v25.1
-  // default) — fail loudly instead.
-  return cockroach_server ? "SET autocommit_before_ddl = false" : "";
-}
-
 Engine detect_engine(Connection& conn, std::optional<EngineKind> forced) {
   Engine e;
   // in_hot_standby is PostgreSQL 14+; before that a standby still shows transaction_read_only
@@ -45,16 +38,24 @@ Engine detect_engine(Connection& conn, std::optional<EngineKind> forced) {
   const auto crdb = rows.at(0).at(0).value_or("");
   e.cockroach_server = !crdb.empty();
   e.server_version = e.cockroach_server ? crdb : "PostgreSQL " + rows.at(0).at(1).value_or("?");
-  e.kind = forced ? *forced : (e.cockroach_server ? EngineKind::kCockroach : EngineKind::kPostgres);
+  const auto kind =
+      forced ? *forced : (e.cockroach_server ? EngineKind::kCockroach : EngineKind::kPostgres);
+  // The one place that looks at the kind: from here on, callers ask the rules.
+  if (kind == EngineKind::kCockroach)
+    e.rules_ptr = std::make_shared<CockroachRules>(e.cockroach_server);
   return e;
 }
 
-Retry classify_retry(std::string_view sqlstate) {
-  if (sqlstate == "55P03") return Retry::kLockTimeout;
-  if (sqlstate == "40001" || sqlstate == "40P01") return Retry::kSerialization;
-  // 40003 (statement completion unknown) and XXA00 (CockroachDB: committed, schema change
-  // failed) are deliberately not retried: the outcome must be looked at, not guessed.
-  return Retry::kNo;
+std::optional<LockStrategy> parse_lock_strategy(std::string_view s) {
+  if (s == "auto") return LockStrategy::kAuto;
+  if (s == "advisory") return LockStrategy::kAdvisory;
+  if (s == "lease") return LockStrategy::kLease;
+  return std::nullopt;
+}
+
+std::unique_ptr<Lock> make_lock(LockKind kind, Connection& conn, LeaseLock::Options options) {
+  if (kind == LockKind::kAdvisory) return std::make_unique<AdvisoryLock>(conn, options.log_table);
+  return std::make_unique<LeaseLock>(conn, std::move(options));
 }
 
 bool is_concurrent_create_duplicate(std::string_view sqlstate) {

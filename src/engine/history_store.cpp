@@ -272,8 +272,16 @@ std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::str
 }
 
 std::string HistoryStore::transactional_prefix(const Step& step, std::string_view setup) {
+  return "BEGIN;\n" + attempt_row_sql(step, setup);
+}
+
+std::string HistoryStore::attempt_row_sql(const Step& step, std::string_view setup) {
   // The row goes in first: if the script itself holds a COMMIT, the row commits with it.
-  return fmt::format("BEGIN;\n{}{};\n", setup, insert_sql(step, Outcome::kSucceeded, "", ""));
+  return fmt::format("{}{};\n", setup, insert_sql(step, Outcome::kSucceeded, "", ""));
+}
+
+std::string HistoryStore::begin_fenced(std::string_view fence) {
+  return fmt::format("BEGIN;\n{}", fence);
 }
 
 std::string HistoryStore::transactional_suffix() {
@@ -434,7 +442,7 @@ std::string HistoryStore::step_fence(const Step& step, std::optional<long long> 
 long long HistoryStore::insert_running_fenced(const Step& step, std::string_view fence) {
   // Two round trips in one transaction: a pooler keeps the server session for the transaction.
   try {
-    conn_.execute(fmt::format("BEGIN;\n{}", fence));
+    conn_.execute(begin_fenced(fence));
     const auto rows = conn_.execute(running_sql(step));
     conn_.execute("COMMIT");
     return to_ll(rows.at(0).at(0));

@@ -134,6 +134,52 @@ TEST(Signals, AnInterruptedNotResumableStepWaitsForAPersonsDecision) {
   EXPECT_EQ(r.exit_code, 6) << r.err;
 }
 
+// repair writes the log under the lock `up` takes, and lets go of it on every way out: a repair
+// whose log write fails leaves no lease row behind for the next run to wait out.
+TEST(LockOwner, ARepairThatThrowsLeavesNoLeaseBehind) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_bad.up.sql", "CREATE TABLE a (id int);\nSELECT 1/0;\n");
+  auto r = db.stepwise({"--lock-strategy", "lease", "--source", dir.path(), "up"});
+  ASSERT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log_lock"), 0);
+  db.query(
+      "CREATE FUNCTION refuse_rows() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$BEGIN RAISE EXCEPTION 'no more rows'; END$$");
+  db.query(
+      "CREATE TRIGGER refuse BEFORE INSERT ON stepwise_log FOR EACH ROW EXECUTE FUNCTION "
+      "refuse_rows()");
+  r = db.stepwise(
+      {"--lock-strategy", "lease", "--source", dir.path(), "repair", "1", "--rolled-back"});
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("no more rows"), std::string::npos) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log_lock"), 0);
+  // With the log writable again, repair takes the lock at once: nothing was left to expire.
+  db.query("DROP TRIGGER refuse ON stepwise_log");
+  r = db.stepwise({"--lock-strategy", "lease", "--lock-timeout", "2s", "--source", dir.path(),
+                   "repair", "1", "--rolled-back"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log_lock"), 0);
+}
+
+// repair waits for the lock like up does, and times out with up's exit code.
+TEST(LockOwner, ARepairWaitsForTheLockHolder) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_bad.up.sql", "SELECT 1/0;\n");
+  ASSERT_EQ(db.stepwise({"--lock-strategy", "lease", "--source", dir.path(), "up"}).exit_code, 1);
+  db.query(
+      "INSERT INTO stepwise_log_lock VALUES ('public.stepwise_log', 'someone else', now(),"
+      " now() + interval '1 hour')");
+  const auto r = db.stepwise({"--lock-strategy", "lease", "--lock-timeout", "1s", "--source",
+                              dir.path(), "repair", "1", "--rolled-back"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("repair: could not take the migration lock"), std::string::npos) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE outcome = 'abandoned'"), 0);
+}
+
 TEST(ConnectionLost, ServerSideTerminationExitsWith8AndARerunCompletes) {
   REQUIRE_TEST_DATABASE();
   TestDb db;

@@ -209,6 +209,24 @@ TEST(Upgrade, BackupIsWrittenBeforeTheFirstChangeAndRecorded) {
   EXPECT_EQ(sql.out.find("assignee_id"), std::string::npos);
 }
 
+// The backup row is a log row: written under the lock `up` takes, never past its holder.
+TEST(Upgrade, TheBackupRowWaitsForTheLock) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  ASSERT_EQ(db.stepwise({"--lock-strategy", "lease", "migrate-to", "20240112100000"}).exit_code, 0);
+  db.query(
+      "INSERT INTO stepwise_log_lock VALUES ('public.stepwise_log', 'someone else', now(),"
+      " now() + interval '1 hour')");
+  MigrationDir out;
+  const auto r = db.stepwise({"--lock-strategy", "lease", "--lock-timeout", "1s", "upgrade", "--to",
+                              "2.0.0", "--offline", "--backup", out.path() + "/before.dump"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("upgrade --backup: could not take the migration lock"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE kind = 'backup'"), 0);
+  EXPECT_EQ(db.scalar("SELECT max(version) FROM stepwise_log"), "20240112100000");
+}
+
 TEST(Upgrade, AMissingPgDumpIsAClearErrorAndNothingIsApplied) {
   REQUIRE_TEST_DATABASE();
   TestDb db;

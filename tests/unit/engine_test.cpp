@@ -42,13 +42,13 @@ TEST(Engine, ParsesNamesAndRejectsOthers) {
 TEST(Engine, DetectsPostgresWhenCrdbVersionIsUnset) {
   DetectConnection c({std::nullopt, "15.18"});
   const auto e = detect_engine(c, std::nullopt);
-  EXPECT_EQ(e.kind, EngineKind::kPostgres);
+  EXPECT_EQ(e.kind(), EngineKind::kPostgres);
   EXPECT_FALSE(e.cockroach_server);
   EXPECT_EQ(e.server_version, "PostgreSQL 15.18");
   EXPECT_NE(c.last_sql.find("current_setting('crdb_version', true)"), std::string::npos);
-  EXPECT_FALSE(e.statement_by_statement());
-  EXPECT_FALSE(e.needs_lease());
-  EXPECT_EQ(e.session_setup(), "");
+  EXPECT_FALSE(e.rules().statement_by_statement());
+  EXPECT_EQ(e.rules().choose_lock(LockStrategy::kAuto, false), LockKind::kAdvisory);
+  EXPECT_EQ(e.rules().session_setup(), "");
 }
 
 // One query also tells a hot standby and read-only sessions apart (no extra round trip).
@@ -79,30 +79,30 @@ TEST(Engine, DetectsHotStandbyAndReadOnlySessionsInTheSameQuery) {
 TEST(Engine, DetectsCockroach) {
   DetectConnection c({"CockroachDB CCL v25.2.0 (x86_64-pc-linux-gnu)", "13.0.0"});
   const auto e = detect_engine(c, std::nullopt);
-  EXPECT_EQ(e.kind, EngineKind::kCockroach);
+  EXPECT_EQ(e.kind(), EngineKind::kCockroach);
   EXPECT_TRUE(e.cockroach_server);
-  EXPECT_TRUE(e.statement_by_statement());
-  EXPECT_TRUE(e.needs_lease());
-  EXPECT_TRUE(e.partial_catalog());
-  EXPECT_EQ(e.session_setup(), "SET autocommit_before_ddl = false");
+  EXPECT_TRUE(e.rules().statement_by_statement());
+  EXPECT_EQ(e.rules().choose_lock(LockStrategy::kAuto, false), LockKind::kLease);
+  EXPECT_TRUE(e.rules().partial_catalog());
+  EXPECT_EQ(e.rules().session_setup(), "SET autocommit_before_ddl = false");
 }
 
 TEST(Engine, ForcedCockroachOnPostgresUsesItsRulesWithoutItsSettings) {
   DetectConnection c({"", "15.18"});
   const auto e = detect_engine(c, EngineKind::kCockroach);
-  EXPECT_EQ(e.kind, EngineKind::kCockroach);
+  EXPECT_EQ(e.kind(), EngineKind::kCockroach);
   EXPECT_FALSE(e.cockroach_server);
-  EXPECT_TRUE(e.statement_by_statement());
-  EXPECT_TRUE(e.needs_lease());
-  EXPECT_EQ(e.session_setup(), "") << "autocommit_before_ddl does not exist on PostgreSQL";
+  EXPECT_TRUE(e.rules().statement_by_statement());
+  EXPECT_EQ(e.rules().choose_lock(LockStrategy::kAuto, false), LockKind::kLease);
+  EXPECT_EQ(e.rules().session_setup(), "") << "autocommit_before_ddl does not exist on PostgreSQL";
 }
 
 TEST(Engine, ForcedPostgresOnCockroachKeepsPostgresRules) {
   DetectConnection c({"CockroachDB CCL v24.1.0", "13.0.0"});
   const auto e = detect_engine(c, EngineKind::kPostgres);
-  EXPECT_EQ(e.kind, EngineKind::kPostgres);
+  EXPECT_EQ(e.kind(), EngineKind::kPostgres);
   EXPECT_TRUE(e.cockroach_server);
-  EXPECT_FALSE(e.statement_by_statement());
+  EXPECT_FALSE(e.rules().statement_by_statement());
 }
 
 TEST(RetryClassification, RetriesContentionAndLockTimeoutsOnly) {
