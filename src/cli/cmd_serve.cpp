@@ -85,6 +85,52 @@ struct HttpError {
   std::string hint;
 };
 
+// The runner's events to the upgrade's event log and to stderr, as `upgrade` logs them.
+class TeeReporter final : public Reporter {
+ public:
+  TeeReporter(Reporter& a, Reporter& b) : a_(a), b_(b) {}
+  void warning(std::string_view m) override {
+    a_.warning(m);
+    b_.warning(m);
+  }
+  void lock_waiting(milliseconds w, const std::string& h) override {
+    a_.lock_waiting(w, h);
+    b_.lock_waiting(w, h);
+  }
+  void lock_acquired(milliseconds w) override {
+    a_.lock_acquired(w);
+    b_.lock_acquired(w);
+  }
+  void plan_ready(const Plan& p) override {
+    a_.plan_ready(p);
+    b_.plan_ready(p);
+  }
+  void step_started(const Step& s, std::size_t i, std::size_t n) override {
+    a_.step_started(s, i, n);
+    b_.step_started(s, i, n);
+  }
+  void step_finished(const Step& s, std::size_t i, std::size_t n, milliseconds t) override {
+    a_.step_finished(s, i, n, t);
+    b_.step_finished(s, i, n, t);
+  }
+  void statement_skipped(const Step& s, std::string_view why) override {
+    a_.statement_skipped(s, why);
+    b_.statement_skipped(s, why);
+  }
+  void step_progress(const Step& s, std::size_t i, std::size_t n, const StepProgress& p) override {
+    a_.step_progress(s, i, n, p);
+    b_.step_progress(s, i, n, p);
+  }
+  void retrying(const Step& s, int at, int max, milliseconds w, std::string_view r) override {
+    a_.retrying(s, at, max, w, r);
+    b_.retrying(s, at, max, w, r);
+  }
+
+ private:
+  Reporter& a_;
+  Reporter& b_;
+};
+
 // One upgrade started by this process.
 struct Job {
   std::string id;
@@ -185,7 +231,9 @@ class Server {
     if (!read_ctx_) {
       auto o = base_.options();
       if (!options_.read_database_url.empty()) o.database_url = options_.read_database_url;
-      o.connect_timeout = "5s";
+      // A read answers quickly or not at all: at most 5 s to connect.
+      if (parse_duration("--connect-timeout", o.connect_timeout) > milliseconds(5000))
+        o.connect_timeout = "5s";
       o.output = "json";
       read_ctx_ = std::make_unique<Context>(o);
       read_ctx_->resolve();
@@ -346,6 +394,9 @@ void Server::run_job(Job& job) {
     for (const auto& s : plan.stages)
       for (auto v : s.versions) release_of[v] = s.release.name;
     events.track_overall(plan.step_count(), release_of);
+    LogReporter log;
+    log.track_overall(plan.step_count(), release_of);
+    TeeReporter tee(events, log);
     const Release* reached = from;
     std::optional<std::string> halted;
     std::size_t applied = 0;
@@ -368,7 +419,7 @@ void Server::run_job(Job& job) {
                                       {"migrations", stage.versions.size()}});
       auto run = run_options(ctx);
       run.target = Target::at(stage.release.schema);
-      const auto result = apply(ctx, run, events);
+      const auto result = apply(ctx, run, tee);
       applied += result.applied.size();
       reached = &stage.release;
       events.emit("release_reached", {{"release", reached->name}, {"schema", reached->schema}});
