@@ -157,7 +157,9 @@ TEST(ServeUpgrade, EventsArriveInOrderAndALateSubscriberGetsTheSameStream) {
   for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].id, (long long)i + 1);
   int step = 0;
   for (const auto& e : events) {
-    if (e.type == "step_started") EXPECT_EQ(e.data["step"], ++step);
+    if (e.type == "step_started") {
+      EXPECT_EQ(e.data["step"], ++step);
+    }
     if (e.type == "step_finished") {
       EXPECT_EQ(e.data["step"], step);
       EXPECT_EQ(e.data["steps"], 3);
