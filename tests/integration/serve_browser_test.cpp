@@ -171,6 +171,7 @@ constexpr const char* kReadDom = R"JS(JSON.stringify({
   finalShown: !document.getElementById('final').classList.contains('hidden'),
   releases: document.querySelectorAll('#releases .bar').length,
   db: document.getElementById('db-pill').textContent,
+  version: document.getElementById('db-version').textContent,
   latencies: window.stepwiseLatencies || []
 }))JS";
 
@@ -225,6 +226,16 @@ TEST(ServeBrowser, PageShowsLiveProgressAndTheFinalState) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // Then the page reads the database's new state.
+  const auto settle = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < settle && dom.value("db", "") != "database OK") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto r =
+        b.call("Runtime.evaluate", {{"expression", kReadDom}, {"returnByValue", true}}, session);
+    if (r.contains("result") && r["result"].value("type", "") == "string")
+      dom = nlohmann::json::parse(r["result"]["value"].get<std::string>());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the bars' transition
   screenshot(b, session, build + "/serve-page.png");
   std::cout << "screenshot: " << build << "/serve-page.png\n";
   // Progress advanced while the page watched: intermediate counts, then all steps.
@@ -237,6 +248,8 @@ TEST(ServeBrowser, PageShowsLiveProgressAndTheFinalState) {
   EXPECT_EQ(dom["total"], kSteps);
   EXPECT_EQ(dom["width"], "100%");
   EXPECT_EQ(dom["releases"], 1);
+  EXPECT_EQ(dom["db"], "database OK") << dom.dump();
+  EXPECT_EQ(dom["version"], "20250102000006") << dom.dump();
   EXPECT_NE(
       dom["final"].get<std::string>().find("Upgrade finished: the database is at release 2.0"),
       std::string::npos)
