@@ -552,9 +552,10 @@ void Server::post_upgrade(const httplib::Request& req, httplib::Response& res) {
     job->started_at = utc_time();
     job->started = Clock::now();
     job->events = std::make_unique<EventLog>(job->ctx->secrets());
-    job->events->emit(
-        "started",
-        {{"id", job->id}, {"to", job->to}, {"offline", job->offline}, {"backup", job->backup}});
+    // ("id" is the event's number; the upgrade's id is "upgrade".)
+    nlohmann::json first{{"upgrade", job->id}, {"to", job->to}, {"offline", job->offline}};
+    if (!job->backup.empty()) first["backup"] = job->backup;
+    job->events->emit("started", std::move(first));
     jobs_[job->id] = job;
     order_.push_back(job->id);
     running_ = job;

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -262,6 +264,29 @@ TEST(ServeUpgrade, CancelStopsAtTheNextStepBoundary) {
   for (const auto& e : events) finished += e.type == "step_finished";
   EXPECT_EQ(finished, done);
   EXPECT_EQ(serve.post("/v1/upgrades/" + id + "/cancel", "").status, 409);
+}
+
+TEST(ServeUpgrade, BackupIsWrittenBeforeTheFirstStep) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  SlowSet set(db, 1, 0);
+  MigrationDir out;
+  ServeProcess serve(db.url(), {}, set.source());
+  const auto file = out.path() + "/before.dump";
+  const auto started =
+      serve.post("/v1/upgrades", nlohmann::json{{"to", "2.0"}, {"backup", file}}.dump());
+  ASSERT_EQ(started.status, 202) << started.body;
+  const auto events = serve.events(started.json["id"]);
+  const auto t = types(events);
+  const auto backup = std::find(t.begin(), t.end(), "backup_finished");
+  const auto first_step = std::find(t.begin(), t.end(), "step_started");
+  ASSERT_NE(backup, t.end()) << serve.last_stream();
+  EXPECT_LT(backup - t.begin(), first_step - t.begin());
+  EXPECT_EQ(t.back(), "finished") << serve.last_stream();
+  EXPECT_EQ(events.front().data["backup"], file);
+  EXPECT_EQ(events.front().data["upgrade"], started.json["id"]);
+  EXPECT_TRUE(std::filesystem::exists(file));
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE kind = 'backup'"), 1);
 }
 
 TEST(ServeUpgrade, AFailedStepNamesTheFileAndSqlstate) {
