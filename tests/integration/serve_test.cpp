@@ -323,7 +323,7 @@ TEST(ServeSignals, SigtermInterruptsTheRunningStepAndExitsCleanly) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   serve.process().signal(SIGTERM);
-  const auto r = serve.process().wait(std::chrono::seconds(15));
+  const auto r = serve.wait(std::chrono::seconds(15));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_LT(r.took, std::chrono::seconds(20)) << "the 20 s step was not interrupted";
   EXPECT_NE(r.err.find("received SIGTERM"), std::string::npos) << r.err;
@@ -363,7 +363,7 @@ TEST(ServeSecrets, NoPasswordInAnyResponseEventOrPage) {
   EXPECT_EQ(seen.find(password), std::string::npos) << "a response leaks the password";
   EXPECT_EQ(seen.find(kServeToken), std::string::npos) << "a response leaks the token";
   serve.process().signal(SIGTERM);
-  const auto r = serve.process().wait(std::chrono::seconds(10));
+  const auto r = serve.wait(std::chrono::seconds(10));
   EXPECT_EQ(r.err.find(password), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find(password), std::string::npos) << r.out;
 }

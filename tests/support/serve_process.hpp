@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -52,7 +53,19 @@ class ServeProcess {
     }
     ADD_FAILURE() << "serve did not start: " << process_->stderr_so_far();
   }
-  ~ServeProcess() { std::remove(token_file_.c_str()); }
+  // A serve still running stops on SIGTERM, cleanly (exit 0: no sanitizer report either).
+  ~ServeProcess() {
+    std::remove(token_file_.c_str());
+    if (!process_ || stopped_) return;
+    process_->signal(SIGTERM);
+    const auto r = process_->wait(std::chrono::seconds(15));
+    EXPECT_EQ(r.exit_code, 0) << "serve did not stop cleanly on SIGTERM: " << r.err;
+  }
+  // Waits for the process after the test signalled it.
+  ProcessResult wait(std::chrono::milliseconds timeout) {
+    stopped_ = true;
+    return process_->wait(timeout);
+  }
   ServeProcess(const ServeProcess&) = delete;
   ServeProcess& operator=(const ServeProcess&) = delete;
 
@@ -163,6 +176,7 @@ class ServeProcess {
   std::string token_file_;
   std::unique_ptr<Process> process_;
   int port_ = 0;
+  bool stopped_ = false;
   mutable std::string last_stream_;
 };
 
