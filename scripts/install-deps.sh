@@ -6,6 +6,7 @@ packages=(
   libpqxx-dev libpq-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libssl-dev help2man dpkg-dev
   postgresql postgresql-client pgbouncer
+  libcpp-httplib-dev chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -36,6 +36,8 @@ std::string read_all(const std::string& path) {
   return ss.str();
 }
 
+}  // namespace
+
 // --backup FILE, checked before anything runs: a file (not a folder) in a folder that exists
 // and may be written. Throws UsageError naming the path.
 void check_backup_path(const std::string& file) {
@@ -159,6 +161,8 @@ nlohmann::json plan_json(const UpgradePlan& plan, const MigrationSet& set) {
           {"steps", plan.step_count()},
           {"stages", stages}};
 }
+
+namespace {
 
 void print_plan(const UpgradePlan& plan, const MigrationSet& set, bool offline) {
   fmt::print("upgrade plan: release {} -> {}, {} migration(s)\n", plan.from.name, plan.to.name,

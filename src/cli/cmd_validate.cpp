@@ -88,35 +88,39 @@ std::string one_line(const std::string& value, const std::string& other) {
 }
 }  // namespace
 
+nlohmann::json validation_json(const Validation& v) {
+  nlohmann::json findings = nlohmann::json::array();
+  std::size_t drift = 0;
+  for (const auto& f : v.findings) {
+    nlohmann::json j = {{"kind", std::string(to_string(f.kind))},
+                        {"object", f.object},
+                        {"expected", f.expected},
+                        {"actual", f.actual},
+                        {"fix", f.fix}};
+    if (f.kind == FindingKind::kDrift && drift < v.drift.size()) {
+      const auto& d = v.drift[drift++];
+      j["object_kind"] = d.kind;
+      j["name"] = d.object;
+      j["change"] = d.change;
+      j["field"] = d.field;
+      j["hazards"] = d.hazards;
+    }
+    findings.push_back(std::move(j));
+  }
+  return {{"command", "validate"},
+          {"ok", v.ok()},
+          {"exit_code", static_cast<int>(v.exit_code())},
+          {"database_version", v.database_version},
+          {"expected", v.expectation.label},
+          {"expected_min", v.expectation.min},
+          {"expected_max", v.expectation.max},
+          {"findings", findings},
+          {"notes", v.notes}};
+}
+
 void print_validation(const Context& ctx, const Validation& v) {
   if (ctx.output() == OutputFormat::kJson) {
-    nlohmann::json findings = nlohmann::json::array();
-    std::size_t drift = 0;
-    for (const auto& f : v.findings) {
-      nlohmann::json j = {{"kind", std::string(to_string(f.kind))},
-                          {"object", f.object},
-                          {"expected", f.expected},
-                          {"actual", f.actual},
-                          {"fix", f.fix}};
-      if (f.kind == FindingKind::kDrift && drift < v.drift.size()) {
-        const auto& d = v.drift[drift++];
-        j["object_kind"] = d.kind;
-        j["name"] = d.object;
-        j["change"] = d.change;
-        j["field"] = d.field;
-        j["hazards"] = d.hazards;
-      }
-      findings.push_back(std::move(j));
-    }
-    ctx.print_json({{"command", "validate"},
-                    {"ok", v.ok()},
-                    {"exit_code", static_cast<int>(v.exit_code())},
-                    {"database_version", v.database_version},
-                    {"expected", v.expectation.label},
-                    {"expected_min", v.expectation.min},
-                    {"expected_max", v.expectation.max},
-                    {"findings", findings},
-                    {"notes", v.notes}});
+    ctx.print_json(validation_json(v));
     return;
   }
   for (const auto& f : v.findings) {

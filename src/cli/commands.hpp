@@ -6,6 +6,7 @@
 
 #include "context.hpp"
 #include "stepwise/runner.hpp"
+#include "stepwise/upgrade.hpp"
 #include "stepwise/validation.hpp"
 
 namespace stepwise::cli {
@@ -40,6 +41,11 @@ struct UpgradeOptions {
   std::string pg_dump = "pg_dump";
 };
 int run_upgrade(Context& ctx, const UpgradeOptions& options);
+// upgrade's parts that `serve` shares (cmd_upgrade.cpp): the --backup path check (UsageError),
+// the pg_dump backup recorded in the log, and the plan as JSON.
+void check_backup_path(const std::string& file);
+void backup(Context& ctx, const UpgradeOptions& options, Version version);
+[[nodiscard]] nlohmann::json plan_json(const UpgradePlan& plan, const MigrationSet& set);
 
 struct DescribeCommandOptions {
   std::vector<std::string> schemas;
@@ -61,6 +67,8 @@ int run_validate(Context& ctx, const ValidateOptions& options);
 [[nodiscard]] Validation check_database(Context& ctx, const ValidateOptions& options,
                                         const Expectation& exp);
 void print_validation(const Context& ctx, const Validation& v);
+// validate's JSON document for `v` (what --output json prints).
+[[nodiscard]] nlohmann::json validation_json(const Validation& v);
 
 struct RepairOptions {
   std::string version;
@@ -97,5 +105,20 @@ struct GenerateExpectedOptions {
   std::string out;
 };
 int run_generate_expected(Context& ctx, const GenerateExpectedOptions& options);
+
+// stepwise serve: the upgrades API and the maintenance page (cmd_serve.cpp,
+// docs/commands/serve.md).
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::string token_file;  // else STEPWISE_TOKEN
+  bool public_read = false;
+  std::string read_database_url;
+  std::size_t max_body = 64 * 1024;
+  std::string read_timeout = "10s";
+  std::string write_timeout = "30s";
+  std::vector<std::string> ignore;  // drift the checks ignore, as validate --ignore
+  std::string pg_dump = "pg_dump";
+};
+int run_serve(Context& ctx, const ServeOptions& options);
 
 }  // namespace stepwise::cli

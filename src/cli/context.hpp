@@ -74,6 +74,8 @@ class Context {
   // Starts the SIGINT/SIGTERM watcher (once): the first signal sets `stop` and cancels the
   // running statement; a second one exits at once. Until then the default disposition holds.
   void watch_signals();
+  // The caller handles SIGINT/SIGTERM itself (serve): watch_signals() does nothing.
+  void signals_watched_elsewhere() noexcept { watching_signals_ = true; }
 
   // Connects, retrying transient failures until --connect-timeout. Throws ConnectError.
   [[nodiscard]] Connection& connect();

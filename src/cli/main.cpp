@@ -249,6 +249,25 @@ int main(int argc, char** argv) {
                                           "and write the expected schema of each");
   cmd_generate->add_option("--out", generate.out,
                            "folder for <VERSION>.json (default: <--source>/expected)");
+  stepwise::cli::ServeOptions serve;
+  auto* cmd_serve = app.add_subcommand(
+      "serve", "HTTP upgrades API and maintenance page: state, plan, live upgrade progress");
+  cmd_serve->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->envname("STEPWISE_LISTEN");
+  cmd_serve->add_option("--token-file", serve.token_file,
+                        "file holding the bearer token for upgrades (else STEPWISE_TOKEN)");
+  cmd_serve->add_flag("--public-read", serve.public_read,
+                      "read endpoints (state, plan, progress, metrics) need no token");
+  cmd_serve
+      ->add_option("--read-database-url", serve.read_database_url,
+                   "a separate (read-only) connection for the read endpoints")
+      ->envname("STEPWISE_READ_DATABASE_URL");
+  cmd_serve->add_option("--max-body", serve.max_body, "largest request body in bytes (else 413)");
+  cmd_serve->add_option("--read-timeout", serve.read_timeout, "time limit to read a request");
+  cmd_serve->add_option("--write-timeout", serve.write_timeout, "time limit to write a response");
+  cmd_serve->add_option("--ignore", serve.ignore,
+                        "drift the checks ignore, as validate --ignore (repeatable)");
+  cmd_serve->add_option("--pg-dump", serve.pg_dump, "the pg_dump for an upgrade's backup");
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
 
   try {
@@ -262,7 +281,7 @@ int main(int argc, char** argv) {
     } else if (const auto unknown = unknown_command(argc, argv)) {
       text = "unknown command " + stepwise::printable(*unknown, 60) +
              " (commands: up, migrate-to, upgrade, validate, status, describe, repair, adopt, "
-             "import, bundle, generate-expected)";
+             "import, bundle, generate-expected, serve)";
     }
     text = stepwise::one_line(stepwise::redact(text), 1000);
     std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
@@ -276,7 +295,7 @@ int main(int argc, char** argv) {
     ctx.resolve();
     // `up` and `migrate-to` start the signal watcher once there is work (the no-op path ends
     // on a signal's default action); every other command watches from the start.
-    if (!cmd_up->parsed() && !cmd_migrate_to->parsed()) ctx.watch_signals();
+    if (!cmd_up->parsed() && !cmd_migrate_to->parsed() && !cmd_serve->parsed()) ctx.watch_signals();
     if (cmd_up->parsed()) return stepwise::cli::run_up(ctx, up);
     if (cmd_status->parsed()) return stepwise::cli::run_status(ctx);
     if (cmd_migrate_to->parsed()) return stepwise::cli::run_migrate_to(ctx, migrate_to);
@@ -291,6 +310,7 @@ int main(int argc, char** argv) {
     if (cmd_import->parsed()) return stepwise::cli::run_import(ctx, import);
     if (cmd_bundle->parsed()) return stepwise::cli::run_bundle(ctx, bundle);
     if (cmd_generate->parsed()) return stepwise::cli::run_generate_expected(ctx, generate);
+    if (cmd_serve->parsed()) return stepwise::cli::run_serve(ctx, serve);
     return static_cast<int>(ExitCode::kUsage);
   } catch (const stepwise::Error& e) {
     return report(ctx, e);

@@ -136,6 +136,36 @@ def check_pod_spec(where, spec, kind):
     return spec
 
 
+def check_upgrader(where, pod):
+    """A Deployment running `stepwise serve`: probes on its HTTP endpoints, the token by reference."""
+    c = (pod.get("containers") or [{}])[0]
+    args = c.get("args", [])
+    if "--listen" not in args or args.index("--listen") + 1 >= len(args):
+        problem(where, "serve needs --listen HOST:PORT (the default listens on loopback only)")
+    env = {e["name"]: e for e in c.get("env", []) if "name" in e}
+    token = env.get("STEPWISE_TOKEN")
+    if "--token-file" not in args and (not token or "secretKeyRef" not in (token.get("valueFrom") or {})):
+        problem(where, "the token must come from a Secret (STEPWISE_TOKEN valueFrom.secretKeyRef, or --token-file)")
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        got = (c.get(probe, {}).get("httpGet") or {}).get("path")
+        if got != path:
+            problem(where, f"{probe} should be httpGet {path}")
+    ports = {p.get("name") for p in c.get("ports", [])}
+    if "http" not in ports:
+        problem(where, "name the serve port 'http' (the probes and the Service refer to it)")
+
+
+def check_service(where, s):
+    spec = s.get("spec", {})
+    unknown_keys(where + ".spec", spec, {"selector", "ports", "type", "clusterIP", "sessionAffinity"})
+    if not spec.get("selector"):
+        problem(where, "a Service needs a selector")
+    for p in spec.get("ports", []):
+        unknown_keys(where + ".spec.ports", p, {"name", "port", "targetPort", "protocol", "appProtocol"})
+        if not isinstance(p.get("port"), int):
+            problem(where, "ports[].port must be an integer")
+
+
 def check_deployment(where, d):
     spec = d.get("spec", {})
     unknown_keys(where + ".spec", spec, DEPLOYMENT_SPEC_KEYS)
@@ -146,6 +176,9 @@ def check_deployment(where, d):
     if not selector or any(labels.get(k) != v for k, v in selector.items()):
         problem(where, "spec.selector.matchLabels must match the template's labels")
     pod = check_pod_spec(where + ".spec.template.spec", tpl.get("spec", {}), "Deployment")
+    if ((pod.get("containers") or [{}])[0].get("args") or [None])[0] == "serve":
+        check_upgrader(where, pod)
+        return
     inits = pod.get("initContainers", [])
     if not inits or inits[0].get("args", [None])[0] != "up":
         problem(where, "the first init container must run `stepwise up`")
@@ -208,7 +241,7 @@ def check_kubernetes(path):
     for i, d in enumerate(docs):
         where = f"{path}[{i}]"
         kind = d.get("kind")
-        expected_api = {"Deployment": "apps/v1", "Job": "batch/v1", "Secret": "v1",
+        expected_api = {"Deployment": "apps/v1", "Job": "batch/v1", "Secret": "v1", "Service": "v1",
                         "Kustomization": "kustomize.config.k8s.io/v1beta1"}
         if kind not in expected_api:
             problem(where, f"unexpected kind {kind!r}")
@@ -218,7 +251,8 @@ def check_kubernetes(path):
         if kind == "Kustomization":
             continue
         check_metadata(where, d.get("metadata"))
-        {"Deployment": check_deployment, "Job": check_job, "Secret": check_secret}[kind](where, d)
+        {"Deployment": check_deployment, "Job": check_job, "Secret": check_secret,
+         "Service": check_service}[kind](where, d)
 
 
 def check_compose(path):
