@@ -14,14 +14,14 @@ namespace stepwise {
 enum class Severity { kError, kWarning };
 [[nodiscard]] std::string_view to_string(Severity s);
 
-struct Finding {
+struct CheckFinding {
   std::string file;  // base name of the migration file
   int line = 1;      // 1-based
   int col = 1;       // 1-based, in characters
   Severity severity = Severity::kError;
   std::string rule;
   std::string message;
-  bool operator==(const Finding&) const = default;
+  bool operator==(const CheckFinding&) const = default;
 };
 
 struct LintRule {
@@ -40,10 +40,10 @@ struct LintRule {
 // REASON` in the comments before a statement; a suppression without a reason or naming an
 // unknown rule is itself an error, one that suppresses nothing a warning.
 // Findings are ordered by file (version order, up before down), then line and column.
-[[nodiscard]] std::vector<Finding> lint_migrations(const MigrationSet& set,
-                                                   const Releases& releases = {});
+[[nodiscard]] std::vector<CheckFinding> lint_migrations(const MigrationSet& set,
+                                                        const Releases& releases = {});
 
 // "file:line:col: severity rule: message".
-[[nodiscard]] std::string format_finding(const Finding& f);
+[[nodiscard]] std::string format_finding(const CheckFinding& f);
 
 }  // namespace stepwise

@@ -98,4 +98,13 @@ struct GenerateExpectedOptions {
 };
 int run_generate_expected(Context& ctx, const GenerateExpectedOptions& options);
 
+struct CheckOptions {
+  std::string output;       // --output on the command: text, json or sarif ("" = the global one)
+  std::string scratch_url;  // a server where check creates and drops its own databases
+  bool strict = false;      // warnings fail too
+  bool require_down = false;
+  bool lint_only = false;  // no database checks
+};
+int run_check(Context& ctx, const CheckOptions& options);
+
 }  // namespace stepwise::cli

@@ -245,6 +245,21 @@ int main(int argc, char** argv) {
                                           "and write the expected schema of each");
   cmd_generate->add_option("--out", generate.out,
                            "folder for <VERSION>.json (default: <--source>/expected)");
+  stepwise::cli::CheckOptions check;
+  auto* cmd_check = app.add_subcommand(
+      "check",
+      "for migration authors: lint every file with PostgreSQL's grammar, then up/down/up round "
+      "trips and upgraded == fresh on a scratch server");
+  cmd_check->add_option("--output", check.output, "text, json or sarif (SARIF 2.1.0)");
+  cmd_check
+      ->add_option("--scratch-url", check.scratch_url,
+                   "a server where check may create and drop its own databases (default: "
+                   "a throw-away PostgreSQL started with initdb from PATH)")
+      ->envname("STEPWISE_SCRATCH_URL");
+  cmd_check->add_flag("--strict", check.strict, "warnings fail the check too");
+  cmd_check->add_flag("--require-down", check.require_down,
+                      "a migration without a down file is an error, not a warning");
+  cmd_check->add_flag("--lint-only", check.lint_only, "no database: the lint alone");
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
 
   try {
@@ -258,7 +273,7 @@ int main(int argc, char** argv) {
     } else if (const auto unknown = unknown_command(argc, argv)) {
       text = "unknown command " + stepwise::printable(*unknown, 60) +
              " (commands: up, migrate-to, upgrade, validate, status, describe, repair, adopt, "
-             "import, bundle, generate-expected)";
+             "import, bundle, generate-expected, check)";
     }
     text = stepwise::one_line(stepwise::redact(text), 1000);
     std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
@@ -287,6 +302,7 @@ int main(int argc, char** argv) {
     if (cmd_import->parsed()) return stepwise::cli::run_import(ctx, import);
     if (cmd_bundle->parsed()) return stepwise::cli::run_bundle(ctx, bundle);
     if (cmd_generate->parsed()) return stepwise::cli::run_generate_expected(ctx, generate);
+    if (cmd_check->parsed()) return stepwise::cli::run_check(ctx, check);
     return static_cast<int>(ExitCode::kUsage);
   } catch (const stepwise::Error& e) {
     return report(ctx, e);

@@ -62,7 +62,7 @@ const std::vector<LintRule>& lint_rules() {
   return rules;
 }
 
-std::string format_finding(const Finding& f) {
+std::string format_finding(const CheckFinding& f) {
   return fmt::format("{}:{}:{}: {} {}: {}", f.file, f.line, f.col, to_string(f.severity), f.rule,
                      f.message);
 }
@@ -258,7 +258,7 @@ struct Suppression {
 class FileLinter {
  public:
   FileLinter(const Script& script, const Version& version, Catalog& catalog,
-             const std::vector<Version>& boundaries, std::vector<Finding>& out)
+             const std::vector<Version>& boundaries, std::vector<CheckFinding>& out)
       : script_(script), version_(version), catalog_(catalog), boundaries_(boundaries), out_(out) {}
 
   void run() {
@@ -271,7 +271,7 @@ class FileLinter {
       const auto end = begin + st.text.size();
       const auto first = first_token(begin, end);
       auto suppressions = read_suppressions(prev_end, first);
-      std::vector<Finding> found;
+      std::vector<CheckFinding> found;
       current_ = &found;
       stmt_begin_ = begin;
       stmt_first_ = first;
@@ -323,11 +323,11 @@ class FileLinter {
     return std::min(i, end);
   }
 
-  Finding make(std::size_t offset, std::string_view rule, std::string message,
-               std::optional<Severity> severity = std::nullopt) const {
+  CheckFinding make(std::size_t offset, std::string_view rule, std::string message,
+                    std::optional<Severity> severity = std::nullopt) const {
     const auto sql = script_.sql;
     offset = std::min(offset, sql.size());
-    Finding f;
+    CheckFinding f;
     f.file = std::string(script_.file);
     int line = 1;
     std::size_t line_start = 0;
@@ -892,8 +892,8 @@ class FileLinter {
   const Version& version_;
   Catalog& catalog_;
   const std::vector<Version>& boundaries_;
-  std::vector<Finding>& out_;
-  std::vector<Finding>* current_ = nullptr;
+  std::vector<CheckFinding>& out_;
+  std::vector<CheckFinding>* current_ = nullptr;
   std::size_t stmt_begin_ = 0;
   std::size_t stmt_first_ = 0;
   // NOT NULL proofs for tables the set does not create (it cannot know their columns).
@@ -903,15 +903,15 @@ class FileLinter {
 
 }  // namespace
 
-std::vector<Finding> lint_migrations(const MigrationSet& set, const Releases& releases) {
+std::vector<CheckFinding> lint_migrations(const MigrationSet& set, const Releases& releases) {
   std::vector<Version> boundaries;
   for (const auto& r : releases.all()) boundaries.push_back(r.schema);
   Catalog catalog;
-  std::vector<Finding> out;
+  std::vector<CheckFinding> out;
   const auto lint_file = [&](const Script& script, const Version& v, Catalog& cat) {
-    std::vector<Finding> found;
+    std::vector<CheckFinding> found;
     FileLinter(script, v, cat, boundaries, found).run();
-    std::stable_sort(found.begin(), found.end(), [](const Finding& a, const Finding& b) {
+    std::stable_sort(found.begin(), found.end(), [](const CheckFinding& a, const CheckFinding& b) {
       return std::tie(a.line, a.col) < std::tie(b.line, b.col);
     });
     out.insert(out.end(), found.begin(), found.end());
@@ -923,7 +923,7 @@ std::vector<Finding> lint_migrations(const MigrationSet& set, const Releases& re
       Catalog after_down = catalog;
       lint_file(*m.down, m.version, after_down);
     } else {
-      Finding f;
+      CheckFinding f;
       f.file = std::string(m.up.file);
       f.severity = Severity::kWarning;
       f.rule = "irreversible";

@@ -20,7 +20,7 @@ struct Lint {
     if (down != nullptr) files.push_back({version + "_m.down.sql", down, "", 0});
     return *this;
   }
-  std::vector<Finding> run() const {
+  std::vector<CheckFinding> run() const {
     const auto set = build_migration_set(files);
     const auto rel = releases.empty() ? Releases() : parse_releases(releases, set);
     return lint_migrations(set, rel);
@@ -38,16 +38,16 @@ Lint on_existing(const std::string& sql, const char* down = "SELECT 1;") {
   return l;
 }
 
-std::vector<std::string> rules_of(const std::vector<Finding>& findings) {
+std::vector<std::string> rules_of(const std::vector<CheckFinding>& findings) {
   std::vector<std::string> r;
   for (const auto& f : findings)
     if (f.rule != "irreversible") r.push_back(f.rule);
   return r;
 }
 
-bool has(const std::vector<Finding>& findings, const std::string& rule) {
+bool has(const std::vector<CheckFinding>& findings, const std::string& rule) {
   return std::any_of(findings.begin(), findings.end(),
-                     [&](const Finding& f) { return f.rule == rule; });
+                     [&](const CheckFinding& f) { return f.rule == rule; });
 }
 
 using Rules = std::vector<std::string>;
@@ -280,7 +280,7 @@ TEST(Lint, SuppressionInTheHeaderLoads) {
 }
 
 TEST(Lint, FormatsOneLine) {
-  Finding f{"1_a.up.sql", 3, 7, Severity::kWarning, "irreversible", "no down file"};
+  CheckFinding f{"1_a.up.sql", 3, 7, Severity::kWarning, "irreversible", "no down file"};
   EXPECT_EQ(format_finding(f), "1_a.up.sql:3:7: warning irreversible: no down file");
 }
 
