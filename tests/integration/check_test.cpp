@@ -107,10 +107,11 @@ TEST(CheckRoundTrip, FailingDownNamesFileAndLine) {
   MigrationDir dir;
   base_set(dir);
   dir.write("2_add_note.up.sql", "ALTER TABLE t ADD COLUMN note text;\n");
-  dir.write("2_add_note.down.sql", "SELECT 1;\nALTER TABLE t DROP COLUMN nothere;\n");
+  dir.write("2_add_note.down.sql",
+            "SELECT 1;\nALTER TABLE t DROP COLUMN note;\nSELECT nothere FROM t;\n");
   const auto r = check(dir.path());
   EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
-  EXPECT_NE(r.out.find("2_add_note.down.sql:2:1: error round-trip: down fails after its up: "),
+  EXPECT_NE(r.out.find("2_add_note.down.sql:3:1: error round-trip: down fails after its up: "),
             std::string::npos)
       << r.out;
 }
