@@ -2,6 +2,7 @@
 // The migration author's lint: every statement of every file parsed with PostgreSQL's own
 // grammar (libpg_query, PostgreSQL 15), checked against rules for what hurts a live system,
 // with a catalog built from the set itself. Pure: no I/O, no database.
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,8 +41,13 @@ struct LintRule {
 // REASON` in the comments before a statement; a suppression without a reason or naming an
 // unknown rule is itself an error, one that suppresses nothing a warning.
 // Findings are ordered by file (version order, up before down), then line and column.
-[[nodiscard]] std::vector<CheckFinding> lint_migrations(const MigrationSet& set,
-                                                        const Releases& releases = {});
+// `expected`: the expected schema of each release (version -> description JSON, as
+// Source::expected); with it, rule compat-drop: a DROP or RENAME of a table or column at version
+// v is an error while an older release whose expected schema has the object still runs against
+// v (its compatibility range, as validate --release computes it, reaches v).
+[[nodiscard]] std::vector<CheckFinding> lint_migrations(
+    const MigrationSet& set, const Releases& releases = {},
+    const std::map<Version, std::string>& expected = {});
 
 // "file:line:col: severity rule: message".
 [[nodiscard]] std::string format_finding(const CheckFinding& f);

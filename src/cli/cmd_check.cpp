@@ -20,6 +20,7 @@
 #include "stepwise/describe.hpp"
 #include "stepwise/drift.hpp"
 #include "stepwise/lint.hpp"
+#include "stepwise/sql_split.hpp"
 #include "stepwise/text.hpp"
 #include "stepwise/version.hpp"
 
@@ -294,6 +295,7 @@ struct DatabaseChecks {
         return;  // nothing after it can be checked on this database
       }
       const auto first_up = describe(db.conn());
+      if (m.up.tx == TxMode::kNoTransaction) rerun(db.conn(), m.up, first_up);
       if (!m.down) {
         before = first_up;
         previous = m.version;
@@ -331,6 +333,39 @@ struct DatabaseChecks {
       }
       before = second_up;
       previous = m.version;
+    }
+  }
+
+  // A no-transaction step is resumed statement by statement after an interruption, so each
+  // statement may run twice: running the whole file again after it succeeded must work and
+  // change nothing.
+  void rerun(Connection& conn, const Script& script, const SchemaDescription& after) {
+    for (const auto& st : split_sql(script.sql)) {
+      if (st.copy_data) return;  // data blocks: not re-sent here
+      try {
+        (void)conn.execute(st.text);
+      } catch (const DbError& e) {
+        CheckFinding f;
+        f.file = std::string(script.file);
+        f.line = st.token_line;
+        f.rule = "not-idempotent";
+        f.message = one_line(
+            fmt::format("a no-transaction step may run a statement again when it is resumed, "
+                        "but this one fails the second time: {} (SQLSTATE {}); write it IF NOT "
+                        "EXISTS / IF EXISTS",
+                        first_line(e.what()), e.sqlstate()),
+            600);
+        out.push_back(std::move(f));
+        return;
+      }
+    }
+    if (auto d = diff_schemas(after, describe(conn)); !d.empty()) {
+      CheckFinding f;
+      f.file = std::string(script.file);
+      f.rule = "not-idempotent";
+      f.message = "running this no-transaction step again after it succeeded changes the schema: " +
+                  first_difference(d);
+      out.push_back(std::move(f));
     }
   }
 
@@ -429,6 +464,7 @@ nlohmann::json sarif(const std::vector<CheckFinding>& findings, const std::strin
   for (const auto& [id, text] :
        {std::pair<const char*, const char*>{"round-trip",
                                             "up, down and up again must restore each schema"},
+        {"not-idempotent", "a no-transaction step must be safe to run again"},
         {"upgrade-differs",
          "a release reached by upgrading equals a fresh install and its expected schema"}})
     rules.push_back({{"id", id},
@@ -476,7 +512,7 @@ int run_check(Context& ctx, const CheckOptions& options) {
                        "give a scratch server: check creates and drops its own databases on it");
 
   const auto& source = ctx.source();
-  auto findings = lint_migrations(source.migrations, source.releases);
+  auto findings = lint_migrations(source.migrations, source.releases, source.expected);
   if (options.require_down)
     for (auto& f : findings)
       if (f.rule == "irreversible") f.severity = Severity::kError;

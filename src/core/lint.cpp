@@ -12,6 +12,8 @@
 #include <set>
 #include <tuple>
 
+#include "stepwise/errors.hpp"
+#include "stepwise/schema.hpp"
 #include "stepwise/sql_split.hpp"
 #include "stepwise/text.hpp"
 
@@ -53,6 +55,9 @@ const std::vector<LintRule>& lint_rules() {
        "TRUNCATE ... CASCADE also empties every table that references it"},
       {"identifier-too-long", Severity::kError,
        "an identifier over 63 bytes is silently truncated by PostgreSQL"},
+      {"compat-drop", Severity::kError,
+       "DROP or RENAME of a table or column that an older release still inside its compatibility "
+       "range reads"},
       {"irreversible", Severity::kWarning,
        "the migration has no down file (an error with check --require-down)"},
       {"bad-suppression", Severity::kError,
@@ -247,6 +252,44 @@ std::optional<std::string> not_null_check_column(const json& expr) {
   return f.at("String").value("sval", std::string());
 }
 
+// Older releases whose code still runs at later schema versions, and what their schema had.
+struct Compat {
+  struct Entry {
+    const Release* release;
+    Version upper;                  // the newest schema version its code runs against
+    const Release* upper_release;   // the release whose schema that is
+    std::set<std::string> objects;  // "table:public.t", "column:public.t.c"
+  };
+  std::vector<Entry> entries;
+};
+
+Compat build_compat(const Releases& releases, const std::map<Version, std::string>& expected) {
+  Compat c;
+  const auto& all = releases.all();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto it = expected.find(all[i].schema);
+    if (it == expected.end()) continue;
+    Compat::Entry e{&all[i], all[i].schema, &all[i], {}};
+    for (std::size_t k = i + 1; k < all.size(); ++k)
+      if (all[k].min_schema <= all[i].schema) {
+        e.upper = all[k].schema;
+        e.upper_release = &all[k];
+      }
+    if (e.upper == all[i].schema) continue;  // no later schema runs its code
+    try {
+      for (const auto& o : parse_schema_json(it->second, "expected").objects) {
+        if (o.kind == "table") e.objects.insert("table:" + o.schema + "." + o.name);
+        if (o.kind == "column")
+          e.objects.insert("column:" + o.schema + "." + o.table + "." + o.name);
+      }
+    } catch (const Error&) {
+      continue;
+    }
+    c.entries.push_back(std::move(e));
+  }
+  return c;
+}
+
 // ---- one file -----------------------------------------------------------------------------
 
 struct Suppression {
@@ -258,8 +301,14 @@ struct Suppression {
 class FileLinter {
  public:
   FileLinter(const Script& script, const Version& version, Catalog& catalog,
-             const std::vector<Version>& boundaries, std::vector<CheckFinding>& out)
-      : script_(script), version_(version), catalog_(catalog), boundaries_(boundaries), out_(out) {}
+             const std::vector<Version>& boundaries, std::vector<CheckFinding>& out,
+             const Compat* compat = nullptr)
+      : script_(script),
+        version_(version),
+        catalog_(catalog),
+        boundaries_(boundaries),
+        out_(out),
+        compat_(compat) {}
 
   void run() {
     auto sql = script_.sql;
@@ -444,6 +493,23 @@ class FileLinter {
     return t != nullptr && is_new(t->created);
   }
 
+  // DROP / RENAME of `kind` ("table", "column") `name` while an older release reads it.
+  void compat_check(const json* at, std::string_view what, const std::string& kind,
+                    const std::string& name) {
+    if (compat_ == nullptr) return;
+    for (const auto& e : compat_->entries) {
+      if (!(e.release->schema < version_) || e.upper < version_) continue;
+      if (!e.objects.contains(kind + ":" + name)) continue;
+      report(at, "compat-drop",
+             fmt::format("{} {} {}: release {} has it and its code still runs against this schema "
+                         "version (release {}'s min_schema {} admits {}'s schema {}); drop it in a "
+                         "release after the range has moved on",
+                         what, kind, name, e.release->name, e.upper_release->name,
+                         e.upper_release->min_schema, e.release->name, e.release->schema));
+      return;
+    }
+  }
+
   // ---- statements
   void lint_statement(std::string_view text) {
     check_identifiers(text);
@@ -581,7 +647,10 @@ class FileLinter {
     const auto type = node.value("removeType", std::string());
     const auto objects = node.value("objects", json::array());
     if (type == "OBJECT_TABLE") {
-      for (const auto& o : objects) catalog_.tables.erase(object_name(o));
+      for (const auto& o : objects) {
+        compat_check(nullptr, "DROP", "table", object_name(o));
+        catalog_.tables.erase(object_name(o));
+      }
       return;
     }
     if (type != "OBJECT_INDEX") return;
@@ -607,6 +676,9 @@ class FileLinter {
     const auto from = qualified(rel);
     const auto schema = rel.value("schemaname", std::string("public"));
     const auto to = schema + "." + node.value("newname", std::string());
+    if (type == "OBJECT_TABLE") compat_check(&rel, "RENAME", "table", from);
+    if (type == "OBJECT_COLUMN")
+      compat_check(&rel, "RENAME", "column", from + "." + node.value("subname", std::string()));
     if (type == "OBJECT_TABLE") {
       if (auto it = catalog_.tables.find(from); it != catalog_.tables.end()) {
         auto info = std::move(it->second);
@@ -795,6 +867,7 @@ class FileLinter {
                                   "binary coercible to the new one",
                                   col, to, name));
       } else if (sub == "AT_DropColumn") {
+        compat_check(&rel, "DROP", "column", name + "." + cmd.value("name", std::string()));
         if (auto* t = table(name)) t->types.erase(cmd.value("name", std::string()));
       }
     }
@@ -894,6 +967,7 @@ class FileLinter {
   const std::vector<Version>& boundaries_;
   std::vector<CheckFinding>& out_;
   std::vector<CheckFinding>* current_ = nullptr;
+  const Compat* compat_;
   std::size_t stmt_begin_ = 0;
   std::size_t stmt_first_ = 0;
   // NOT NULL proofs for tables the set does not create (it cannot know their columns).
@@ -903,25 +977,27 @@ class FileLinter {
 
 }  // namespace
 
-std::vector<CheckFinding> lint_migrations(const MigrationSet& set, const Releases& releases) {
+std::vector<CheckFinding> lint_migrations(const MigrationSet& set, const Releases& releases,
+                                          const std::map<Version, std::string>& expected) {
+  const auto compat = build_compat(releases, expected);
   std::vector<Version> boundaries;
   for (const auto& r : releases.all()) boundaries.push_back(r.schema);
   Catalog catalog;
   std::vector<CheckFinding> out;
-  const auto lint_file = [&](const Script& script, const Version& v, Catalog& cat) {
+  const auto lint_file = [&](const Script& script, const Version& v, Catalog& cat, bool up) {
     std::vector<CheckFinding> found;
-    FileLinter(script, v, cat, boundaries, found).run();
+    FileLinter(script, v, cat, boundaries, found, up ? &compat : nullptr).run();
     std::stable_sort(found.begin(), found.end(), [](const CheckFinding& a, const CheckFinding& b) {
       return std::tie(a.line, a.col) < std::tie(b.line, b.col);
     });
     out.insert(out.end(), found.begin(), found.end());
   };
   for (const auto& m : set.all()) {
-    lint_file(m.up, m.version, catalog);
+    lint_file(m.up, m.version, catalog, true);
     if (m.down) {
       // The down runs against the state the up left; it must not change what later files see.
       Catalog after_down = catalog;
-      lint_file(*m.down, m.version, after_down);
+      lint_file(*m.down, m.version, after_down, false);
     } else {
       CheckFinding f;
       f.file = std::string(m.up.file);

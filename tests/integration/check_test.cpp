@@ -102,6 +102,24 @@ TEST(CheckRoundTrip, UpAgainAfterDownMustGiveTheSameSchema) {
       << r.out;
 }
 
+TEST(CheckRoundTrip, NoTransactionStepMustBeSafeToRunAgain) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  dir.write("2_index.up.sql",
+            "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n");
+  dir.write("2_index.down.sql",
+            "-- stepwise:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS t_id;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find("2_index.up.sql:2:1: error not-idempotent:"), std::string::npos) << r.out;
+  dir.write(
+      "2_index.up.sql",
+      "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\n");
+  const auto fixed = check(dir.path());
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+}
+
 TEST(CheckRoundTrip, FailingDownNamesFileAndLine) {
   REQUIRE_TEST_DATABASE();
   MigrationDir dir;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,11 @@ struct Lint {
     if (down != nullptr) files.push_back({version + "_m.down.sql", down, "", 0});
     return *this;
   }
+  std::map<Version, std::string> expected;
   std::vector<CheckFinding> run() const {
     const auto set = build_migration_set(files);
     const auto rel = releases.empty() ? Releases() : parse_releases(releases, set);
-    return lint_migrations(set, rel);
+    return lint_migrations(set, rel, expected);
   }
 };
 
@@ -277,6 +279,38 @@ TEST(Lint, SuppressionInTheHeaderLoads) {
   EXPECT_NO_THROW((void)on_existing("-- stepwise:allow truncate-cascade because the audit table "
                                     "is ours\nTRUNCATE existing CASCADE;")
                       .run());
+}
+
+// Release 1.0 ships t(id, a); release 1.1's code runs against 1.0's schema too.
+Lint compat_set(const std::string& min_schema_of_1_1, const std::string& change) {
+  Lint l;
+  l.up("1", "CREATE TABLE t (id int, a int);", "DROP TABLE t;");
+  l.up("2", change, "SELECT 1;");
+  l.up("3", "SELECT 1;", "SELECT 1;");
+  l.releases = R"({"releases": [{"name": "1.0", "schema": 1, "min_schema": 1},
+                               {"name": "1.1", "schema": 3, "min_schema": )" +
+               min_schema_of_1_1 + "}]}";
+  l.expected[Version(1)] = R"({"format": 1, "objects": [
+      {"kind": "table", "schema": "public", "name": "t", "attrs": {}},
+      {"kind": "column", "schema": "public", "table": "t", "name": "id", "attrs": {"type": "integer"}},
+      {"kind": "column", "schema": "public", "table": "t", "name": "a", "attrs": {"type": "integer"}}]})";
+  return l;
+}
+
+TEST(Lint, DropOrRenameWhileAnOlderReleaseStillReadsIt) {
+  // 1.1 admits schema 1 (1.0's): 1.0's pods still run while the database moves through 1.1.
+  EXPECT_EQ(rules_of(compat_set("1", "ALTER TABLE t DROP COLUMN a;").run()), Rules{"compat-drop"});
+  EXPECT_EQ(rules_of(compat_set("1", "ALTER TABLE t RENAME COLUMN a TO b;").run()),
+            Rules{"compat-drop"});
+  EXPECT_EQ(rules_of(compat_set("1", "ALTER TABLE t RENAME TO u;").run()), Rules{"compat-drop"});
+  EXPECT_EQ(rules_of(compat_set("1", "DROP TABLE t;").run()), Rules{"compat-drop"});
+  // The range has moved on (1.1 needs schema 2 at least): the same drop is fine.
+  EXPECT_EQ(rules_of(compat_set("2", "ALTER TABLE t DROP COLUMN a;").run()), Rules{});
+  // A column 1.0 never had.
+  EXPECT_EQ(
+      rules_of(
+          compat_set("1", "ALTER TABLE t ADD COLUMN z int; ALTER TABLE t DROP COLUMN z;").run()),
+      Rules{});
 }
 
 TEST(Lint, FormatsOneLine) {
