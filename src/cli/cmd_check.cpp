@@ -15,6 +15,7 @@
 #include <fstream>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "commands.hpp"
 #include "stepwise/describe.hpp"
@@ -281,13 +282,117 @@ struct DatabaseChecks {
     return describe_postgres(conn, d);
   }
 
+  // The tables a release shipped: "pre-existing" for every later step, as in the lint.
+  std::vector<std::string> user_tables(Connection& conn) {
+    const auto array = [](const std::vector<std::string>& items) {
+      std::string a = "{";
+      for (const auto& item : items) {
+        if (a.size() > 1) a += ",";
+        a += '"';
+        for (char c : item) {
+          if (c == '"' || c == '\\') a += '\\';
+          a += c;
+        }
+        a += '"';
+      }
+      return a + "}";
+    };
+    std::vector<std::string> schemas, tables, oids;
+    for (const auto& t : ctx.own_tables()) {
+      schemas.push_back(t.schema);
+      tables.push_back(t.table);
+    }
+    for (const auto& row : conn.query(
+             "SELECT c.oid::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+             "WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', "
+             "'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%' AND NOT EXISTS "
+             "(SELECT 1 FROM unnest($1::text[], $2::text[]) AS o(s, t) WHERE o.s = n.nspname AND "
+             "o.t = c.relname)",
+             {array(schemas), array(tables)}))
+      if (row[0]) oids.push_back(*row[0]);
+    return oids;
+  }
+
+  // Measured, not guessed: a transactional up run statement by statement in a transaction that
+  // is rolled back, reading after each statement the locks this session holds on pre-existing
+  // tables (pg_locks) and their relfilenode (changed: the statement rewrote the table).
+  void measure(Connection& conn, const Migration& m, const std::vector<std::string>& old) {
+    spdlog::debug("check: measuring {} against {} pre-existing table(s)", m.up.file, old.size());
+    if (old.empty() || m.up.tx != TxMode::kTransaction) return;
+    const auto statements = split_sql(m.up.sql);
+    for (const auto& st : statements)
+      if (st.copy_data) return;
+    const auto list = fmt::format("{}", fmt::join(old, ","));
+    const auto probe = fmt::format(
+        "SELECT c.oid::text, (SELECT quote_ident(nspname) FROM pg_namespace WHERE oid = "
+        "c.relnamespace) || '.' || quote_ident(c.relname), c.relfilenode::text, "
+        "coalesce(bool_or(l.mode = 'AccessExclusiveLock'), false)::text FROM pg_class c "
+        "LEFT JOIN pg_locks l ON l.locktype = 'relation' AND l.relation = c.oid AND l.pid = "
+        "pg_backend_pid() WHERE c.oid IN ({}) GROUP BY c.oid, c.relfilenode, c.relnamespace, "
+        "c.relname",
+        list);
+    std::map<std::string, std::string> filenode;
+    std::set<std::string> exclusive, rewritten;
+    try {
+      conn.execute("BEGIN");
+      for (const auto& row : conn.execute(probe))
+        if (row[0] && row[2]) filenode[*row[0]] = *row[2];
+      for (const auto& st : statements) {
+        conn.execute(st.text);
+        for (const auto& row : conn.execute(probe)) {
+          if (!row[0] || !row[1] || !row[2] || !row[3]) continue;
+          const auto& oid = *row[0];
+          if (*row[2] != filenode[oid] && !rewritten.contains(oid)) {
+            rewritten.insert(oid);
+            CheckFinding f;
+            f.file = std::string(m.up.file);
+            f.line = st.token_line;
+            f.rule = "measured-rewrite";
+            f.message = fmt::format(
+                "measured on the scratch database: this statement rewrote pre-existing table {} "
+                "(its relfilenode changed), holding ACCESS EXCLUSIVE for as long as the copy "
+                "takes",
+                *row[1]);
+            out.push_back(std::move(f));
+          } else if (*row[3] == "true" && !exclusive.contains(oid) && !rewritten.contains(oid)) {
+            CheckFinding f;
+            f.file = std::string(m.up.file);
+            f.line = st.token_line;
+            f.severity = Severity::kWarning;
+            f.rule = "measured-lock";
+            f.message = fmt::format(
+                "measured on the scratch database: this statement takes ACCESS EXCLUSIVE on "
+                "pre-existing table {} (reads and writes wait; stepwise waits at most "
+                "--ddl-lock-timeout for it, then retries)",
+                *row[1]);
+            out.push_back(std::move(f));
+          }
+          if (*row[3] == "true") exclusive.insert(oid);
+        }
+      }
+    } catch (const DbError& e) {
+      // The runner reports the failure itself, with file and line.
+      spdlog::debug("check: measuring {} stopped: {}", m.up.file, first_line(e.what()));
+    }
+    try {
+      conn.execute("ROLLBACK");
+    } catch (const DbError&) {
+    }
+  }
+
   // before -> up -> down == before; -> up again == the first up. One database for the set.
   void round_trips() {
     ScratchDb db(admin, info, "roundtrip");
     Applier apply(db.conn(), ctx.log_table(), &ctx.stop);
     Version previous;
     auto before = describe(db.conn());
+    std::vector<std::string> shipped;  // tables of the last release passed
     for (const auto& m : source.migrations.all()) {
+      // After a round trip the tables are new objects again: read them once the last file of a
+      // release went through up, down and up.
+      if (!previous.is_zero() && source.releases.with_schema(previous) != nullptr)
+        shipped = user_tables(db.conn());
+      measure(db.conn(), m, shipped);
       try {
         apply.to(source.migrations, m.version);
       } catch (const StepFailed& e) {
@@ -465,6 +570,8 @@ nlohmann::json sarif(const std::vector<CheckFinding>& findings, const std::strin
        {std::pair<const char*, const char*>{"round-trip",
                                             "up, down and up again must restore each schema"},
         {"not-idempotent", "a no-transaction step must be safe to run again"},
+        {"measured-rewrite", "a step rewrote a pre-existing table (measured)"},
+        {"measured-lock", "a step takes ACCESS EXCLUSIVE on a pre-existing table (measured)"},
         {"upgrade-differs",
          "a release reached by upgrading equals a fresh install and its expected schema"}})
     rules.push_back({{"id", id},
