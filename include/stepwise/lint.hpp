@@ -49,6 +49,11 @@ struct LintRule {
     const MigrationSet& set, const Releases& releases = {},
     const std::map<Version, std::string>& expected = {});
 
+// Drops the findings (of the database checks: measured-lock, measured-rewrite) that a
+// `-- stepwise:allow` before the statement starting at their line suppresses.
+[[nodiscard]] std::vector<CheckFinding> apply_suppressions(const MigrationSet& set,
+                                                           std::vector<CheckFinding> findings);
+
 // "file:line:col: severity rule: message".
 [[nodiscard]] std::string format_finding(const CheckFinding& f);
 

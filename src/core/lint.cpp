@@ -58,6 +58,11 @@ const std::vector<LintRule>& lint_rules() {
       {"compat-drop", Severity::kError,
        "DROP or RENAME of a table or column that an older release still inside its compatibility "
        "range reads"},
+      {"measured-rewrite", Severity::kError,
+       "measured on a scratch database: a statement rewrote a pre-existing table"},
+      {"measured-lock", Severity::kWarning,
+       "measured on a scratch database: a statement takes ACCESS EXCLUSIVE on a pre-existing "
+       "table"},
       {"irreversible", Severity::kWarning,
        "the migration has no down file (an error with check --require-down)"},
       {"bad-suppression", Severity::kError,
@@ -337,7 +342,7 @@ class FileLinter {
         if (!suppressed) out_.push_back(std::move(f));
       }
       for (const auto& s : suppressions)
-        if (!s.used)
+        if (!s.used && !only_measured(s))
           out_.push_back(make(s.offset, "unused-suppression",
                               fmt::format("-- stepwise:allow {} suppresses nothing in the "
                                           "statement that follows it",
@@ -351,7 +356,31 @@ class FileLinter {
                                       fmt::join(s.rules, ","))));
   }
 
+ public:
+  // Whether a `-- stepwise:allow` before the statement starting at `line` names `rule`.
+  bool allows(int line, std::string_view rule) {
+    auto sql = script_.sql;
+    std::size_t prev_end = sql.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    for (const auto& st : split_sql(sql.substr(prev_end))) {
+      const auto begin = static_cast<std::size_t>(st.text.data() - sql.data());
+      const auto end = begin + st.text.size();
+      if (st.token_line == line) {
+        for (const auto& s : read_suppressions(prev_end, first_token(begin, end)))
+          if (std::find(s.rules.begin(), s.rules.end(), rule) != s.rules.end()) return true;
+        return false;
+      }
+      prev_end = end;
+    }
+    return false;
+  }
+
  private:
+  // Suppressions of the rules measured on a database are judged there, not here.
+  static bool only_measured(const Suppression& s) {
+    return std::all_of(s.rules.begin(), s.rules.end(),
+                       [](const std::string& r) { return r.starts_with("measured-"); });
+  }
+
   // ---- positions and findings
   std::size_t first_token(std::size_t begin, std::size_t end) const {
     const auto sql = script_.sql;
@@ -976,6 +1005,28 @@ class FileLinter {
 };
 
 }  // namespace
+
+std::vector<CheckFinding> apply_suppressions(const MigrationSet& set,
+                                             std::vector<CheckFinding> findings) {
+  std::vector<CheckFinding> kept;
+  for (auto& f : findings) {
+    const Script* script = nullptr;
+    for (const auto& m : set.all()) {
+      if (m.up.file == f.file) script = &m.up;
+      if (m.down && m.down->file == f.file) script = &*m.down;
+    }
+    bool suppressed = false;
+    if (script != nullptr) {
+      Catalog catalog;
+      std::vector<Version> boundaries;
+      std::vector<CheckFinding> ignored;
+      suppressed =
+          FileLinter(*script, Version(1), catalog, boundaries, ignored).allows(f.line, f.rule);
+    }
+    if (!suppressed) kept.push_back(std::move(f));
+  }
+  return kept;
+}
 
 std::vector<CheckFinding> lint_migrations(const MigrationSet& set, const Releases& releases,
                                           const std::map<Version, std::string>& expected) {

@@ -46,7 +46,7 @@ TEST(CheckCommand, RepositoryMigrationsPass) {
   REQUIRE_TEST_DATABASE();
   const auto r = check(STEPWISE_MIGRATIONS_DIR);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(r.out.find(" error "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out, "") << "no finding expected (the measured locks there are suppressed)";
   EXPECT_NE(r.err.find("database checks: scratch server - ok"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("could not drop"), std::string::npos) << r.err;
 }

@@ -313,6 +313,24 @@ TEST(Lint, DropOrRenameWhileAnOlderReleaseStillReadsIt) {
       Rules{});
 }
 
+TEST(Lint, SuppressionsApplyToMeasuredFindings) {
+  Lint l = on_existing(
+      "-- stepwise:allow measured-lock because the catalog change is instant\n"
+      "ALTER TABLE existing ADD COLUMN b int;\n"
+      "ALTER TABLE existing ADD COLUMN c int;");
+  const auto set = build_migration_set(l.files);
+  // The lint itself does not call a suppression of a measured rule unused.
+  EXPECT_EQ(rules_of(lint_migrations(set, parse_releases(l.releases, set))), Rules{});
+  std::vector<CheckFinding> measured = {
+      {"2_m.up.sql", 2, 1, Severity::kWarning, "measured-lock", "b"},
+      {"2_m.up.sql", 3, 1, Severity::kWarning, "measured-lock", "c"},
+      {"2_m.up.sql", 2, 1, Severity::kError, "measured-rewrite", "b"}};
+  const auto kept = apply_suppressions(set, measured);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].message, "c");
+  EXPECT_EQ(kept[1].rule, "measured-rewrite");
+}
+
 TEST(Lint, FormatsOneLine) {
   CheckFinding f{"1_a.up.sql", 3, 7, Severity::kWarning, "irreversible", "no down file"};
   EXPECT_EQ(format_finding(f), "1_a.up.sql:3:7: warning irreversible: no down file");
