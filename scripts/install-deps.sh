@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libpqxx-dev libpq-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
-  libgtest-dev libssl-dev help2man dpkg-dev
+  libgtest-dev libssl-dev help2man dpkg-dev libpg-query-dev
   postgresql postgresql-client pgbouncer
   libcpp-httplib-dev chromium
 )

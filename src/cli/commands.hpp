@@ -121,4 +121,13 @@ struct ServeOptions {
 };
 int run_serve(Context& ctx, const ServeOptions& options);
 
+struct CheckOptions {
+  std::string output;       // --output on the command: text, json or sarif ("" = the global one)
+  std::string scratch_url;  // a server where check creates and drops its own databases
+  bool strict = false;      // warnings fail too
+  bool require_down = false;
+  bool lint_only = false;  // no database checks
+};
+int run_check(Context& ctx, const CheckOptions& options);
+
 }  // namespace stepwise::cli

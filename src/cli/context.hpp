@@ -109,6 +109,10 @@ class Context {
   [[nodiscard]] SchemaDescription describe(Connection& conn, const DescribeOptions& options);
   // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().
   [[nodiscard]] const std::vector<std::string>& secrets() const noexcept { return secrets_; }
+  // More secrets to mask (e.g. the password of check's --scratch-url).
+  void add_secrets(const std::vector<std::string>& more) {
+    secrets_.insert(secrets_.end(), more.begin(), more.end());
+  }
 
   std::atomic<bool> stop{false};             // set by SIGINT/SIGTERM
   std::atomic<Connection*> active{nullptr};  // the connection a signal cancels

@@ -268,6 +268,22 @@ int main(int argc, char** argv) {
   cmd_serve->add_option("--ignore", serve.ignore,
                         "drift the checks ignore, as validate --ignore (repeatable)");
   cmd_serve->add_option("--pg-dump", serve.pg_dump, "the pg_dump for an upgrade's backup");
+
+  stepwise::cli::CheckOptions check;
+  auto* cmd_check = app.add_subcommand(
+      "check",
+      "for migration authors: lint every file with PostgreSQL's grammar, then up/down/up round "
+      "trips and upgraded == fresh on a scratch server");
+  cmd_check->add_option("--output", check.output, "text, json or sarif (SARIF 2.1.0)");
+  cmd_check
+      ->add_option("--scratch-url", check.scratch_url,
+                   "a server where check may create and drop its own databases (default: "
+                   "a throw-away PostgreSQL started with initdb from PATH)")
+      ->envname("STEPWISE_SCRATCH_URL");
+  cmd_check->add_flag("--strict", check.strict, "warnings fail the check too");
+  cmd_check->add_flag("--require-down", check.require_down,
+                      "a migration without a down file is an error, not a warning");
+  cmd_check->add_flag("--lint-only", check.lint_only, "no database: the lint alone");
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
 
   try {
@@ -281,7 +297,7 @@ int main(int argc, char** argv) {
     } else if (const auto unknown = unknown_command(argc, argv)) {
       text = "unknown command " + stepwise::printable(*unknown, 60) +
              " (commands: up, migrate-to, upgrade, validate, status, describe, repair, adopt, "
-             "import, bundle, generate-expected, serve)";
+             "import, bundle, generate-expected, serve, check)";
     }
     text = stepwise::one_line(stepwise::redact(text), 1000);
     std::fprintf(stderr, "stepwise: error: %s\n", text.c_str());
@@ -311,6 +327,7 @@ int main(int argc, char** argv) {
     if (cmd_bundle->parsed()) return stepwise::cli::run_bundle(ctx, bundle);
     if (cmd_generate->parsed()) return stepwise::cli::run_generate_expected(ctx, generate);
     if (cmd_serve->parsed()) return stepwise::cli::run_serve(ctx, serve);
+    if (cmd_check->parsed()) return stepwise::cli::run_check(ctx, check);
     return static_cast<int>(ExitCode::kUsage);
   } catch (const stepwise::Error& e) {
     return report(ctx, e);

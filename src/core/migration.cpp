@@ -89,6 +89,8 @@ Directives parse_directives(std::string_view file, std::string_view sql, std::st
       out.tx = TxMode::kNoTransaction;
     } else if (directive == "not-resumable") {
       out.resumable = false;
+    } else if (directive == "allow" || directive.starts_with("allow ")) {
+      // A lint suppression for the statement that follows (`stepwise check` validates it).
     } else {
       *problem = fmt::format("{}: unknown directive {} (known: no-transaction, not-resumable)",
                              display_name(file), printable(directive, 40));

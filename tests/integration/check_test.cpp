@@ -1,0 +1,251 @@
+// stepwise check against a real server: the repository's own migrations pass; sets built to
+// fail a round trip or the expected schema fail, naming file (and line); the self-started
+// scratch server; the output formats. The test server is the --scratch-url.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_db.hpp"
+
+namespace stepwise::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The environment of with-postgres.sh points DATABASE_URL at the test server, which is also
+// the scratch server here; check refuses a scratch URL equal to the application's.
+const std::map<std::string, std::string> kEnv = {{"DATABASE_URL", ""},
+                                                 {"STEPWISE_DATABASE_URL", ""}};
+
+ProcessResult check(const std::string& source, std::vector<std::string> extra = {},
+                    std::map<std::string, std::string> env = kEnv) {
+  std::vector<std::string> args = {"--source", source, "check"};
+  if (std::find(extra.begin(), extra.end(), "--no-scratch") == extra.end()) {
+    args.push_back("--scratch-url");
+    args.push_back(admin_url());
+  } else {
+    extra.erase(std::find(extra.begin(), extra.end(), "--no-scratch"));
+  }
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run(stepwise_cmd(args), env, std::chrono::seconds(180));
+}
+
+void copy_example(const MigrationDir& dir) {
+  fs::copy(STEPWISE_MIGRATIONS_DIR, dir.path(), fs::copy_options::recursive);
+}
+
+void base_set(const MigrationDir& dir) {
+  dir.write("1_create_t.up.sql", "CREATE TABLE t (id bigint PRIMARY KEY);\n");
+  dir.write("1_create_t.down.sql", "DROP TABLE t;\n");
+}
+
+TEST(CheckCommand, RepositoryMigrationsPass) {
+  REQUIRE_TEST_DATABASE();
+  const auto r = check(STEPWISE_MIGRATIONS_DIR);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "") << "no finding expected (the measured locks there are suppressed)";
+  EXPECT_NE(r.err.find("database checks: scratch server - ok"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("could not drop"), std::string::npos) << r.err;
+}
+
+TEST(CheckCommand, RefusesTheApplicationDatabase) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  const auto r =
+      run(stepwise_cmd({"--database-url", admin_url(), "--source", dir.path(), "check"}), kEnv);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("never runs there"), std::string::npos) << r.err;
+  auto env = kEnv;
+  env["DATABASE_URL"] = admin_url();
+  const auto same = check(dir.path(), {}, env);
+  EXPECT_EQ(same.exit_code, 2) << same.err;
+}
+
+TEST(CheckRoundTrip, DownThatLeavesAColumnFailsNamingTheDownFile) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  dir.write("2_add_note.up.sql", "ALTER TABLE t ADD COLUMN note text;\n");
+  dir.write("2_add_note.down.sql", "-- forgot to drop the column\nSELECT 1;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find(dir.path() + "/2_add_note.down.sql:1:1: error round-trip: up then down "
+                                    "does not restore the schema before the up: column "
+                                    "public.t.note unexpected"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(CheckRoundTrip, UpAgainAfterDownMustGiveTheSameSchema) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  // The down restores the schema but leaves a row behind, and the up reads rows to decide.
+  dir.write("2_branchy.up.sql",
+            "DO $$ BEGIN\n"
+            "  IF (SELECT count(*) FROM t) = 0 THEN ALTER TABLE t ADD COLUMN first_time int;\n"
+            "  ELSE ALTER TABLE t ADD COLUMN second_time int; END IF;\n"
+            "  INSERT INTO t (id) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM t));\n"
+            "END $$;\n");
+  dir.write("2_branchy.down.sql",
+            "ALTER TABLE t DROP COLUMN IF EXISTS first_time;\n"
+            "ALTER TABLE t DROP COLUMN IF EXISTS second_time;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find("2_branchy.up.sql:1:1: error round-trip: up after its down gives another "
+                       "schema than the first up"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(CheckRoundTrip, NoTransactionStepMustBeSafeToRunAgain) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  dir.write("2_index.up.sql",
+            "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n");
+  dir.write("2_index.down.sql",
+            "-- stepwise:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS t_id;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find("2_index.up.sql:2:1: error not-idempotent:"), std::string::npos) << r.out;
+  dir.write(
+      "2_index.up.sql",
+      "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\n");
+  const auto fixed = check(dir.path());
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+}
+
+TEST(CheckRoundTrip, MeasuresLocksAndRewritesOnPreExistingTables) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  dir.write("releases.json", R"({"releases": [{"name": "1.0", "schema": 1, "min_schema": 1}]})");
+  dir.write("2_change.up.sql",
+            "ALTER TABLE t ADD COLUMN note text;\n"
+            "-- stepwise:allow type-change-rewrite because the lint alone would hide the measure\n"
+            "ALTER TABLE t ALTER COLUMN id TYPE int;\n");
+  dir.write("2_change.down.sql",
+            "-- stepwise:allow type-change-rewrite because it goes back\n"
+            "ALTER TABLE t ALTER COLUMN id TYPE bigint;\nALTER TABLE t DROP COLUMN note;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find("2_change.up.sql:1:1: warning measured-lock: measured on the scratch "
+                       "database: this statement takes ACCESS EXCLUSIVE on pre-existing table "
+                       "public.t"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("2_change.up.sql:3:1: error measured-rewrite: measured on the scratch "
+                       "database: this statement rewrote pre-existing table public.t"),
+            std::string::npos)
+      << r.out;
+  // A table the same (unreleased) batch created is not pre-existing: nothing measured.
+  dir.remove("releases.json");
+  const auto fresh = check(dir.path());
+  EXPECT_EQ(fresh.out.find("measured-"), std::string::npos) << fresh.out;
+}
+
+TEST(CheckRoundTrip, FailingDownNamesFileAndLine) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  dir.write("2_add_note.up.sql", "ALTER TABLE t ADD COLUMN note text;\n");
+  dir.write("2_add_note.down.sql",
+            "SELECT 1;\nALTER TABLE t DROP COLUMN note;\nSELECT nothere FROM t;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find("2_add_note.down.sql:3:1: error round-trip: down fails after its up: "),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(CheckRoundTrip, MissingDownIsAWarningUnlessRequired) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  dir.write("2_add_note.up.sql", "ALTER TABLE t ADD COLUMN note text;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("2_add_note.up.sql:1:1: warning irreversible:"), std::string::npos) << r.out;
+  EXPECT_EQ(check(dir.path(), {"--strict"}).exit_code, 17);
+  const auto required = check(dir.path(), {"--require-down"});
+  EXPECT_EQ(required.exit_code, 17);
+  EXPECT_NE(required.out.find("error irreversible:"), std::string::npos) << required.out;
+}
+
+TEST(CheckUpgrade, FreshInstallDifferingFromTheExpectedSchemaFailsNamingReleaseAndObject) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  copy_example(dir);
+  // A change to a shipped migration that nobody regenerated the expected schemas for.
+  dir.write("20240301090000_add_task_completed_at.up.sql",
+            "ALTER TABLE tasks ADD COLUMN completed_at timestamptz;\n"
+            "ALTER TABLE tasks ADD COLUMN sneaky int;\n");
+  dir.write("20240301090000_add_task_completed_at.down.sql",
+            "ALTER TABLE tasks DROP COLUMN sneaky;\nALTER TABLE tasks DROP COLUMN completed_at;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find("expected/20240315100000.json:1:1: error upgrade-differs: release 2.0.0: a "
+                       "fresh install differs from the embedded expected schema: column "
+                       "public.tasks.sneaky unexpected"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(CheckCommand, StartsItsOwnServerWithoutScratchUrl) {
+  REQUIRE_TEST_DATABASE();
+  const char* pgbin = std::getenv("STEPWISE_TEST_PGBIN");
+  if (pgbin == nullptr) GTEST_SKIP() << "STEPWISE_TEST_PGBIN is not set";
+  MigrationDir dir;
+  base_set(dir);
+  dir.write("2_add_note.up.sql", "ALTER TABLE t ADD COLUMN note text;\n");
+  dir.write("2_add_note.down.sql", "SELECT 1;\n");
+  auto env = kEnv;
+  env["PATH"] = std::string(pgbin) + ":" + (std::getenv("PATH") ? std::getenv("PATH") : "");
+  const auto r = check(dir.path(), {"--no-scratch"}, env);
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.err.find("started a scratch PostgreSQL in "), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("2_add_note.down.sql:1:1: error round-trip:"), std::string::npos) << r.out;
+  // The temp dir is gone afterwards.
+  const auto at = r.err.find("/tmp/stepwise-check.");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_FALSE(fs::exists(r.err.substr(at, std::string("/tmp/stepwise-check.XXXXXX").size())));
+}
+
+TEST(CheckCommand, JsonAndSarifOutput) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  dir.write("1_create_t.up.sql", "CREATE TABLE t (id bigint PRIMARY KEY);\n");
+  dir.write("1_create_t.down.sql", "DROP TABLE t;\n");
+  dir.write("releases.json", R"({"releases": [{"name": "1.0", "schema": 1, "min_schema": 1}]})");
+  dir.write("2_index.up.sql", "SELECT 1;\nCREATE INDEX t_id ON t (id);\n");
+  dir.write("2_index.down.sql", "DROP INDEX t_id;\n");
+  const auto j = check(dir.path(), {"--lint-only", "--output", "json"});
+  EXPECT_EQ(j.exit_code, 17) << j.err;
+  const auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["database_checks"], "skipped");
+  ASSERT_EQ(doc["findings"].size(), 1u) << j.out;
+  EXPECT_EQ(doc["findings"][0]["file"], "2_index.up.sql");
+  EXPECT_EQ(doc["findings"][0]["line"], 2);
+  EXPECT_EQ(doc["findings"][0]["rule"], "index-not-concurrent");
+  const auto s = check(dir.path(), {"--lint-only", "--output", "sarif"});
+  EXPECT_EQ(s.exit_code, 17) << s.err;
+  const auto sarif = nlohmann::json::parse(s.out);
+  EXPECT_EQ(sarif["version"], "2.1.0");
+  const auto& results = sarif["runs"][0]["results"];
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0]["ruleId"], "index-not-concurrent");
+  EXPECT_EQ(results[0]["level"], "error");
+  EXPECT_EQ(results[0]["locations"][0]["physicalLocation"]["region"]["startLine"], 2);
+  EXPECT_EQ(results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            dir.path() + "/2_index.up.sql");
+  EXPECT_FALSE(sarif["runs"][0]["tool"]["driver"]["rules"].empty());
+}
+
+}  // namespace
+}  // namespace stepwise::test
