@@ -25,6 +25,7 @@ enum class ExitCode : int {
   kDrift = 14,             // validate: live schema differs from the expected one
   kWaitTimeout = 15,       // validate --wait: did not validate within --timeout
   kReadOnly = 16,          // there is work, but the server is a read-only standby / read-only
+  kFleetIncomplete = 18,   // a fleet run: at least one target did not succeed (see its result)
 };
 
 class Error : public std::runtime_error {

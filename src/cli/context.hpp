@@ -101,6 +101,11 @@ class Context {
   // Secrets to mask in every line printed (password, PGPASSWORD); filled by connect().
   [[nodiscard]] const std::vector<std::string>& secrets() const noexcept { return secrets_; }
 
+  // Fleets (fleet.cpp): a target's context takes the fleet's validated source, and leaves
+  // signals to the fleet's own watcher (which sets `stop` and cancels `active`).
+  void use_source(const Source& s) { source_ = s; }
+  void signals_watched_elsewhere() noexcept { watching_signals_ = true; }
+
   std::atomic<bool> stop{false};             // set by SIGINT/SIGTERM
   std::atomic<Connection*> active{nullptr};  // the connection a signal cancels
 
