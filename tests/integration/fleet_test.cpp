@@ -194,6 +194,43 @@ TEST(FleetTenants, KillNineAtRandomInstantsThenRerun) {
     EXPECT_EQ(db.count("SELECT count(*) FROM " + tenant(i) + ".t" + std::to_string(migrations)), 1);
 }
 
+// SIGTERM: the running targets' statements are cancelled (each records an interrupted
+// attempt and releases its lock), no new target starts, exit 7; the rerun finishes all.
+TEST(FleetTenants, SigtermCancelsTheRunningTargetsAndTheRerunFinishes) {
+  REQUIRE_TEST_DATABASE();
+  const int tenants = 6;
+  TestDb db;
+  MigrationDir dir;
+  create_tenants(db, tenants);
+  write_set(dir, 1);
+  dir.write("0002_slow.up.sql", "CREATE TABLE slow (id int);\nSELECT pg_sleep(30);\n");
+  Process p(stepwise_cmd({"--database-url", db.url(), "--source", dir.path(), "--tenant-schemas",
+                          "tenant_*", "--parallel", "2", "up"}),
+            {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
+  // Wait until two tenants sleep in step 2.
+  for (int i = 0; i < 200; ++i) {
+    if (db.count("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND "
+                 "pid <> pg_backend_pid()") >= 2)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  p.signal(SIGTERM);
+  const auto r = p.wait(20s);
+  EXPECT_EQ(r.exit_code, 7) << r.err << r.out;
+  EXPECT_LT(r.took, 15s);
+  EXPECT_NE(r.out.find("interrupted"), std::string::npos) << r.out;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+  dir.write("0002_slow.up.sql", "CREATE TABLE slow (id int);\n");
+  const auto again = db.stepwise(
+      {"--source", dir.path(), "--tenant-schemas", "tenant_*", "--parallel", "3", "up"});
+  EXPECT_EQ(again.exit_code, 0) << again.err << again.out;
+  for (int i = 1; i <= tenants; ++i)
+    EXPECT_EQ(
+        db.count("SELECT count(*) FROM " + tenant(i) + ".stepwise_log WHERE outcome = 'succeeded'"),
+        2)
+        << tenant(i);
+}
+
 TEST(FleetTenants, TwoFleetRunsAtOnce) {
   REQUIRE_TEST_DATABASE();
   const int tenants = 12, migrations = 6;
