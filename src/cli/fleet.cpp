@@ -504,6 +504,9 @@ int Fleet::run() {
     members_ = list_tenants(ctx_, fleet_);
   }
   const auto total = members_.size();
+  if (total == 0)
+    spdlog::warn("fleet {}: no targets: {} matched nothing", command_name(command_.command),
+                 fleet_.tenant_schemas.empty() ? "--tenant-query" : "--tenant-schemas");
   if (shard.count > 1)
     members_ =
         select_shard(members_, shard, [](const Member& m) -> const std::string& { return m.name; });
