@@ -26,6 +26,7 @@ enum class ExitCode : int {
   kWaitTimeout = 15,       // validate --wait: did not validate within --timeout
   kReadOnly = 16,          // there is work, but the server is a read-only standby / read-only
   kCheckFailed = 17,       // check: errors found (or warnings, with --strict)
+  kFleetIncomplete = 18,   // a fleet run: at least one target did not succeed (see its result)
 };
 
 class Error : public std::runtime_error {

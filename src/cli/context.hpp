@@ -114,6 +114,10 @@ class Context {
     secrets_.insert(secrets_.end(), more.begin(), more.end());
   }
 
+  // Fleets (fleet.cpp): a target's context takes the fleet's validated source, and leaves
+  // signals to the fleet's own watcher (which sets `stop` and cancels `active`).
+  void use_source(const Source& s) { source_ = s; }
+
   std::atomic<bool> stop{false};             // set by SIGINT/SIGTERM
   std::atomic<Connection*> active{nullptr};  // the connection a signal cancels
 

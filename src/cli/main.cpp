@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "fleet.hpp"
 #include "output.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/redact.hpp"
@@ -29,7 +30,7 @@ std::optional<std::string> unknown_command(int argc, char** argv) {
     const std::string_view a = argv[i];
     if (a.starts_with("-")) {
       if (a.starts_with("--") && a.find('=') == std::string_view::npos && a != "--dry-run" &&
-          a != "--help" && a != "--version")
+          a != "--fail-fast" && a != "--show-blocking-query" && a != "--help" && a != "--version")
         ++i;  // every other global option takes a value
       continue;
     }
@@ -129,6 +130,26 @@ int main(int argc, char** argv) {
   app.add_flag("--show-blocking-query", g.show_blocking_query,
                "in progress reports, include the query text of a session the step waits for");
   app.add_flag("--dry-run", g.dry_run, "print what would run; change nothing");
+
+  // Fleets (fleet.cpp): up, migrate-to, validate or status over many targets.
+  stepwise::cli::FleetOptions fleet;
+  app.add_option("--targets", fleet.targets_file,
+                 "fleet: run for every database in FILE (one connection string or service name "
+                 "per line, or a JSON array of {\"name\", \"url\"})");
+  app.add_option("--tenant-schemas", fleet.tenant_schemas,
+                 "fleet: run for every schema of the database matching this glob (* and ?), "
+                 "each with its own log table and search_path");
+  app.add_option("--tenant-query", fleet.tenant_query,
+                 "fleet: run for every schema this read-only query returns (first column)");
+  auto* parallel_opt = app.add_option("--parallel", fleet.parallel,
+                                      "fleet: at most this many targets (and sessions) at once")
+                           ->envname("STEPWISE_PARALLEL");
+  auto* fail_fast_opt = app.add_flag("--fail-fast", fleet.fail_fast,
+                                     "fleet: start no more targets after the first failure");
+  auto* shard_opt =
+      app.add_option("--shard", fleet.shard,
+                     "fleet: take only shard I of N (I/N; auto/N: I from JOB_COMPLETION_INDEX)")
+          ->envname("STEPWISE_SHARD");
 
   stepwise::cli::UpOptions up;
   auto* cmd_up = app.add_subcommand("up", "apply all pending migrations");
@@ -309,6 +330,23 @@ int main(int argc, char** argv) {
   try {
     stepwise::cli::setup_logging(g.log_level, g.log_format, &ctx.secrets());
     ctx.resolve();
+    const bool fleet_command = cmd_up->parsed() || cmd_migrate_to->parsed() ||
+                               cmd_validate->parsed() || cmd_status->parsed();
+    stepwise::cli::check_fleet_options(
+        fleet, parallel_opt->count() + fail_fast_opt->count() + shard_opt->count() > 0,
+        fleet_command);
+    if (fleet.requested()) {
+      stepwise::cli::FleetCommandOptions fc;
+      fc.command = cmd_up->parsed()           ? stepwise::cli::FleetCommand::kUp
+                   : cmd_migrate_to->parsed() ? stepwise::cli::FleetCommand::kMigrateTo
+                   : cmd_validate->parsed()   ? stepwise::cli::FleetCommand::kValidate
+                                              : stepwise::cli::FleetCommand::kStatus;
+      fc.up = up;
+      fc.migrate_to = migrate_to;
+      fc.validate = validate;
+      if (release_opt->count() > 0) fc.validate.release = validate_release;
+      return stepwise::cli::run_fleet(ctx, fleet, fc);
+    }
     // `up` and `migrate-to` start the signal watcher once there is work (the no-op path ends
     // on a signal's default action); every other command watches from the start.
     if (!cmd_up->parsed() && !cmd_migrate_to->parsed() && !cmd_serve->parsed()) ctx.watch_signals();

@@ -57,7 +57,7 @@ JOB_SPEC_KEYS = {"activeDeadlineSeconds", "backoffLimit", "backoffLimitPerIndex"
                  "suspend", "template", "ttlSecondsAfterFinished"}
 METADATA_KEYS = {"annotations", "generateName", "labels", "name", "namespace"}
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15}  # docs/exit-codes.md
+EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 18}  # docs/exit-codes.md
 
 problems = []
 
@@ -204,7 +204,9 @@ def check_job(where, j):
     if not isinstance(grace, int) or grace < 10:
         problem(where, "terminationGracePeriodSeconds must leave stepwise time to cancel (>= 10)")
     cmd = pod.get("containers", [{}])[0].get("args", [])
-    if cmd[:1] != ["upgrade"] or "--to" not in cmd:
+    if "--shard" in cmd:
+        check_fleet_job(where, spec, cmd)
+    elif cmd[:1] != ["upgrade"] or "--to" not in cmd:
         problem(where, "the Job must run `stepwise upgrade --to R`")
     pfp = spec.get("podFailurePolicy")
     if pfp is not None:
@@ -225,6 +227,22 @@ def check_job(where, j):
                     problem(where, f"podFailurePolicy exit codes not in docs/exit-codes.md: {bad}")
                 if 7 in oec.get("values", []) and rule.get("action") == "FailJob":
                     problem(where, "exit 7 (interrupted) must stay retryable")
+
+
+def check_fleet_job(where, spec, cmd):
+    """A fleet spread over an Indexed Job: each pod its shard, all shards covered."""
+    if spec.get("completionMode") != "Indexed":
+        problem(where, "a --shard Job needs completionMode: Indexed (JOB_COMPLETION_INDEX)")
+    shard = cmd[cmd.index("--shard") + 1] if cmd.index("--shard") + 1 < len(cmd) else ""
+    m = re.fullmatch(r"auto/([0-9]+)", shard)
+    if not m:
+        problem(where, f"--shard {shard!r}: use auto/N (the index from JOB_COMPLETION_INDEX)")
+    elif int(m.group(1)) != spec.get("completions"):
+        problem(where, f"--shard {shard}: N must equal spec.completions ({spec.get('completions')})")
+    if not {"--targets", "--tenant-schemas", "--tenant-query"} & set(cmd):
+        problem(where, "a fleet Job needs --targets, --tenant-schemas or --tenant-query")
+    if cmd[-1:] not in (["up"], ["status"], ["validate"]) and "migrate-to" not in cmd:
+        problem(where, "a fleet Job runs up, migrate-to, validate or status")
 
 
 def check_secret(where, s):
