@@ -3,8 +3,6 @@ UPDATE tasks SET status = 'doing' WHERE status = 'blocked';
 DROP VIEW project_overview;
 ALTER TYPE task_status RENAME TO task_status_old;
 CREATE TYPE task_status AS ENUM ('todo', 'doing', 'done');
--- stepwise:allow type-change-rewrite because an enum label cannot be dropped in place: rolling
--- back 2.0 rewrites tasks once, in a maintenance window.
 ALTER TABLE tasks
   ALTER COLUMN status DROP DEFAULT,
   ALTER COLUMN status TYPE task_status USING status::text::task_status,

@@ -57,4 +57,22 @@ struct LintRule {
 // "file:line:col: severity rule: message".
 [[nodiscard]] std::string format_finding(const CheckFinding& f);
 
+// A folder's allow list (check-allow.txt beside the migrations): `FILE RULE because REASON`
+// per line, `#` comments. It suppresses a finding without editing a shipped file, whose
+// checksum the databases already migrated have recorded. Bad lines throw SourceError naming
+// origin:line.
+struct AllowEntry {
+  std::string file;
+  std::string rule;
+  int line = 0;  // in the allow list
+};
+[[nodiscard]] std::vector<AllowEntry> parse_allow_list(std::string_view text,
+                                                       std::string_view origin);
+// The findings the list does not cover, plus an unused-suppression warning (file: origin) for
+// each entry that covers none (entries for the database checks only when those ran).
+[[nodiscard]] std::vector<CheckFinding> apply_allow_list(std::vector<CheckFinding> findings,
+                                                         const std::vector<AllowEntry>& allow,
+                                                         std::string_view origin,
+                                                         bool database_checks_ran);
+
 }  // namespace stepwise

@@ -598,6 +598,8 @@ nlohmann::json sarif(const std::vector<CheckFinding>& findings, const std::strin
 
 }  // namespace
 
+constexpr std::string_view kAllowList = "check-allow.txt";
+
 int run_check(Context& ctx, const CheckOptions& options) {
   const auto format = options.output.empty() ? ctx.options().output : options.output;
   if (format != "text" && format != "json" && format != "sarif")
@@ -659,6 +661,17 @@ int run_check(Context& ctx, const CheckOptions& options) {
       checks.upgraded_equals_fresh();
       findings = apply_suppressions(source.migrations, std::move(findings));
       ctx.active.store(nullptr);
+    }
+  }
+
+  // The folder's allow list: suppressions for shipped files, whose text must not change.
+  if (!ctx.options().source_dir.empty()) {
+    const auto path = ctx.options().source_dir + "/" + std::string(kAllowList);
+    if (std::ifstream in(path, std::ios::binary); in) {
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+      findings = apply_allow_list(std::move(findings), parse_allow_list(text, kAllowList),
+                                  kAllowList, database_checks != "skipped");
     }
   }
 

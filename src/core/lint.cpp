@@ -1063,4 +1063,56 @@ std::vector<CheckFinding> lint_migrations(const MigrationSet& set, const Release
   return out;
 }
 
+std::vector<AllowEntry> parse_allow_list(std::string_view text, std::string_view origin) {
+  std::vector<AllowEntry> out;
+  int line_no = 0;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const auto nl = text.find('\n', pos);
+    const auto line = trim(text.substr(pos, nl == std::string_view::npos ? nl : nl - pos));
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    ++line_no;
+    if (line.empty() || line.starts_with("#")) continue;
+    std::vector<std::string_view> words;
+    for (std::size_t i = 0; i < line.size();) {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+      const auto start = i;
+      while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+      if (i > start) words.push_back(line.substr(start, i - start));
+    }
+    const auto where = fmt::format("{}:{}", origin, line_no);
+    if (words.size() < 4 || words[2] != "because")
+      throw SourceError(fmt::format("{}: expected `FILE RULE because REASON`", where));
+    const bool known = std::any_of(lint_rules().begin(), lint_rules().end(),
+                                   [&](const LintRule& r) { return r.name == words[1]; });
+    if (!known)
+      throw SourceError(fmt::format("{}: unknown rule {}", where, printable(words[1], 60)),
+                        "the rules: docs/commands/check.md");
+    out.push_back({std::string(words[0]), std::string(words[1]), line_no});
+  }
+  return out;
+}
+
+std::vector<CheckFinding> apply_allow_list(std::vector<CheckFinding> findings,
+                                           const std::vector<AllowEntry>& allow,
+                                           std::string_view origin, bool database_checks_ran) {
+  const auto from_database = [](std::string_view rule) {
+    return rule.starts_with("measured-") || rule == "round-trip" || rule == "not-idempotent" ||
+           rule == "upgrade-differs";
+  };
+  std::vector<bool> used(allow.size(), false);
+  std::vector<CheckFinding> out;
+  for (auto& f : findings) {
+    bool covered = false;
+    for (std::size_t i = 0; i < allow.size(); ++i)
+      if (allow[i].file == f.file && allow[i].rule == f.rule) covered = used[i] = true;
+    if (!covered) out.push_back(std::move(f));
+  }
+  for (std::size_t i = 0; i < allow.size(); ++i)
+    if (!used[i] && (database_checks_ran || !from_database(allow[i].rule)))
+      out.push_back({std::string(origin), allow[i].line, 1, Severity::kWarning,
+                     "unused-suppression",
+                     fmt::format("{} {} suppresses nothing", allow[i].file, allow[i].rule)});
+  return out;
+}
+
 }  // namespace stepwise

@@ -2,6 +2,8 @@
 // (tables created in the same file or batch are new), suppressions. No database.
 #include "stepwise/lint.hpp"
 
+#include "stepwise/errors.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -329,6 +331,31 @@ TEST(Lint, SuppressionsApplyToMeasuredFindings) {
   ASSERT_EQ(kept.size(), 2u);
   EXPECT_EQ(kept[0].message, "c");
   EXPECT_EQ(kept[1].rule, "measured-rewrite");
+}
+
+TEST(Lint, AllowListSuppressesWithoutEditingTheFileAndReportsUnusedEntries) {
+  const auto allow = parse_allow_list(
+      "# shipped files\n\n1_a.up.sql constraint-not-valid because new column, all NULL\n"
+      "2_b.up.sql set-not-null because table is empty\n1_a.up.sql measured-lock because brief\n",
+      "check-allow.txt");
+  ASSERT_EQ(allow.size(), 3u);
+  EXPECT_EQ(allow[1].line, 4);
+  const std::vector<CheckFinding> found = {
+      {"1_a.up.sql", 2, 5, Severity::kError, "constraint-not-valid", "m"},
+      {"1_a.up.sql", 3, 1, Severity::kError, "set-not-null", "m"},
+      {"3_c.up.sql", 1, 1, Severity::kError, "constraint-not-valid", "m"}};
+  const auto lint_only = apply_allow_list(found, allow, "check-allow.txt", false);
+  ASSERT_EQ(lint_only.size(), 3u);  // two findings kept, line 4 unused; measured-lock not judged
+  EXPECT_EQ(lint_only[0].rule, "set-not-null");
+  EXPECT_EQ(lint_only[1].file, "3_c.up.sql");
+  EXPECT_EQ(lint_only[2].rule, "unused-suppression");
+  EXPECT_EQ(lint_only[2].file, "check-allow.txt");
+  EXPECT_EQ(lint_only[2].line, 4);
+  EXPECT_EQ(lint_only[2].severity, Severity::kWarning);
+  EXPECT_EQ(apply_allow_list(found, allow, "check-allow.txt", true).size(), 4u);
+  EXPECT_THROW((void)parse_allow_list("1_a.up.sql no-such-rule because x\n", "f"), SourceError);
+  EXPECT_THROW((void)parse_allow_list("1_a.up.sql set-not-null\n", "f"), SourceError);
+  EXPECT_THROW((void)parse_allow_list("1_a.up.sql set-not-null since x\n", "f"), SourceError);
 }
 
 TEST(Lint, FormatsOneLine) {
