@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libpqxx-dev libpq-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libssl-dev help2man dpkg-dev libpg-query-dev
-  postgresql postgresql-client pgbouncer
+  postgresql postgresql-client pgbouncer sqitch libdbd-pg-perl
   libcpp-httplib-dev chromium
 )
 missing=()

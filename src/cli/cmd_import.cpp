@@ -20,7 +20,7 @@ int run_import(Context& ctx, const ImportOptions& o) {
   if (!tool)
     throw UsageError(
         fmt::format("import: --from {}: unknown tool (dbmate, golang-migrate, goose, "
-                    "node-pg-migrate, postgrator, flyway)",
+                    "node-pg-migrate, postgrator, flyway, sqitch)",
                     printable(o.from, 40)));
   std::error_code ec;
   if (!fs::is_directory(o.src, ec))
@@ -29,18 +29,26 @@ int run_import(Context& ctx, const ImportOptions& o) {
     throw UsageError(
         fmt::format("import: {} exists and is not empty: nothing written", printable(o.dest, 200)));
   std::vector<MigrationFile> files;
-  for (const auto& e : fs::directory_iterator(o.src, ec)) {
-    if (!e.is_regular_file()) continue;
-    std::ifstream in(e.path(), std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    if (!in && !in.eof())
-      throw SourceError(fmt::format("{}: cannot be read", printable(e.path().string(), 200)));
-    MigrationFile f;
-    f.name = e.path().filename().string();
-    f.bytes = s.str();
-    files.push_back(std::move(f));
-  }
+  // sqitch keeps its scripts in deploy/ and revert/ beside sqitch.plan: named "deploy/x.sql".
+  const auto read_folder = [&](const fs::path& dir, const std::string& prefix) {
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::ostringstream s;
+      s << in.rdbuf();
+      if (!in && !in.eof())
+        throw SourceError(fmt::format("{}: cannot be read", printable(e.path().string(), 200)));
+      MigrationFile f;
+      f.name = prefix + e.path().filename().string();
+      f.bytes = s.str();
+      files.push_back(std::move(f));
+    }
+  };
+  read_folder(o.src, "");
+  if (*tool == Tool::kSqitch)
+    for (const char* sub : {"deploy", "revert"})
+      if (fs::is_directory(fs::path(o.src) / sub, ec))
+        read_folder(fs::path(o.src) / sub, std::string(sub) + "/");
   if (ec) throw UsageError(fmt::format("import: {}: {}", printable(o.src, 200), ec.message()));
   std::sort(files.begin(), files.end(),
             [](const MigrationFile& a, const MigrationFile& b) { return a.name < b.name; });

@@ -2,7 +2,9 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <map>
 #include <optional>
+#include <set>
 
 #include "stepwise/adopt.hpp"
 #include "stepwise/errors.hpp"
@@ -136,16 +138,112 @@ MigrationFile out_file(std::string name, std::string bytes) {
   return f;
 }
 
+// A sqitch deploy or revert script without the BEGIN; / COMMIT; pair sqitch's templates put
+// around it: stepwise runs a transactional file in its own transaction.
+std::string without_sqitch_transaction(std::string_view text) {
+  std::vector<std::string_view> lines;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const auto nl = text.find('\n', pos);
+    const auto end = nl == std::string_view::npos ? text.size() : nl + 1;
+    lines.push_back(text.substr(pos, end - pos));
+    pos = end;
+  }
+  const auto is = [](std::string_view line, std::string_view word) {
+    auto t = trim(line);
+    if (t.size() != word.size()) return false;
+    for (std::size_t i = 0; i < t.size(); ++i)
+      if (std::toupper(static_cast<unsigned char>(t[i])) != word[i]) return false;
+    return true;
+  };
+  const auto code = [](std::string_view line) {
+    const auto t = trim(line);
+    return !t.empty() && !t.starts_with("--");
+  };
+  std::size_t first = 0, last = lines.size();
+  while (first < lines.size() && !code(lines[first])) ++first;
+  while (last > 0 && !code(lines[last - 1])) --last;
+  if (first >= lines.size() || last == 0 || first == last - 1 || !is(lines[first], "BEGIN;") ||
+      !is(lines[last - 1], "COMMIT;"))
+    return std::string(text);
+  std::string out;
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    if (i != first && i != last - 1) out += lines[i];
+  return out;
+}
+
+// sqitch: the plan orders the changes; deploy/<change>.sql and revert/<change>.sql become
+// <position>_<change>.up.sql / .down.sql (adopt then maps sqitch's changes by name).
+std::vector<MigrationFile> import_sqitch(const std::vector<MigrationFile>& files,
+                                         std::vector<std::string>* skipped) {
+  std::map<std::string, const MigrationFile*> by_name;
+  for (const auto& f : files) by_name[f.name] = &f;
+  const auto plan = by_name.find("sqitch.plan");
+  if (plan == by_name.end())
+    throw SourceError("sqitch.plan: not found; a sqitch project's folder holds it",
+                      "give the folder that has sqitch.plan, deploy/ and revert/");
+  std::vector<std::string> changes, problems;
+  std::set<std::string> seen;
+  int line_no = 0;
+  const std::string_view text = plan->second->bytes;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const auto nl = text.find('\n', pos);
+    const auto line = trim(text.substr(pos, nl == std::string_view::npos ? nl : nl - pos));
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    ++line_no;
+    if (line.empty() || line.starts_with("%") || line.starts_with("#") || line.starts_with("@"))
+      continue;
+    auto name = std::string(line.substr(0, line.find_first_of(" \t[")));
+    if (!name.empty() && name.front() == '-') {  // "-change": a change reverted in the plan
+      problems.push_back(
+          fmt::format("sqitch.plan:{}: {} is reverted in the plan; stepwise's set "
+                      "only moves forward (remove both lines)",
+                      line_no, printable(name, 80)));
+      continue;
+    }
+    if (!name.empty() && name.front() == '+') name.erase(0, 1);
+    if (!seen.insert(name).second) {
+      problems.push_back(fmt::format(
+          "sqitch.plan:{}: {} is reworked (a second entry); import the project before the rework "
+          "or give the reworked change a new name",
+          line_no, printable(name, 80)));
+      continue;
+    }
+    changes.push_back(name);
+  }
+  std::vector<MigrationFile> out;
+  const auto width =
+      std::to_string(changes.size()).size() < 4 ? 4 : std::to_string(changes.size()).size();
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const auto& c = changes[i];
+    const auto deploy = by_name.find("deploy/" + c + ".sql");
+    if (deploy == by_name.end()) {
+      problems.push_back(fmt::format("{}: not found (named in sqitch.plan)",
+                                     printable("deploy/" + c + ".sql", 200)));
+      continue;
+    }
+    const auto stem = fmt::format("{:0{}}_{}", i + 1, width, c);
+    out.push_back(out_file(stem + ".up.sql", without_sqitch_transaction(deploy->second->bytes)));
+    if (const auto revert = by_name.find("revert/" + c + ".sql"); revert != by_name.end())
+      out.push_back(
+          out_file(stem + ".down.sql", without_sqitch_transaction(revert->second->bytes)));
+  }
+  for (const auto& f : files)
+    if (f.name != "sqitch.plan" && !f.name.starts_with("deploy/") &&
+        !f.name.starts_with("revert/") && skipped != nullptr)
+      skipped->push_back(f.name);
+  if (!problems.empty()) {
+    std::string msg;
+    for (const auto& p : problems) msg += (msg.empty() ? "" : "\n") + p;
+    throw SourceError(msg, "fix sqitch.plan or the scripts, then import again");
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationFile>& files,
                                          std::vector<std::string>* skipped) {
-  if (tool != Tool::kDbmate && tool != Tool::kGolangMigrate && tool != Tool::kFlyway &&
-      tool != Tool::kGoose && tool != Tool::kNodePgMigrate && tool != Tool::kPostgrator)
-    throw UsageError(fmt::format(
-        "import --from {}: not supported yet (dbmate, golang-migrate, goose, node-pg-migrate, "
-        "postgrator and flyway are)",
-        to_string(tool)));
+  if (tool == Tool::kSqitch) return import_sqitch(files, skipped);
   std::vector<MigrationFile> out;
   std::vector<std::string> problems;
   for (const auto& f : files) {

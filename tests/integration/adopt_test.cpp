@@ -5,6 +5,9 @@
 // --baseline, and adopt racing an up.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+#include <filesystem>
+
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -701,6 +704,69 @@ TEST(AdoptRealTools, DbmateAppliesThenStepwiseTakesOver) {
   const auto st =
       run({dbmate, "--url", url, "--migrations-dir", tool.path(), "--no-dump-schema", "status"});
   EXPECT_NE(st.out.find("Applied: 3"), std::string::npos) << st.out << st.err;
+}
+
+// sqitch (Debian's package): deploys two changes of a project with its own registry; stepwise
+// imports the folder (plan order, deploy/revert without their BEGIN/COMMIT), refuses to start
+// over sqitch's history, adopts it by change name, and runs only the change sqitch had not.
+TEST(AdoptRealTools, SqitchDeploysThenStepwiseTakesOver) {
+  REQUIRE_TEST_DATABASE();
+  const std::string sqitch = "/usr/bin/sqitch";
+  if (::access(sqitch.c_str(), X_OK) != 0) {
+    if (const char* r = std::getenv("STEPWISE_REQUIRE_DB"); r && std::string(r) == "1")
+      FAIL() << "sqitch is not installed (run scripts/install-deps.sh)";
+    GTEST_SKIP() << "sqitch is not installed";
+  }
+  TestDb db;
+  MigrationDir project, dir;
+  project.write("sqitch.conf", "[core]\n\tengine = pg\n");
+  const std::string head =
+      "%syntax-version=1.0.0\n%project=flipr\n\n"
+      "appschema 2024-01-01T00:00:00Z Ann <ann@example.com> # the schema\n"
+      "users [appschema] 2024-01-02T00:00:00Z Ann <ann@example.com> # users\n"
+      "@v1.0 2024-01-03T00:00:00Z Ann <ann@example.com> # release 1.0\n";
+  project.write("sqitch.plan", head);
+  std::filesystem::create_directories(project.path() + "/deploy");
+  std::filesystem::create_directories(project.path() + "/revert");
+  project.write("deploy/appschema.sql",
+                "-- Deploy flipr:appschema to pg\n\nBEGIN;\n\nCREATE SCHEMA flipr;\n\nCOMMIT;\n");
+  project.write("revert/appschema.sql", "BEGIN;\nDROP SCHEMA flipr;\nCOMMIT;\n");
+  project.write("deploy/users.sql",
+                "BEGIN;\nCREATE TABLE flipr.users (id int PRIMARY KEY);\nCOMMIT;\n");
+  project.write("revert/users.sql", "BEGIN;\nDROP TABLE flipr.users;\nCOMMIT;\n");
+  auto target = "db:" + db.url();
+  target.replace(target.find("postgres://"), 11, "pg://");
+  const std::map<std::string, std::string> env{{"SQITCH_FULLNAME", "stepwise test"},
+                                               {"SQITCH_EMAIL", "test@example.com"}};
+  const auto deployed = run({sqitch, "--chdir", project.path(), "deploy", target}, env);
+  ASSERT_EQ(deployed.exit_code, 0) << deployed.out << deployed.err;
+  ASSERT_EQ(db.count("SELECT count(*) FROM sqitch.changes"), 2);
+  // The project moves on: a third change sqitch never deployed.
+  project.write("sqitch.plan",
+                head + "orders [users] 2024-02-01T00:00:00Z Ann <ann@example.com> # orders\n");
+  project.write("deploy/orders.sql",
+                "BEGIN;\nCREATE TABLE flipr.orders (id int, user_id int REFERENCES flipr.users);\n"
+                "COMMIT;\n");
+  project.write("revert/orders.sql", "BEGIN;\nDROP TABLE flipr.orders;\nCOMMIT;\n");
+  const auto set = dir.path() + "/set";
+  const auto im = db.stepwise({"import", "--from", "sqitch", project.path(), set});
+  ASSERT_EQ(im.exit_code, 0) << im.out << im.err;
+  EXPECT_NE(im.out.find("imported 3 migration(s) (6 file(s))"), std::string::npos) << im.out;
+  auto r = db.stepwise({"--source", set, "up"});
+  EXPECT_EQ(r.exit_code, 6) << r.err;  // an empty log over sqitch's registry
+  r = db.stepwise({"--source", set, "adopt", "--from", "sqitch"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("recorded 2 migration(s)"), std::string::npos) << r.out;
+  r = db.stepwise({"--source", set, "up"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("applied 1 migration(s)"), std::string::npos) << r.out;
+  EXPECT_EQ(db.scalar("SELECT to_regclass('flipr.orders') IS NOT NULL"), "t");
+  EXPECT_EQ(db.stepwise({"--source", set, "validate"}).exit_code, 0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM sqitch.changes"), 2);  // sqitch's registry untouched
+  // The converted down files run: back to the schema alone.
+  r = db.stepwise({"--source", set, "migrate-to", "1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.scalar("SELECT to_regclass('flipr.users') IS NULL"), "t");
 }
 
 }  // namespace

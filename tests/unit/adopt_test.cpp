@@ -236,7 +236,7 @@ TEST(ImportFolder, FlywayVersionedUndoAndWhatItRefuses) {
     EXPECT_NE(what.find("V1.2__x.sql"), std::string::npos) << what;
     EXPECT_NE(what.find("V3__Job.java\": a code migration"), std::string::npos) << what;
   }
-  EXPECT_THROW((void)import_folder(Tool::kSqitch, {}, nullptr), UsageError);
+  EXPECT_THROW((void)import_folder(Tool::kSqitch, {}, nullptr), SourceError);  // no sqitch.plan
 }
 
 TEST(ImportFolder, GooseSqlFilesConvert) {
@@ -308,6 +308,41 @@ TEST(ImportFolder, PostgratorDoAndUndo) {
   EXPECT_EQ(build_migration_set(out).size(), 2u);
   EXPECT_THROW((void)import_folder(Tool::kPostgrator, {raw("001.redo.x.sql", "")}, nullptr),
                SourceError);
+}
+
+TEST(ImportFolder, SqitchPlanOrderDeployRevertWithoutTheirTransaction) {
+  std::vector<std::string> skipped;
+  const auto out = import_folder(
+      Tool::kSqitch,
+      {raw("sqitch.plan",
+           "%syntax-version=1.0.0\n%project=flipr\n\nappschema 2024-01-01T00:00:00Z A <a@x> # "
+           "schema\nusers [appschema] 2024-01-02T00:00:00Z A <a@x> # users\n@v1.0 "
+           "2024-01-03T00:00:00Z A <a@x> # tag\n"),
+       raw("deploy/appschema.sql",
+           "-- Deploy flipr:appschema to pg\n\nBEGIN;\n\nCREATE SCHEMA flipr;\n\nCOMMIT;\n"),
+       raw("revert/appschema.sql", "-- Revert\nbegin;\nDROP SCHEMA flipr;\ncommit;\n"),
+       raw("deploy/users.sql", "CREATE TABLE flipr.users (id int);\n"), raw("sqitch.conf", "")},
+      &skipped);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].name, "0001_appschema.up.sql");
+  EXPECT_EQ(out[0].bytes, "-- Deploy flipr:appschema to pg\n\n\nCREATE SCHEMA flipr;\n\n");
+  EXPECT_EQ(out[1].name, "0001_appschema.down.sql");
+  EXPECT_EQ(out[1].bytes, "-- Revert\nDROP SCHEMA flipr;\n");
+  EXPECT_EQ(out[2].name, "0002_users.up.sql");
+  EXPECT_EQ(out[2].bytes, "CREATE TABLE flipr.users (id int);\n");
+  EXPECT_EQ(skipped, (std::vector<std::string>{"sqitch.conf"}));
+  EXPECT_EQ(build_migration_set(out).size(), 2u);
+  try {
+    (void)import_folder(Tool::kSqitch,
+                        {raw("sqitch.plan", "a 2024 A <a@x>\nb 2024 A <a@x>\na 2025 A <a@x>\n"),
+                         raw("deploy/a.sql", "")},
+                        nullptr);
+    FAIL();
+  } catch (const SourceError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("sqitch.plan:3: \"a\" is reworked"), std::string::npos) << what;
+    EXPECT_NE(what.find("deploy/b.sql\": not found"), std::string::npos) << what;
+  }
 }
 
 TEST(ImportFolder, GooseRefusesWhatItCannotRunAsWritten) {
