@@ -39,7 +39,9 @@ std::string random_name() {
 TestDb::TestDb() : name_(random_name()) {
   pqxx::connection c(admin_url());
   pqxx::nontransaction w(c);
-  w.exec("CREATE DATABASE " + c.quote_name(name_));
+  // From template0: a test that puts objects into template1 for a moment (a DBA's extension)
+  // must not leak them into the databases of tests running beside it.
+  w.exec("CREATE DATABASE " + c.quote_name(name_) + " TEMPLATE template0");
   url_ = with_database(admin_url(), name_);
 }
 
