@@ -17,6 +17,17 @@ bool all_digits(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
+// "<version>_<name>.sql" (dbmate, goose, node-pg-migrate): whether the name starts with digits
+// and an underscore; else a problem naming the file and the layout the tool expects.
+bool versioned_name(std::string_view n, std::string_view tool, std::string_view layout,
+                    std::vector<std::string>& problems) {
+  const auto us = n.find('_');
+  if (all_digits(n.substr(0, us == std::string_view::npos ? 0 : us))) return true;
+  problems.push_back(
+      fmt::format("{}: not a {} migration name ({})", printable(n, 200), tool, layout));
+  return false;
+}
+
 bool is_code(std::string_view name) {
   for (const auto ext : {".go", ".java", ".class", ".js", ".cjs", ".mjs", ".ts", ".py", ".rb"})
     if (name.ends_with(ext)) return true;
@@ -262,13 +273,7 @@ std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationF
         out.push_back(out_file(f.name, f.bytes));  // the same grammar; checked by the loader
         break;
       case Tool::kDbmate: {
-        const auto us = n.find('_');
-        const auto version = n.substr(0, us == std::string_view::npos ? 0 : us);
-        if (!all_digits(version)) {
-          problems.push_back(fmt::format("{}: not a dbmate migration name (<version>_<name>.sql)",
-                                         printable(n, 200)));
-          break;
-        }
+        if (!versioned_name(n, "dbmate", "<version>_<name>.sql", problems)) break;
         const auto stem = std::string(n.substr(0, n.size() - 4));
         std::string up_opts, down_opts;
         const auto up = section(f.bytes, "-- migrate:up", &up_opts);
@@ -294,13 +299,7 @@ std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationF
         break;
       }
       case Tool::kGoose: {
-        const auto us = n.find('_');
-        const auto version = n.substr(0, us == std::string_view::npos ? 0 : us);
-        if (!all_digits(version)) {
-          problems.push_back(fmt::format("{}: not a goose migration name (<version>_<name>.sql)",
-                                         printable(n, 200)));
-          break;
-        }
+        if (!versioned_name(n, "goose", "<version>_<name>.sql", problems)) break;
         const auto g = split_goose(n, f.bytes, problems);
         if (!g) break;
         const auto stem = std::string(n.substr(0, n.size() - 4));
@@ -310,14 +309,7 @@ std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationF
         break;
       }
       case Tool::kNodePgMigrate: {
-        const auto us = n.find('_');
-        const auto version = n.substr(0, us == std::string_view::npos ? 0 : us);
-        if (!all_digits(version)) {
-          problems.push_back(
-              fmt::format("{}: not a node-pg-migrate migration name (<timestamp>_<name>.sql)",
-                          printable(n, 200)));
-          break;
-        }
+        if (!versioned_name(n, "node-pg-migrate", "<timestamp>_<name>.sql", problems)) break;
         std::string up, down, *into = nullptr;
         bool seen_up = false, seen_down = false;
         const std::string_view text = f.bytes;
