@@ -565,8 +565,9 @@ class FileLinter {
     for (const auto& s : tree.value("stmts", json::array())) {
       const auto& stmt = s.value("stmt", json::object());
       if (stmt.empty()) continue;
-      const auto& [kind, node] = *stmt.items().begin();
-      dispatch(kind, node);
+      // Not `*stmt.items().begin()`: that dereference yields the proxy itself, a temporary.
+      const auto first = stmt.begin();
+      dispatch(first.key(), first.value());
     }
   }
 
