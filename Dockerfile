@@ -29,7 +29,7 @@ FROM ${DEBIAN_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
-      libpqxx-dev libpq-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libssl-dev libpg-query-dev \
+      libpqxx-dev libpq-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libssl-dev libpg-query-dev libcpp-httplib-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
