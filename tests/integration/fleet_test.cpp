@@ -104,7 +104,11 @@ TEST(FleetTenants, ManyTenantsInParallelThenANoOpRerun) {
   EXPECT_EQ(docs.back()["outcomes"]["applied"], tenants);
   expect_at_head(db, tenants, migrations);
   // Each tenant's lock is its own: nothing left behind.
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+  EXPECT_EQ(
+      db.count(
+          "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid "
+          "FROM pg_database WHERE datname = current_database())"),
+      0);
 
   // The rerun: every tenant up to date, nothing written.
   const auto all_attempts = [&] {
@@ -219,7 +223,11 @@ TEST(FleetTenants, SigtermCancelsTheRunningTargetsAndTheRerunFinishes) {
   EXPECT_EQ(r.exit_code, 7) << r.err << r.out;
   EXPECT_LT(r.took, 15s);
   EXPECT_NE(r.out.find("interrupted"), std::string::npos) << r.out;
-  EXPECT_EQ(db.count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+  EXPECT_EQ(
+      db.count(
+          "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid "
+          "FROM pg_database WHERE datname = current_database())"),
+      0);
   dir.write("0002_slow.up.sql", "CREATE TABLE slow (id int);\n");
   const auto again = db.stepwise(
       {"--source", dir.path(), "--tenant-schemas", "tenant_*", "--parallel", "3", "up"});
