@@ -9,6 +9,11 @@ namespace stepwise {
 [[nodiscard]] bool is_blank(std::string_view s);  // empty or only white space
 [[nodiscard]] std::string_view trim(std::string_view s);
 [[nodiscard]] std::vector<std::string_view> split_lines(std::string_view s);
+// The lines with their '\n' (the last one without, when the text does not end in one): the
+// pieces concatenate back to the text, for converters that copy lines through.
+[[nodiscard]] std::vector<std::string_view> split_lines_keeping_ends(std::string_view s);
+// ASCII letters lowered (SQL keywords, tool annotations); other bytes as they are.
+[[nodiscard]] std::string to_lower_ascii(std::string_view s);
 // Printable form of an untrusted string for an error message: quoted, control bytes escaped,
 // cut at max_chars.
 [[nodiscard]] std::string printable(std::string_view s, std::size_t max_chars = 80);

@@ -249,11 +249,11 @@ int main(int argc, char** argv) {
   auto* cmd_import =
       app.add_subcommand("import",
                          "convert another tool's migration folder (dbmate, golang-migrate, goose, "
-                         "node-pg-migrate, postgrator, flyway) into "
+                         "node-pg-migrate, postgrator, flyway, sqitch) into "
                          "stepwise's layout, keeping the versions");
   cmd_import
       ->add_option("--from", import.from,
-                   "dbmate, golang-migrate, goose, node-pg-migrate, postgrator or flyway")
+                   "dbmate, golang-migrate, goose, node-pg-migrate, postgrator, flyway or sqitch")
       ->required();
   cmd_import->add_option("SRC", import.src, "the tool's migration folder")->required();
   cmd_import->add_option("DEST", import.dest, "a new (or empty) folder for stepwise's files")

@@ -73,17 +73,11 @@ std::optional<GooseFile> split_goose(std::string_view name, std::string_view tex
                                      std::vector<std::string>& problems) {
   GooseFile g;
   std::string* into = nullptr;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto nl = text.find('\n', pos);
-    const auto end = nl == std::string_view::npos ? text.size() : nl + 1;
-    const auto line = text.substr(pos, end - pos);
-    pos = end;
+  for (const auto line : split_lines_keeping_ends(text)) {
     const auto bare = trim(line);
     if (bare.size() > 9 && line.starts_with("--") && (line[2] == ' ' || line[2] == '\t') &&
         trim(line.substr(2)).starts_with("+goose ")) {
-      std::string annotation(trim(trim(line.substr(2)).substr(7)));
-      for (auto& c : annotation) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const auto annotation = to_lower_ascii(trim(trim(line.substr(2)).substr(7)));
       if (annotation == "up") {
         into = &g.up;
         g.seen_up = true;
@@ -129,17 +123,12 @@ bool is_npm_marker(std::string_view line, std::string_view direction) {
   while (!rest.empty() &&
          (rest.front() == '-' || std::isspace(static_cast<unsigned char>(rest.front()))))
     rest.remove_prefix(1);
-  if (rest.size() < direction.size()) return false;
-  for (std::size_t i = 0; i < direction.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(rest[i])) != direction[i]) return false;
-  rest.remove_prefix(direction.size());
-  if (rest.empty() || !std::isspace(static_cast<unsigned char>(rest.front()))) return false;
-  rest = trim(rest);
-  constexpr std::string_view kWord = "migration";
-  if (rest.size() < kWord.size()) return false;
-  for (std::size_t i = 0; i < kWord.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(rest[i])) != kWord[i]) return false;
-  return true;
+  const auto lowered = to_lower_ascii(rest);
+  const std::string_view word(lowered);
+  if (!word.starts_with(direction) || word.size() == direction.size() ||
+      !std::isspace(static_cast<unsigned char>(word[direction.size()])))
+    return false;
+  return trim(word.substr(direction.size())).starts_with("migration");
 }
 
 MigrationFile out_file(std::string name, std::string bytes) {
@@ -152,20 +141,7 @@ MigrationFile out_file(std::string name, std::string bytes) {
 // A sqitch deploy or revert script without the BEGIN; / COMMIT; pair sqitch's templates put
 // around it: stepwise runs a transactional file in its own transaction.
 std::string without_sqitch_transaction(std::string_view text) {
-  std::vector<std::string_view> lines;
-  for (std::size_t pos = 0; pos < text.size();) {
-    const auto nl = text.find('\n', pos);
-    const auto end = nl == std::string_view::npos ? text.size() : nl + 1;
-    lines.push_back(text.substr(pos, end - pos));
-    pos = end;
-  }
-  const auto is = [](std::string_view line, std::string_view word) {
-    auto t = trim(line);
-    if (t.size() != word.size()) return false;
-    for (std::size_t i = 0; i < t.size(); ++i)
-      if (std::toupper(static_cast<unsigned char>(t[i])) != word[i]) return false;
-    return true;
-  };
+  const auto lines = split_lines_keeping_ends(text);
   const auto code = [](std::string_view line) {
     const auto t = trim(line);
     return !t.empty() && !t.starts_with("--");
@@ -173,8 +149,8 @@ std::string without_sqitch_transaction(std::string_view text) {
   std::size_t first = 0, last = lines.size();
   while (first < lines.size() && !code(lines[first])) ++first;
   while (last > 0 && !code(lines[last - 1])) --last;
-  if (first >= lines.size() || last == 0 || first == last - 1 || !is(lines[first], "BEGIN;") ||
-      !is(lines[last - 1], "COMMIT;"))
+  if (first + 1 >= last || to_lower_ascii(trim(lines[first])) != "begin;" ||
+      to_lower_ascii(trim(lines[last - 1])) != "commit;")
     return std::string(text);
   std::string out;
   for (std::size_t i = 0; i < lines.size(); ++i)
@@ -195,11 +171,8 @@ std::vector<MigrationFile> import_sqitch(const std::vector<MigrationFile>& files
   std::vector<std::string> changes, problems;
   std::set<std::string> seen;
   int line_no = 0;
-  const std::string_view text = plan->second->bytes;
-  for (std::size_t pos = 0; pos < text.size();) {
-    const auto nl = text.find('\n', pos);
-    const auto line = trim(text.substr(pos, nl == std::string_view::npos ? nl : nl - pos));
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+  for (const auto raw : split_lines(plan->second->bytes)) {
+    const auto line = trim(raw);
     ++line_no;
     if (line.empty() || line.starts_with("%") || line.starts_with("#") || line.starts_with("@"))
       continue;
@@ -312,12 +285,7 @@ std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationF
         if (!versioned_name(n, "node-pg-migrate", "<timestamp>_<name>.sql", problems)) break;
         std::string up, down, *into = nullptr;
         bool seen_up = false, seen_down = false;
-        const std::string_view text = f.bytes;
-        for (std::size_t pos = 0; pos < text.size();) {
-          const auto nl = text.find('\n', pos);
-          const auto end = nl == std::string_view::npos ? text.size() : nl + 1;
-          const auto line = text.substr(pos, end - pos);
-          pos = end;
+        for (const auto line : split_lines_keeping_ends(f.bytes)) {
           if (is_npm_marker(line, "up")) {
             into = &up;
             seen_up = true;

@@ -85,6 +85,35 @@ const LintRule* find_rule(std::string_view name) {
   return nullptr;
 }
 
+// "RULE[,RULE] because REASON": what follows `-- stepwise:allow` in a file, and a file name in
+// check-allow.txt. Rules lowered; the reason empty when there is no " because".
+struct AllowClause {
+  std::vector<std::string> rules;
+  std::string reason;
+};
+
+AllowClause parse_allow_clause(std::string_view text) {
+  const auto rest = std::string(trim(text));
+  const auto because = to_lower_ascii(rest).find(" because");
+  AllowClause c;
+  if (because != std::string::npos) c.reason = std::string(trim(rest.substr(because + 8)));
+  std::string cur;
+  for (char ch : rest.substr(0, because) + ",") {
+    if (ch == ',' || ch == ' ' || ch == '\t') {
+      if (!cur.empty()) c.rules.push_back(to_lower_ascii(cur));
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  return c;
+}
+
+// A rule a suppression may name: a known one, and not one about suppressions themselves.
+bool suppressible(std::string_view rule) {
+  return find_rule(rule) != nullptr && rule != "bad-suppression" && rule != "unused-suppression";
+}
+
 // ---- the catalog the set builds ---------------------------------------------------------
 
 struct TableInfo {
@@ -453,30 +482,12 @@ class FileLinter {
       if (!line.starts_with("--")) continue;
       auto body = trim(line.substr(2));
       constexpr std::string_view kPrefix = "stepwise:allow";
-      if (body.size() < kPrefix.size()) continue;
-      std::string head(body.substr(0, kPrefix.size()));
-      std::transform(head.begin(), head.end(), head.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (head != kPrefix) continue;
-      auto rest = std::string(trim(body.substr(kPrefix.size())));
-      std::string lowered = rest;
-      std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      const auto because = lowered.find(" because");
-      std::string rules_text = because == std::string::npos ? rest : rest.substr(0, because);
-      const std::string reason =
-          because == std::string::npos ? "" : std::string(trim(rest.substr(because + 8)));
+      if (to_lower_ascii(body.substr(0, kPrefix.size())) != kPrefix) continue;
+      auto clause = parse_allow_clause(body.substr(kPrefix.size()));
+      const auto& reason = clause.reason;
       Suppression s;
       s.offset = offset;
-      std::string cur;
-      for (char c : rules_text + ",") {
-        if (c == ',' || c == ' ' || c == '\t') {
-          if (!cur.empty()) s.rules.push_back(cur);
-          cur.clear();
-        } else {
-          cur += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-      }
+      s.rules = std::move(clause.rules);
       if (s.rules.empty()) {
         out_.push_back(make(offset, "bad-suppression",
                             "-- stepwise:allow names no rule: write -- stepwise:allow RULE because "
@@ -492,8 +503,7 @@ class FileLinter {
       }
       bool known = true;
       for (const auto& r : s.rules) {
-        const auto* rule = find_rule(r);
-        if (rule == nullptr || r == "bad-suppression" || r == "unused-suppression") {
+        if (!suppressible(r)) {
           out_.push_back(
               make(offset, "bad-suppression",
                    fmt::format("-- stepwise:allow names an unknown rule {}", printable(r, 60))));
@@ -1067,28 +1077,22 @@ std::vector<CheckFinding> lint_migrations(const MigrationSet& set, const Release
 std::vector<AllowEntry> parse_allow_list(std::string_view text, std::string_view origin) {
   std::vector<AllowEntry> out;
   int line_no = 0;
-  for (std::size_t pos = 0; pos < text.size();) {
-    const auto nl = text.find('\n', pos);
-    const auto line = trim(text.substr(pos, nl == std::string_view::npos ? nl : nl - pos));
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+  for (const auto raw : split_lines(text)) {
     ++line_no;
+    const auto line = trim(raw);
     if (line.empty() || line.starts_with("#")) continue;
-    std::vector<std::string_view> words;
-    for (std::size_t i = 0; i < line.size();) {
-      while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-      const auto start = i;
-      while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-      if (i > start) words.push_back(line.substr(start, i - start));
-    }
+    const auto space = line.find_first_of(" \t");
     const auto where = fmt::format("{}:{}", origin, line_no);
-    if (words.size() < 4 || words[2] != "because")
+    const auto clause = parse_allow_clause(space == std::string_view::npos ? std::string_view()
+                                                                           : line.substr(space));
+    if (clause.rules.empty() || clause.reason.empty())
       throw SourceError(fmt::format("{}: expected `FILE RULE because REASON`", where));
-    const bool known = std::any_of(lint_rules().begin(), lint_rules().end(),
-                                   [&](const LintRule& r) { return r.name == words[1]; });
-    if (!known)
-      throw SourceError(fmt::format("{}: unknown rule {}", where, printable(words[1], 60)),
-                        "the rules: docs/commands/check.md");
-    out.push_back({std::string(words[0]), std::string(words[1]), line_no});
+    for (const auto& rule : clause.rules) {
+      if (!suppressible(rule))
+        throw SourceError(fmt::format("{}: unknown rule {}", where, printable(rule, 60)),
+                          "the rules: docs/commands/check.md");
+      out.push_back({std::string(line.substr(0, space)), rule, line_no});
+    }
   }
   return out;
 }

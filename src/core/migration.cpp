@@ -27,12 +27,6 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 }  // namespace
 
 std::optional<FileName> parse_file_name(std::string_view name, std::string* problem) {
@@ -83,8 +77,8 @@ Directives parse_directives(std::string_view file, std::string_view sql, std::st
     if (!line.starts_with("--")) break;  // directives live only in the leading comment lines
     auto body = trim(line.substr(2));
     constexpr std::string_view kPrefix = "stepwise:";
-    if (lower(body.substr(0, kPrefix.size())) != kPrefix) continue;
-    const auto directive = lower(trim(body.substr(kPrefix.size())));
+    if (to_lower_ascii(body.substr(0, kPrefix.size())) != kPrefix) continue;
+    const auto directive = to_lower_ascii(trim(body.substr(kPrefix.size())));
     if (directive == "no-transaction") {
       out.tx = TxMode::kNoTransaction;
     } else if (directive == "not-resumable") {

@@ -53,6 +53,24 @@ std::string_view trim(std::string_view s) {
   return s.substr(b, e - b + 1);
 }
 
+std::vector<std::string_view> split_lines_keeping_ends(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (std::size_t pos = 0; pos < s.size();) {
+    const auto nl = s.find('\n', pos);
+    const auto end = nl == std::string_view::npos ? s.size() : nl + 1;
+    out.push_back(s.substr(pos, end - pos));
+    pos = end;
+  }
+  return out;
+}
+
+std::string to_lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 std::vector<std::string_view> split_lines(std::string_view s) {
   std::vector<std::string_view> out;
   std::size_t start = 0;
