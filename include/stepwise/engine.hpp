@@ -144,11 +144,6 @@ struct Engine {
 [[nodiscard]] std::unique_ptr<Lock> make_lock(LockKind kind, Connection& conn,
                                               LeaseLock::Options options);
 
-// What a runner that lost a race to create the same object sees (CREATE ... IF NOT EXISTS
-// checks before it inserts into the catalog): 42P07 relation, 42P06 schema, 42710 type or
-// other object, 23505 a catalog's unique index. The object is there: the race is harmless.
-[[nodiscard]] bool is_concurrent_create_duplicate(std::string_view sqlstate);
-
 // Whether a connection pooler (PgBouncer, pgcat, a cloud proxy) sits between this connection
 // and the server: the backend pid the connection was given at start-up is then the pooler's
 // own, not the server session's. One query; ask only when there is work.

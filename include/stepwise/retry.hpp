@@ -16,6 +16,11 @@ enum class Retry {
 };
 [[nodiscard]] Retry classify_retry(std::string_view sqlstate);
 
+// What a runner that lost a race to create the same object sees (CREATE ... IF NOT EXISTS
+// checks before it inserts into the catalog): 42P07 relation, 42P06 schema, 42710 type or
+// other object, 23505 a catalog's unique index. The object is there: the race is harmless.
+[[nodiscard]] bool is_concurrent_create_duplicate(std::string_view sqlstate);
+
 // How many tries each kind of retry gets.
 struct RetryLimits {
   // 0: lock timeouts are not retried (nor set: the statement waits for ever).

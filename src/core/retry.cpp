@@ -14,6 +14,10 @@ Retry classify_retry(std::string_view sqlstate) {
   return Retry::kNo;
 }
 
+bool is_concurrent_create_duplicate(std::string_view sqlstate) {
+  return sqlstate == "42P07" || sqlstate == "42P06" || sqlstate == "42710" || sqlstate == "23505";
+}
+
 std::optional<Backoff> next_backoff(Retry kind, int attempt, const RetryLimits& limits,
                                     std::uint32_t jitter) {
   Backoff b;

@@ -58,10 +58,6 @@ std::unique_ptr<Lock> make_lock(LockKind kind, Connection& conn, LeaseLock::Opti
   return std::make_unique<LeaseLock>(conn, std::move(options));
 }
 
-bool is_concurrent_create_duplicate(std::string_view sqlstate) {
-  return sqlstate == "42P07" || sqlstate == "42P06" || sqlstate == "42710" || sqlstate == "23505";
-}
-
 bool behind_connection_pooler(Connection& conn) {
   const auto rows = conn.query("SELECT pg_catalog.pg_backend_pid()", {});
   return rows.at(0).at(0).value_or("") != std::to_string(conn.backend_pid());

@@ -118,13 +118,6 @@ TEST(RetryClassification, RetriesContentionAndLockTimeoutsOnly) {
   EXPECT_EQ(classify_retry(""), Retry::kNo);
 }
 
-TEST(ConcurrentCreate, OnlyDuplicatesOfTheObjectBeingCreatedAreHarmless) {
-  for (const char* s : {"42P07", "42P06", "42710", "23505"})
-    EXPECT_TRUE(is_concurrent_create_duplicate(s)) << s;
-  for (const char* s : {"42501", "42601", "40001", "3F000", ""})
-    EXPECT_FALSE(is_concurrent_create_duplicate(s)) << s;
-}
-
 TEST(CockroachNormalisation, TypeSpellings) {
   EXPECT_EQ(normalize_cockroach_type("INT8"), "bigint");
   EXPECT_EQ(normalize_cockroach_type("int"), "bigint");

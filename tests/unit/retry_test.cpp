@@ -90,5 +90,12 @@ TEST(EngineRules, OnlyCockroachNormalisesTheCatalog) {
   EXPECT_EQ(d.objects.at(0).attr("type"), "text");
 }
 
+TEST(ConcurrentCreate, OnlyDuplicatesOfTheObjectBeingCreatedAreHarmless) {
+  for (const char* s : {"42P07", "42P06", "42710", "23505"})
+    EXPECT_TRUE(is_concurrent_create_duplicate(s)) << s;
+  for (const char* s : {"42501", "42601", "40001", "3F000", ""})
+    EXPECT_FALSE(is_concurrent_create_duplicate(s)) << s;
+}
+
 }  // namespace
 }  // namespace stepwise
