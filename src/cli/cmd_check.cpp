@@ -276,6 +276,11 @@ struct DatabaseChecks {
   std::vector<CheckFinding>& out;
   std::string releases_file_text;
 
+  void report(std::string file, int line, std::string_view rule, std::string message,
+              Severity severity = Severity::kError) {
+    out.push_back({std::move(file), line, 1, severity, std::string(rule), std::move(message)});
+  }
+
   SchemaDescription describe(Connection& conn) {
     DescribeOptions d;
     d.exclude = ctx.own_tables();
@@ -344,28 +349,21 @@ struct DatabaseChecks {
           const auto& oid = *row[0];
           if (*row[2] != filenode[oid] && !rewritten.contains(oid)) {
             rewritten.insert(oid);
-            CheckFinding f;
-            f.file = std::string(m.up.file);
-            f.line = st.token_line;
-            f.rule = "measured-rewrite";
-            f.message = fmt::format(
-                "measured on the scratch database: this statement rewrote pre-existing table {} "
-                "(its relfilenode changed), holding ACCESS EXCLUSIVE for as long as the copy "
-                "takes",
-                *row[1]);
-            out.push_back(std::move(f));
+            report(
+                std::string(m.up.file), st.token_line, "measured-rewrite",
+                fmt::format(
+                    "measured on the scratch database: this statement rewrote pre-existing table "
+                    "{} (its relfilenode changed), holding ACCESS EXCLUSIVE for as long as the "
+                    "copy takes",
+                    *row[1]));
           } else if (*row[3] == "true" && !exclusive.contains(oid) && !rewritten.contains(oid)) {
-            CheckFinding f;
-            f.file = std::string(m.up.file);
-            f.line = st.token_line;
-            f.severity = Severity::kWarning;
-            f.rule = "measured-lock";
-            f.message = fmt::format(
-                "measured on the scratch database: this statement takes ACCESS EXCLUSIVE on "
-                "pre-existing table {} (reads and writes wait; stepwise waits at most "
-                "--ddl-lock-timeout for it, then retries)",
-                *row[1]);
-            out.push_back(std::move(f));
+            report(std::string(m.up.file), st.token_line, "measured-lock",
+                   fmt::format(
+                       "measured on the scratch database: this statement takes ACCESS EXCLUSIVE on "
+                       "pre-existing table {} (reads and writes wait; stepwise waits at most "
+                       "--ddl-lock-timeout for it, then retries)",
+                       *row[1]),
+                   Severity::kWarning);
           }
           if (*row[3] == "true") exclusive.insert(oid);
         }
@@ -414,12 +412,8 @@ struct DatabaseChecks {
       }
       const auto after_down = describe(db.conn());
       if (auto d = diff_schemas(before, after_down); !d.empty()) {
-        CheckFinding f;
-        f.file = std::string(m.down->file);
-        f.rule = "round-trip";
-        f.message =
-            "up then down does not restore the schema before the up: " + first_difference(d);
-        out.push_back(std::move(f));
+        report(std::string(m.down->file), 1, "round-trip",
+               "up then down does not restore the schema before the up: " + first_difference(d));
       }
       try {
         apply.to(source.migrations, m.version);
@@ -429,12 +423,8 @@ struct DatabaseChecks {
       }
       const auto second_up = describe(db.conn());
       if (auto d = diff_schemas(first_up, second_up); !d.empty()) {
-        CheckFinding f;
-        f.file = std::string(m.up.file);
-        f.rule = "round-trip";
-        f.message =
-            "up after its down gives another schema than the first up: " + first_difference(d);
-        out.push_back(std::move(f));
+        report(std::string(m.up.file), 1, "round-trip",
+               "up after its down gives another schema than the first up: " + first_difference(d));
       }
       before = second_up;
       previous = m.version;
@@ -450,27 +440,20 @@ struct DatabaseChecks {
       try {
         (void)conn.execute(st.text);
       } catch (const DbError& e) {
-        CheckFinding f;
-        f.file = std::string(script.file);
-        f.line = st.token_line;
-        f.rule = "not-idempotent";
-        f.message = one_line(
-            fmt::format("a no-transaction step may run a statement again when it is resumed, "
-                        "but this one fails the second time: {} (SQLSTATE {}); write it IF NOT "
-                        "EXISTS / IF EXISTS",
-                        first_line(e.what()), e.sqlstate()),
-            600);
-        out.push_back(std::move(f));
+        report(std::string(script.file), st.token_line, "not-idempotent",
+               one_line(fmt::format(
+                            "a no-transaction step may run a statement again when it is resumed, "
+                            "but this one fails the second time: {} (SQLSTATE {}); write it IF NOT "
+                            "EXISTS / IF EXISTS",
+                            first_line(e.what()), e.sqlstate()),
+                        600));
         return;
       }
     }
     if (auto d = diff_schemas(after, describe(conn)); !d.empty()) {
-      CheckFinding f;
-      f.file = std::string(script.file);
-      f.rule = "not-idempotent";
-      f.message = "running this no-transaction step again after it succeeded changes the schema: " +
-                  first_difference(d);
-      out.push_back(std::move(f));
+      report(std::string(script.file), 1, "not-idempotent",
+             "running this no-transaction step again after it succeeded changes the schema: " +
+                 first_difference(d));
     }
   }
 
@@ -513,14 +496,11 @@ struct DatabaseChecks {
         const auto origin = fmt::format("expected/{}.json", r.schema);
         const auto expected = parse_schema_json(it->second, origin);
         if (auto d = diff_schemas(expected, *fresh[k]); !d.empty()) {
-          CheckFinding f;
-          f.file = origin;
-          f.rule = "upgrade-differs";
-          f.message = fmt::format(
-              "release {}: a fresh install differs from the embedded expected schema: {} "
-              "(regenerate it with stepwise generate-expected, or fix the migration)",
-              r.name, first_difference(d));
-          out.push_back(std::move(f));
+          report(origin, 1, "upgrade-differs",
+                 fmt::format(
+                     "release {}: a fresh install differs from the embedded expected schema: {} "
+                     "(regenerate it with stepwise generate-expected, or fix the migration)",
+                     r.name, first_difference(d)));
         }
       }
     }
