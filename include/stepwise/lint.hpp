@@ -57,7 +57,7 @@ struct LintRule {
 // "file:line:col: severity rule: message".
 [[nodiscard]] std::string format_finding(const CheckFinding& f);
 
-// A folder's allow list (check-allow.txt beside the migrations): `FILE RULE because REASON`
+// A folder's allow list (check-allow.txt beside the migrations): `FILE RULE[,RULE] because REASON`
 // per line, `#` comments. It suppresses a finding without editing a shipped file, whose
 // checksum the databases already migrated have recorded. Bad lines throw SourceError naming
 // origin:line.

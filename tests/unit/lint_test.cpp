@@ -353,7 +353,12 @@ TEST(Lint, AllowListSuppressesWithoutEditingTheFileAndReportsUnusedEntries) {
   EXPECT_EQ(lint_only[2].line, 4);
   EXPECT_EQ(lint_only[2].severity, Severity::kWarning);
   EXPECT_EQ(apply_allow_list(found, allow, "check-allow.txt", true).size(), 4u);
+  const auto two = parse_allow_list("1_a.up.sql set-not-null,measured-lock because brief\n", "f");
+  ASSERT_EQ(two.size(), 2u);  // the grammar of -- stepwise:allow: several rules
+  EXPECT_EQ(two[1].rule, "measured-lock");
   EXPECT_THROW((void)parse_allow_list("1_a.up.sql no-such-rule because x\n", "f"), SourceError);
+  EXPECT_THROW((void)parse_allow_list("1_a.up.sql unused-suppression because x\n", "f"),
+               SourceError);
   EXPECT_THROW((void)parse_allow_list("1_a.up.sql set-not-null\n", "f"), SourceError);
   EXPECT_THROW((void)parse_allow_list("1_a.up.sql set-not-null since x\n", "f"), SourceError);
 }
