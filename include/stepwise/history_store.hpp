@@ -1,11 +1,13 @@
 #pragma once
-// The attempt log table: its DDL, reading it, and writing attempts. All log-table SQL lives in
+// The attempt log table: its DDL, reading it, and writing attempts (AttemptLog for the runner,
+// plus the rows adopt, repair and upgrade --backup record). All log-table SQL lives in
 // history_store.cpp.
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "stepwise/attempt_log.hpp"
 #include "stepwise/database.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/history.hpp"
@@ -28,36 +30,18 @@ struct AdoptedRow {
   std::string notes;                       // the other tool's entry, accepted drift findings
 };
 
-// Raised by a step fence: the step ran on a session that does not hold the migration lock.
-inline constexpr std::string_view kFenceSqlstate = "SWLCK";
-
-class HistoryStore {
+class HistoryStore final : public AttemptLog {
  public:
   HistoryStore(Connection& conn, TableName table, RunnerIdentity who);
 
-  enum class Detail {
-    kPlanning,  // what the planner needs: the no-op `up` path, kept as lean as it can be
-    kFull,      // plus names, times and error texts, for status and validate
-  };
-  // Reads every attempt in one round trip. A missing table (or schema) reads as an empty
-  // history with log_table_exists() == false; nothing is created.
-  [[nodiscard]] History read(Detail detail = Detail::kPlanning);
+  [[nodiscard]] History read(Detail detail = Detail::kPlanning) override;
   // Creates the schema and table when missing, and upgrades an older layout of the table in
   // place (format 1, version bigint -> format 2, version text -> format 3, origin and notes
-  // columns). Call only under the lock.
-  // With `refuse_if_present` (other tools' history tables): the same one catalog query also
-  // looks for them, and when one exists, returns it and creates or alters nothing.
-  std::optional<TableName> ensure_table(const std::vector<TableName>& refuse_if_present = {});
-
-  // A transactional step is one round trip: prefix + script + suffix. The prefix is
-  // "BEGIN; <setup> INSERT attempt;" ending in a newline; the suffix ends any statement the
-  // script left open, marks the attempt finished and commits. The attempt is found by the log
-  // sequence's currval, which only this session's insert can have set.
-  [[nodiscard]] std::string transactional_prefix(const Step& step, std::string_view setup);
-  // The prefix without its "BEGIN;\n": "<setup> INSERT attempt;\n", for a transaction that
-  // begin_fenced() opened.
-  [[nodiscard]] std::string attempt_row_sql(const Step& step, std::string_view setup);
-  [[nodiscard]] std::string transactional_suffix();
+  // columns). Call only under the lock. The same one catalog query also looks for the tables
+  // in `refuse_if_present`.
+  std::optional<TableName> ensure_table(
+      const std::vector<TableName>& refuse_if_present = {}) override;
+  [[nodiscard]] const TableName& table() const noexcept override { return table_; }
 
   // The first statement of a step's transaction, for locks that a connection pooler can lose
   // between server sessions: it waits for any other step transaction on this log to end, then
@@ -65,20 +49,27 @@ class HistoryStore {
   // held_check_sql) is true in this session and the newest attempt of the step's version is
   // still `latest_attempt`, the one this run planned from. Exactly once, whatever the pooler.
   [[nodiscard]] std::string step_fence(const Step& step, std::optional<long long> latest_attempt,
-                                       std::string_view held_check);
-  // Opens a step's transaction behind `fence` (step_fence()): "BEGIN;\n" + fence.
-  [[nodiscard]] static std::string begin_fenced(std::string_view fence);
-  // insert_running() behind step_fence(), in one transaction.
-  [[nodiscard]] long long insert_running_fenced(const Step& step, std::string_view fence);
+                                       std::string_view held_check) override;
+  // One round trip (the fence, when there is one, in a round trip of its own, so that the
+  // statement pg_stat_activity shows is the step's script): "BEGIN; <setup> INSERT attempt;"
+  // + body + the UPDATE that finishes the attempt (found by the log sequence's currval, which
+  // only this session's insert can have set) + COMMIT.
+  void run_transactional(const Step& step, std::string_view setup, std::string_view fence,
+                         std::string_view body, std::span<const std::string> copy_data) override;
+  [[nodiscard]] int lines_before_body(const Step& step, std::string_view setup,
+                                      bool fenced) override;
 
-  // Autocommit rows for no-transaction steps and for recording failures after a rollback.
-  [[nodiscard]] long long insert_running(const Step& step);
-  void set_progress(long long id, int statements_done);
-  // set_progress()'s statement, to commit in the same transaction as a statement of the step.
-  [[nodiscard]] std::string progress_sql(long long id, int statements_done);
-  void finish(long long id, Outcome outcome, int statements_done, const DbError* error);
+  [[nodiscard]] long long insert_running(const Step& step) override;
+  // insert_running() behind step_fence(), in one transaction.
+  [[nodiscard]] long long insert_running_fenced(const Step& step, std::string_view fence) override;
+  void set_progress(long long id, int statements_done) override;
+  void run_with_progress(long long id, int statements_done, std::string_view statement,
+                         std::span<const std::string> copy_data) override;
+  void finish(long long id, Outcome outcome, int statements_done, const DbError* error) override;
   void insert_finished(const Step& step, Outcome outcome, double seconds, int statements_done,
-                       const DbError* error);
+                       const DbError* error) override;
+  void mark_abandoned(long long id) override;
+
   // A pg_dump taken before an upgrade: a row of kind 'backup' (not a migration attempt).
   void record_backup(const Version& database_version, const std::string& path,
                      const std::string& checksum, double seconds);
@@ -90,10 +81,6 @@ class HistoryStore {
   // in that transaction when not empty. Call under the lock, after ensure_table().
   void record_adopted(const std::vector<AdoptedRow>& rows, std::string_view origin,
                       std::string_view held_check);
-  // Marks an attempt whose runner is gone (found under the lock).
-  void mark_abandoned(long long id);
-
-  [[nodiscard]] const TableName& table() const noexcept { return table_; }
   [[nodiscard]] std::string qualified();  // quoted "schema"."table"
 
  private:
@@ -101,6 +88,11 @@ class HistoryStore {
   std::string insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
                          std::string_view extra_vals);
   std::string running_sql(const Step& step);
+  std::string attempt_row_sql(const Step& step, std::string_view setup);
+  std::string transactional_suffix();
+  std::string progress_sql(long long id, int statements_done);
+  // Runs `sql` (a whole transaction), rolling back when it fails.
+  void execute_or_roll_back(std::string_view sql, std::span<const std::string> copy_data = {});
 
   Connection& conn_;
   TableName table_;

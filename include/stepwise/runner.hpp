@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "stepwise/history_store.hpp"
+#include "stepwise/attempt_log.hpp"
 #include "stepwise/lock.hpp"
 #include "stepwise/plan.hpp"
 #include "stepwise/progress.hpp"
@@ -45,7 +45,7 @@ struct ExecutionProfile {
   bool statement_by_statement = false;  // CockroachDB: every step one statement per transaction
   std::string session_setup;            // run once after taking the lock
   // Each step's transaction first proves that its server session holds the lock and that no
-  // other runner logged the version since this run planned (HistoryStore::step_fence).
+  // other runner logged the version since this run planned (AttemptLog::step_fence).
   bool fence_steps = false;
   // A connection pooler is between stepwise and the server: session settings do not stick.
   bool pooled = false;
@@ -120,10 +120,10 @@ struct LockLost : Error {
 
 class Runner {
  public:
-  Runner(Connection& conn, HistoryStore& store, ProfileResolver resolve, Reporter& reporter)
+  Runner(Connection& conn, AttemptLog& store, ProfileResolver resolve, Reporter& reporter)
       : conn_(conn), store_(store), resolve_(std::move(resolve)), reporter_(reporter) {}
   // PostgreSQL defaults with this lock (tests, tools).
-  Runner(Connection& conn, HistoryStore& store, Lock& lock, Reporter& reporter)
+  Runner(Connection& conn, AttemptLog& store, Lock& lock, Reporter& reporter)
       : Runner(
             conn, store,
             [&lock] {
@@ -144,7 +144,7 @@ class Runner {
                                              std::string_view what);
 
   Connection& conn_;
-  HistoryStore& store_;
+  AttemptLog& store_;
   ProfileResolver resolve_;
   ExecutionProfile profile_;
   Plan plan_while_waiting_;  // the last plan read while waiting for the lock

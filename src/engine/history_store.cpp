@@ -87,10 +87,10 @@ History HistoryStore::read(Detail detail) {
           {qualified()});
       rows = conn_.execute(full_sql(cols.at(0).at(0).value_or("0") == "2"));
     } else {
-      rows = conn_.execute(fmt::format(
-          "SELECT id, version, direction, outcome, checksum, statements_done "
-          "FROM {} WHERE kind = 'migration'",
-          qualified()));
+      rows = conn_.execute(
+          fmt::format("SELECT id, version, direction, outcome, checksum, statements_done "
+                      "FROM {} WHERE kind = 'migration'",
+                      qualified()));
     }
   } catch (const DbError& e) {
     // 42P01 undefined_table, 3F000 invalid_schema_name: nothing was ever applied here.
@@ -271,17 +271,38 @@ std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::str
       conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version), extra_vals);
 }
 
-std::string HistoryStore::transactional_prefix(const Step& step, std::string_view setup) {
-  return "BEGIN;\n" + attempt_row_sql(step, setup);
-}
-
 std::string HistoryStore::attempt_row_sql(const Step& step, std::string_view setup) {
   // The row goes in first: if the script itself holds a COMMIT, the row commits with it.
   return fmt::format("{}{};\n", setup, insert_sql(step, Outcome::kSucceeded, "", ""));
 }
 
-std::string HistoryStore::begin_fenced(std::string_view fence) {
-  return fmt::format("BEGIN;\n{}", fence);
+void HistoryStore::execute_or_roll_back(std::string_view sql,
+                                        std::span<const std::string> copy_data) {
+  try {
+    conn_.execute_with_copy(sql, copy_data);
+  } catch (const DbError&) {
+    try {
+      conn_.execute("ROLLBACK");
+    } catch (const DbError&) {
+    }
+    throw;
+  }
+}
+
+void HistoryStore::run_transactional(const Step& step, std::string_view setup,
+                                     std::string_view fence, std::string_view body,
+                                     std::span<const std::string> copy_data) {
+  // An error anywhere skips the rest of the text and leaves the transaction to roll back.
+  if (!fence.empty()) execute_or_roll_back(fmt::format("BEGIN;\n{}", fence));
+  const auto text = fmt::format("{}{}{}{}", fence.empty() ? "BEGIN;\n" : "",
+                                attempt_row_sql(step, setup), body, transactional_suffix());
+  execute_or_roll_back(text, copy_data);
+}
+
+int HistoryStore::lines_before_body(const Step& step, std::string_view setup, bool fenced) {
+  const auto prefix =
+      (fenced ? std::string() : std::string("BEGIN;\n")) + attempt_row_sql(step, setup);
+  return static_cast<int>(std::count(prefix.begin(), prefix.end(), '\n'));
 }
 
 std::string HistoryStore::transactional_suffix() {
@@ -308,6 +329,14 @@ long long HistoryStore::insert_running(const Step& step) {
 
 void HistoryStore::set_progress(long long id, int statements_done) {
   conn_.execute(progress_sql(id, statements_done));
+}
+
+void HistoryStore::run_with_progress(long long id, int statements_done, std::string_view statement,
+                                     std::span<const std::string> copy_data) {
+  // "BEGIN; " on the statement's first line keeps the server's LINE n right.
+  execute_or_roll_back(
+      fmt::format("BEGIN; {}\n;\n{};\nCOMMIT", statement, progress_sql(id, statements_done)),
+      copy_data);
 }
 
 std::string HistoryStore::progress_sql(long long id, int statements_done) {
@@ -442,7 +471,7 @@ std::string HistoryStore::step_fence(const Step& step, std::optional<long long> 
 long long HistoryStore::insert_running_fenced(const Step& step, std::string_view fence) {
   // Two round trips in one transaction: a pooler keeps the server session for the transaction.
   try {
-    conn_.execute(begin_fenced(fence));
+    conn_.execute(fmt::format("BEGIN;\n{}", fence));
     const auto rows = conn_.execute(running_sql(step));
     conn_.execute("COMMIT");
     return to_ll(rows.at(0).at(0));

@@ -24,8 +24,8 @@ bool is_data_statement(std::string_view statement) {
 }
 }  // namespace
 
-bool StepExecutor::run_statement(const Step& step, const Statement& st, bool retry,
-                                 std::string_view progress) {
+bool StepExecutor::run_statement(const Step& step, const Statement& st, bool retry, long long id,
+                                 int statements_done) {
   const auto statement = st.text;
   if (retry && already_took_effect(conn_, statement, [&](const std::string& why) {
         reporter_.statement_skipped(step, why);
@@ -33,20 +33,11 @@ bool StepExecutor::run_statement(const Step& step, const Statement& st, bool ret
     return false;
   std::vector<std::string> data;
   if (st.copy_data) data.emplace_back(*st.copy_data);
-  if (progress.empty() || !is_data_statement(statement)) {
+  if (!is_data_statement(statement)) {
     conn_.execute_with_copy(statement, data);
     return false;
   }
-  // "BEGIN; " on the statement's first line keeps the server's LINE n right.
-  try {
-    conn_.execute_with_copy(fmt::format("BEGIN; {}\n;\n{};\nCOMMIT", statement, progress), data);
-  } catch (const DbError&) {
-    try {
-      conn_.execute("ROLLBACK");
-    } catch (const DbError&) {
-    }
-    throw;
-  }
+  store_.run_with_progress(id, statements_done, statement, data);
   return true;
 }
 
@@ -92,11 +83,10 @@ void StepExecutor::apply_statements(const Step& step) {
             fmt::format("{}: interrupted after {} of {} statements", script.file, done, total));
       }
       const auto& statement = statements[static_cast<std::size_t>(done)];
-      const auto progress = store_.progress_sql(id, done + 1);
       bool recorded = false;
       for (int attempt = 0;; ++attempt) {
         try {
-          recorded = run_statement(step, statement, retry, progress);
+          recorded = run_statement(step, statement, retry, id, done + 1);
           break;
         } catch (const DbError& e) {
           if (!back_off(step, attempt, e)) throw;

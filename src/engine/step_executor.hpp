@@ -6,9 +6,9 @@
 #include <map>
 #include <string>
 
+#include "stepwise/attempt_log.hpp"
 #include "stepwise/database.hpp"
 #include "stepwise/engine.hpp"
-#include "stepwise/history_store.hpp"
 #include "stepwise/runner.hpp"
 #include "stepwise/sql_split.hpp"
 
@@ -23,7 +23,7 @@ namespace stepwise::detail {
 
 class StepExecutor {
  public:
-  StepExecutor(Connection& conn, HistoryStore& store, Reporter& reporter,
+  StepExecutor(Connection& conn, AttemptLog& store, Reporter& reporter,
                const ExecutionProfile& profile, const RunOptions& options,
                const std::map<Version, long long>& latest_attempt)
       : conn_(conn),
@@ -43,11 +43,11 @@ class StepExecutor {
   // statement_step.cpp: one implicit transaction per statement, progress recorded after each.
   void apply_statements(const Step& step);
   // Runs one statement of a step run statement by statement; `retry` when it may have run
-  // before. A statement that only reads or writes data commits in one transaction with
-  // `progress` (the log's statements_done update): then a kill between the two cannot make the
-  // next run apply it again. Returns whether `progress` was committed with it.
-  bool run_statement(const Step& step, const Statement& statement, bool retry,
-                     std::string_view progress);
+  // before. A statement that only reads or writes data commits in one transaction with the
+  // progress of attempt `id` (AttemptLog::run_with_progress): then a kill between the two
+  // cannot make the next run apply it again. Returns whether the progress was recorded with it.
+  bool run_statement(const Step& step, const Statement& statement, bool retry, long long id,
+                     int statements_done);
 
   // Sleeps before the next try of a retriable error (next_backoff); false when no try is left.
   [[nodiscard]] bool back_off(const Step& step, int attempt, const DbError& e);
@@ -64,7 +64,7 @@ class StepExecutor {
     }
   }
   [[noreturn]] void fail(const Step& step, const DbError& e, int statement_line);
-  // The step's fence (HistoryStore::step_fence), or empty when steps are not fenced.
+  // The step's fence (AttemptLog::step_fence), or empty when steps are not fenced.
   [[nodiscard]] std::string fence_for(const Step& step);
   [[nodiscard]] bool stopping() const { return options_.stop != nullptr && options_.stop->load(); }
   [[nodiscard]] const EngineRules& rules() const {
@@ -75,7 +75,7 @@ class StepExecutor {
   void warn_not_recorded(const DbError& not_recorded, const DbError& e);
 
   Connection& conn_;
-  HistoryStore& store_;
+  AttemptLog& store_;
   Reporter& reporter_;
   const ExecutionProfile& profile_;
   const RunOptions& options_;

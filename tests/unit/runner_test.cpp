@@ -1,3 +1,7 @@
+// The runner's behaviour over an in-memory attempt log: the no-op path, the lock and the waits,
+// the re-plan under the lock, each step with its attempt, failures, resumption and stops. The
+// fake log records attempts as values and the fake connection sees only the steps' own SQL, so
+// nothing here depends on the text of the log's SQL (that is history_store_test.cpp's job).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,9 +14,9 @@
 #include <variant>
 #include <vector>
 
+#include "stepwise/attempt_log.hpp"
 #include "stepwise/database.hpp"
 #include "stepwise/errors.hpp"
-#include "stepwise/history_store.hpp"
 #include "stepwise/lock.hpp"
 #include "stepwise/runner.hpp"
 
@@ -21,103 +25,46 @@ namespace {
 
 // ------------------------------------------------------------------ fakes
 
-// Everything the fakes see, in order: "sql: <text>", "lock: acquire", "lock: release".
+// Everything the fakes see, in order: "sql: <text>", "lock: ...", "log: ...".
 struct Trace {
   std::vector<std::string> events;
+  [[nodiscard]] std::size_t index_of(std::string_view event, std::size_t from = 0) const {
+    for (std::size_t i = from; i < events.size(); ++i)
+      if (events[i] == event) return i;
+    return std::string::npos;
+  }
+  [[nodiscard]] std::size_t count(std::string_view event) const {
+    return static_cast<std::size_t>(std::count(events.begin(), events.end(), event));
+  }
+  [[nodiscard]] std::string dump() const {
+    std::string out;
+    for (const auto& e : events) out += "  " + e + "\n";
+    return out;
+  }
 };
 
-bool is_log_read(std::string_view sql) {
-  return sql.starts_with("SELECT id, version");
-}
 bool contains(std::string_view hay, std::string_view needle) {
   return hay.find(needle) != std::string_view::npos;
 }
 
-// One row of the log table, by column name; rendered in whatever column order a query asks for.
-using Record = std::map<std::string, Field>;
-using Records = std::vector<Record>;
-
-// The column expressions of "SELECT a, f(b, 'x, y'), c FROM ...", split at top-level commas.
-std::vector<std::string> select_columns(std::string_view sql) {
-  sql.remove_prefix(std::string_view("SELECT ").size());
-  sql = sql.substr(0, sql.rfind(" FROM "));
-  std::vector<std::string> out;
-  std::string cur;
-  int depth = 0;
-  bool quoted = false;
-  for (char c : sql) {
-    if (c == '\'') quoted = !quoted;
-    if (!quoted && c == '(') ++depth;
-    if (!quoted && c == ')') --depth;
-    if (!quoted && depth == 0 && c == ',') {
-      out.push_back(cur);
-      cur.clear();
-      continue;
-    }
-    cur += c;
-  }
-  out.push_back(cur);
-  for (auto& col : out) {
-    const auto b = col.find_first_not_of(' ');
-    col = col.substr(b == std::string::npos ? 0 : b);
-  }
-  return out;
-}
-
-// Which log column a select expression reads.
-std::string column_key(const std::string& expr) {
-  if (expr.find("started_at") != std::string::npos) return "started_at";
-  if (expr.find("finished_at") != std::string::npos) return "finished_at";
-  return expr;
-}
-
-// A Connection that records every SQL text and answers from a script.
+// The server side of the steps: records each text and fails the ones holding a needle.
 class FakeConnection final : public Connection {
  public:
   explicit FakeConnection(Trace& trace) : trace_(trace) {}
 
-  // Each read of the log table takes the next answer; the last one repeats.
-  std::deque<std::variant<Records, DbError>> log_reads;
-  bool schema_exists = true;
-  bool table_exists = true;
-  std::string version_type = "text";  // the log's version column (format 2)
-  bool has_origin = true;             // the log's origin column (format 3)
-  // The server rejects any statement text holding `needle`. With `line` > 0 the error carries a
-  // "LINE n:" counted, as the server does, from the start of the text sent.
   struct Failure {
     std::string needle;
     std::string message;
     std::string sqlstate;
-    int line = 0;  // line within the needle
+    int line = 0;  // > 0: the error's "LINE n", counted from the start of the text sent
   };
   std::vector<Failure> failures;
-  long long next_id = 500;
-
-  std::vector<std::string> sent;  // every SQL text, execute and query alike
-  int commits = 0;                // texts ending in COMMIT that the fake server accepted
-  std::vector<Params> query_params;
+  std::vector<std::string> sent;
+  std::vector<std::vector<std::string>> copy_blocks;  // the COPY data of each text
 
   Rows execute(std::string_view sql) override {
-    record(sql);
-    if (is_log_read(sql)) {
-      ++log_reads_done;
-      if (log_reads.empty()) return {};
-      auto answer = log_reads.front();
-      if (log_reads.size() > 1) log_reads.pop_front();
-      if (auto* err = std::get_if<DbError>(&answer)) throw *err;
-      const auto columns = select_columns(sql);
-      Rows rows;
-      for (const auto& record : std::get<Records>(answer)) {
-        Row row;
-        for (const auto& col : columns) {
-          const auto it = record.find(column_key(col));
-          EXPECT_NE(it, record.end()) << "the fake log has no column for " << col;
-          row.push_back(it == record.end() ? Field() : it->second);
-        }
-        rows.push_back(std::move(row));
-      }
-      return rows;
-    }
+    sent.emplace_back(sql);
+    trace_.events.push_back("sql: " + std::string(sql));
     for (const auto& f : failures) {
       const auto pos = sql.find(f.needle);
       if (pos == std::string_view::npos) continue;
@@ -129,73 +76,189 @@ class FakeConnection final : public Connection {
       }
       throw DbError(f.message, f.sqlstate, detail);
     }
-    if (sql.ends_with("COMMIT")) ++commits;
-    if (contains(sql, "RETURNING id")) return {{std::to_string(next_id++)}};
     return {};
   }
-
-  // COPY data blocks handed over with each text (empty for plain execute()).
-  std::vector<std::vector<std::string>> copy_blocks;
   Rows execute_with_copy(std::string_view sql, std::span<const std::string> copy_data) override {
     copy_blocks.emplace_back(copy_data.begin(), copy_data.end());
     return execute(sql);
   }
-
-  Rows query(std::string_view sql, const Params& params) override {
-    record(sql);
-    query_params.push_back(params);
-    if (contains(sql, "pg_catalog.pg_namespace"))
-      return {{schema_exists ? "t" : "f", table_exists ? "t" : "f",
-               table_exists ? Field(version_type) : Field(), Field(),
-               table_exists && has_origin ? "t" : "f"}};
-    return {};
-  }
-
+  Rows query(std::string_view sql, const Params&) override { return execute(sql); }
   std::string quote_identifier(std::string_view name) override {
     return "\"" + std::string(name) + "\"";
   }
   std::string quote_literal(std::string_view value) override {
-    std::string out = "'";
-    for (char c : value) {
-      if (c == '\'') out += '\'';
-      out += c;
-    }
-    return out + "'";
+    return "'" + std::string(value) + "'";
   }
   void cancel() noexcept override {}
   int backend_pid() const override { return 4242; }
-  void on_notice(std::function<void(std::string_view)> handler) override {
-    notice_ = std::move(handler);
-  }
-
-  int log_reads_done = 0;
+  void on_notice(std::function<void(std::string_view)>) override {}
 
   [[nodiscard]] std::size_t count_if(const std::function<bool(const std::string&)>& pred) const {
     return static_cast<std::size_t>(std::count_if(sent.begin(), sent.end(), pred));
   }
 
  private:
-  void record(std::string_view sql) {
-    sent.emplace_back(sql);
-    trace_.events.push_back("sql: " + std::string(sql));
-  }
   Trace& trace_;
-  std::function<void(std::string_view)> notice_;
+};
+
+struct MissingLog {};  // a read answer: the log table does not exist yet
+
+// The attempt log as values. Each read takes the next answer (the last one repeats); every
+// write is an event in the trace and an attempt in `attempts`.
+class FakeAttemptLog final : public AttemptLog {
+ public:
+  FakeAttemptLog(Trace& trace, FakeConnection& conn) : trace_(trace), conn_(conn) {}
+
+  std::deque<std::variant<std::vector<Attempt>, MissingLog, DbError>> reads;
+  int reads_done = 0;
+  std::optional<TableName> foreign;  // ensure_table(refuse_if_present) finds this table
+  std::vector<Attempt> attempts;     // written by this run, in order
+  std::vector<std::string> setups;   // the setup of each transactional step
+  std::vector<std::string> fences;   // the fence each fenced write was given
+  std::map<std::string, DbError> failing_writes;  // "finish", "insert_finished", ...
+  // Lines the fake sends before a transactional step's body, as the real log's BEGIN and
+  // attempt row come before it.
+  static constexpr int kLinesBefore = 2;
+
+  History read(Detail) override {
+    trace_.events.emplace_back("log: read");
+    ++reads_done;
+    if (reads.empty()) return History();
+    auto answer = reads.front();
+    if (reads.size() > 1) reads.pop_front();
+    if (auto* e = std::get_if<DbError>(&answer)) throw *e;
+    if (std::holds_alternative<MissingLog>(answer)) {
+      History h;
+      h.set_log_table_exists(false);
+      return h;
+    }
+    auto rows = std::get<std::vector<Attempt>>(answer);
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return History(std::move(rows));
+  }
+  std::optional<TableName> ensure_table(const std::vector<TableName>& refuse_if_present) override {
+    trace_.events.emplace_back(refuse_if_present.empty() ? "log: ensure"
+                                                         : "log: ensure, refusing foreign");
+    if (!refuse_if_present.empty() && foreign) return foreign;
+    return std::nullopt;
+  }
+  const TableName& table() const noexcept override { return table_; }
+
+  std::string step_fence(const Step& step, std::optional<long long> latest,
+                         std::string_view held_check) override {
+    return "fence " + step.migration->version.to_string() + " latest " +
+           (latest ? std::to_string(*latest) : "none") + " held " + std::string(held_check);
+  }
+  void run_transactional(const Step& step, std::string_view setup, std::string_view fence,
+                         std::string_view body, std::span<const std::string> copy_data) override {
+    const auto v = step.migration->version.to_string();
+    setups.emplace_back(setup);
+    if (!fence.empty()) fences.emplace_back(fence);
+    if (!body.empty()) {
+      try {
+        conn_.execute_with_copy(std::string(kLinesBefore, '\n') + std::string(body), copy_data);
+      } catch (const DbError&) {
+        trace_.events.push_back("log: step " + v + " rolled back");
+        throw;
+      }
+    }
+    attempts.push_back(attempt(step, Outcome::kSucceeded, 1));
+    trace_.events.push_back("log: step " + v + " committed");
+  }
+  int lines_before_body(const Step&, std::string_view, bool) override { return kLinesBefore; }
+
+  long long insert_running(const Step& step) override {
+    fail_if("insert_running");
+    attempts.push_back(attempt(step, Outcome::kRunning, std::max(step.resume_from, 0)));
+    trace_.events.push_back("log: running " + step.migration->version.to_string() + " as " +
+                            std::to_string(attempts.back().id));
+    return attempts.back().id;
+  }
+  long long insert_running_fenced(const Step& step, std::string_view fence) override {
+    fences.emplace_back(fence);
+    return insert_running(step);
+  }
+  void set_progress(long long id, int done) override {
+    fail_if("set_progress");
+    find(id).statements_done = done;
+    trace_.events.push_back(fmt("log: progress", id, done));
+  }
+  void run_with_progress(long long id, int done, std::string_view statement,
+                         std::span<const std::string> copy_data) override {
+    conn_.execute_with_copy(statement, copy_data);
+    find(id).statements_done = done;
+    trace_.events.push_back(fmt("log: progress with the statement", id, done));
+  }
+  void finish(long long id, Outcome outcome, int done, const DbError* error) override {
+    fail_if("finish");
+    auto& a = find(id);
+    a.outcome = outcome;
+    a.statements_done = done;
+    if (error != nullptr) a.sqlstate = error->sqlstate();
+    trace_.events.push_back(fmt("log: finish " + std::string(to_string(outcome)), id, done));
+  }
+  void insert_finished(const Step& step, Outcome outcome, double, int done,
+                       const DbError* error) override {
+    fail_if("insert_finished");
+    attempts.push_back(attempt(step, outcome, done));
+    if (error != nullptr) attempts.back().sqlstate = error->sqlstate();
+    trace_.events.push_back("log: " + std::string(to_string(outcome)) + " " +
+                            step.migration->version.to_string());
+  }
+  void mark_abandoned(long long id) override {
+    trace_.events.push_back("log: abandoned " + std::to_string(id));
+  }
+
+  [[nodiscard]] std::vector<Version> versions_with(Outcome outcome) const {
+    std::vector<Version> out;
+    for (const auto& a : attempts)
+      if (a.outcome == outcome) out.push_back(a.version);
+    return out;
+  }
+
+ private:
+  Attempt attempt(const Step& step, Outcome outcome, int done) {
+    Attempt a;
+    a.id = next_id_++;
+    a.version = step.migration->version;
+    a.name = std::string(step.migration->name);
+    a.direction = step.direction;
+    a.outcome = outcome;
+    a.checksum = std::string(step.script().checksum);
+    a.statements_done = done;
+    return a;
+  }
+  Attempt& find(long long id) {
+    const auto it = std::find_if(attempts.begin(), attempts.end(),
+                                 [&](const Attempt& a) { return a.id == id; });
+    EXPECT_NE(it, attempts.end()) << "no attempt " << id;
+    return it == attempts.end() ? scratch_ : *it;
+  }
+  void fail_if(const std::string& write) {
+    if (const auto it = failing_writes.find(write); it != failing_writes.end()) throw it->second;
+  }
+  static std::string fmt(const std::string& what, long long id, int done) {
+    return what + " " + std::to_string(id) + " " + std::to_string(done);
+  }
+
+  Trace& trace_;
+  FakeConnection& conn_;
+  TableName table_{"public", "stepwise_log"};
+  long long next_id_ = 500;
+  Attempt scratch_;
 };
 
 class FakeLock final : public Lock {
  public:
   explicit FakeLock(Trace& trace) : trace_(trace) {}
-  // Each attempt takes the next answer; when none are left the lock is free.
-  std::deque<bool> answers;
+  std::deque<bool> answers;  // each try takes the next; none left: the lock is free
+  std::deque<bool> shared_answers;
+  bool shared_mode = false;
+  int attempts = 0, acquired = 0, released = 0, shared_attempts = 0, shared_held = 0;
 
   bool try_acquire() override {
     ++attempts;
-    bool ok = true;
-    if (!answers.empty()) {
-      ok = answers.front();
-      answers.pop_front();
-    }
+    const bool ok = next(answers);
     trace_.events.emplace_back(ok ? "lock: acquire" : "lock: busy");
     if (ok) ++acquired;
     return ok;
@@ -205,15 +268,12 @@ class FakeLock final : public Lock {
     trace_.events.emplace_back("lock: release");
   }
   std::string holder() override { return "backend pid 99 (other-runner)"; }
-  [[nodiscard]] std::string describe() const override { return "fake lock"; }
-  [[nodiscard]] bool has_shared_mode() const override { return shared_mode; }
+  std::string describe() const override { return "fake lock"; }
+  bool has_shared_mode() const override { return shared_mode; }
+  std::string held_check_sql() override { return "held?"; }
   bool try_acquire_shared() override {
     ++shared_attempts;
-    bool ok = true;
-    if (!shared_answers.empty()) {
-      ok = shared_answers.front();
-      shared_answers.pop_front();
-    }
+    const bool ok = next(shared_answers);
     trace_.events.emplace_back(ok ? "lock: shared" : "lock: shared busy");
     if (ok) ++shared_held;
     return ok;
@@ -223,15 +283,13 @@ class FakeLock final : public Lock {
     trace_.events.emplace_back("lock: shared release");
   }
 
-  bool shared_mode = false;
-  std::deque<bool> shared_answers;  // like `answers`, for the shared mode
-  int shared_attempts = 0;
-  int shared_held = 0;
-  int attempts = 0;
-  int acquired = 0;
-  int released = 0;
-
  private:
+  static bool next(std::deque<bool>& q) {
+    if (q.empty()) return true;
+    const bool ok = q.front();
+    q.pop_front();
+    return ok;
+  }
   Trace& trace_;
 };
 
@@ -249,12 +307,11 @@ class RecordingReporter final : public Reporter {
   }
   void statement_skipped(const Step&, std::string_view why) override { skipped.emplace_back(why); }
 
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings, skipped;
   int locks = 0;
   std::vector<std::size_t> plans;
   std::vector<Version> started, finished;
   std::vector<std::pair<std::size_t, std::size_t>> indexes;
-  std::vector<std::string> skipped;
 };
 
 // ------------------------------------------------------------------ helpers
@@ -266,24 +323,19 @@ MigrationFile file(std::string name, std::string bytes) {
   return f;
 }
 
-Record log_row(long long id, Version v, std::string name, std::string_view direction,
-               std::string_view outcome, std::string checksum, int done = 1) {
-  const bool running = outcome == "running";
-  return Record{{"id", std::to_string(id)},
-                {"version", v.to_string()},
-                {"name", std::move(name)},
-                {"direction", std::string(direction)},
-                {"outcome", std::string(outcome)},
-                {"checksum", std::move(checksum)},
-                {"statements_done", std::to_string(done)},
-                {"started_at", "2024-01-01T00:00:00.000Z"},
-                {"finished_at", running ? Field() : Field("2024-01-01T00:00:01.000Z")},
-                {"error", Field()},
-                {"sqlstate", Field()}};
-}
-
-DbError missing_table() {
-  return DbError("relation \"public.stepwise_log\" does not exist", "42P01");
+Attempt row(long long id, Version v, std::string name, Direction d, Outcome o, std::string checksum,
+            int done = 1) {
+  Attempt a;
+  a.id = id;
+  a.version = v;
+  a.name = std::move(name);
+  a.direction = d;
+  a.outcome = o;
+  a.checksum = std::move(checksum);
+  a.statements_done = done;
+  a.started_at = "2024-01-01T00:00:00.000Z";
+  if (o != Outcome::kRunning) a.finished_at = "2024-01-01T00:00:01.000Z";
+  return a;
 }
 
 constexpr const char* kSqlA = "CREATE TABLE a (id int);\n";
@@ -296,68 +348,43 @@ constexpr const char* kNoTx =
     "\n"
     "CREATE INDEX CONCURRENTLY i3 ON c (id);\n";
 
-class RunnerTest : public ::testing::Test {
- protected:
-  Trace trace;
-  FakeConnection conn{trace};
-  FakeLock lock{trace};
-  RecordingReporter reporter;
-  HistoryStore store{conn, TableName{"public", "stepwise_log"},
-                     RunnerIdentity{"host-1", 77, "9.9.9"}};
-  Runner runner{conn, store, lock, reporter};
-
-  MigrationSet set = build_migration_set(
-      std::vector<MigrationFile>{file("1_a.up.sql", kSqlA), file("1_a.down.sql", "DROP TABLE a;\n"),
-                                 file("2_b.up.sql", kSqlB), file("3_c.up.sql", kSqlC)});
-
-  Record applied_row(long long id, Version v) {
-    const auto* m = set.find(v);
-    return log_row(id, v, std::string(m->name), "up", "succeeded", std::string(m->up.checksum));
-  }
-  Records all_applied() { return {applied_row(1, 1), applied_row(2, 2), applied_row(3, 3)}; }
-
-  std::size_t index_of(std::string_view event, std::size_t from = 0) const {
-    for (std::size_t i = from; i < trace.events.size(); ++i)
-      if (trace.events[i] == event) return i;
-    return std::string::npos;
-  }
-  std::size_t index_where(const std::function<bool(const std::string&)>& pred,
-                          std::size_t from = 0) const {
-    for (std::size_t i = from; i < trace.events.size(); ++i)
-      if (pred(trace.events[i])) return i;
-    return std::string::npos;
-  }
-  std::string dump() const {
-    std::string out;
-    for (const auto& e : trace.events) out += "  " + e + "\n";
-    return out;
-  }
-};
-
-bool is_begin(const std::string& sql) {
-  return sql.starts_with("BEGIN;");
-}
-bool is_commit(const std::string& sql) {
-  return sql.ends_with("COMMIT");
-}
-
 std::vector<Version> applied_versions(const RunResult& r) {
   std::vector<Version> out;
   for (const auto& a : r.applied) out.push_back(a.version);
   return out;
 }
 
+class RunnerTest : public ::testing::Test {
+ protected:
+  Trace trace;
+  FakeConnection conn{trace};
+  FakeAttemptLog log{trace, conn};
+  FakeLock lock{trace};
+  RecordingReporter reporter;
+  Runner runner{conn, log, lock, reporter};
+
+  MigrationSet set = build_migration_set(
+      std::vector<MigrationFile>{file("1_a.up.sql", kSqlA), file("1_a.down.sql", "DROP TABLE a;\n"),
+                                 file("2_b.up.sql", kSqlB), file("3_c.up.sql", kSqlC)});
+
+  Attempt applied(long long id, Version v) {
+    const auto* m = set.find(v);
+    return row(id, v, std::string(m->name), Direction::kUp, Outcome::kSucceeded,
+               std::string(m->up.checksum));
+  }
+  std::vector<Attempt> all_applied() { return {applied(1, 1), applied(2, 2), applied(3, 3)}; }
+  [[nodiscard]] std::size_t steps_sent(std::string_view needle) const {
+    return conn.count_if([&](const std::string& s) { return contains(s, needle); });
+  }
+};
+
 // ------------------------------------------------------------------ the no-op path
 
-TEST_F(RunnerTest, NoOpSendsExactlyOneStatementAndNeverTouchesTheLock) {
-  conn.log_reads = {all_applied()};
+TEST_F(RunnerTest, NoOpReadsTheLogOnceAndNeverTouchesTheLock) {
+  log.reads = {all_applied()};
   const auto result = runner.run(set, RunOptions{});
-  ASSERT_EQ(conn.sent.size(), 1u) << dump();
-  EXPECT_TRUE(is_log_read(conn.sent[0])) << conn.sent[0];
-  EXPECT_TRUE(contains(conn.sent[0], "FROM \"public\".\"stepwise_log\"")) << conn.sent[0];
+  EXPECT_EQ(trace.events, (std::vector<std::string>{"log: read"})) << trace.dump();
   EXPECT_EQ(lock.attempts, 0);
-  EXPECT_EQ(lock.released, 0);
-  EXPECT_EQ(trace.events.size(), 1u) << dump();
   EXPECT_FALSE(result.took_lock);
   EXPECT_FALSE(result.done_by_other);
   EXPECT_TRUE(result.plan.empty());
@@ -368,28 +395,26 @@ TEST_F(RunnerTest, NoOpSendsExactlyOneStatementAndNeverTouchesTheLock) {
 }
 
 TEST_F(RunnerTest, NoOpReportsPlanWarnings) {
-  // The database is ahead: nothing to do, a warning, still no lock and one statement.
-  auto rows = all_applied();
-  rows.push_back(log_row(4, 99, "future", "up", "succeeded", "x"));
-  conn.log_reads = {rows};
+  auto rows = all_applied();  // the database is ahead: nothing to do, a warning, no lock
+  rows.push_back(row(4, 99, "future", Direction::kUp, Outcome::kSucceeded, "x"));
+  log.reads = {rows};
   const auto result = runner.run(set, RunOptions{});
-  EXPECT_EQ(conn.sent.size(), 1u) << dump();
-  EXPECT_EQ(lock.attempts, 0);
+  EXPECT_EQ(trace.events.size(), 1u) << trace.dump();
   EXPECT_TRUE(result.plan.ahead);
   ASSERT_EQ(reporter.warnings.size(), 1u);
   EXPECT_TRUE(contains(reporter.warnings[0], "99")) << reporter.warnings[0];
 }
 
 TEST_F(RunnerTest, EmptySetOnFreshDatabaseIsANoOp) {
-  conn.log_reads = {missing_table()};
+  log.reads = {MissingLog{}};
   const auto result = runner.run(MigrationSet(), RunOptions{});
-  EXPECT_EQ(conn.sent.size(), 1u) << dump();
+  EXPECT_EQ(trace.events.size(), 1u) << trace.dump();
   EXPECT_EQ(lock.attempts, 0);
   EXPECT_EQ(result.version_after, 0);
 }
 
-TEST_F(RunnerTest, ReadErrorOtherThanMissingTablePropagates) {
-  conn.log_reads = {DbError("permission denied for table stepwise_log", "42501")};
+TEST_F(RunnerTest, ReadErrorPropagatesWithoutTheLock) {
+  log.reads = {DbError("permission denied for table stepwise_log", "42501")};
   try {
     (void)runner.run(set, RunOptions{});
     FAIL() << "no error";
@@ -397,376 +422,268 @@ TEST_F(RunnerTest, ReadErrorOtherThanMissingTablePropagates) {
     EXPECT_EQ(e.sqlstate(), "42501");
   }
   EXPECT_EQ(lock.attempts, 0);
-  EXPECT_EQ(conn.sent.size(), 1u);
+  EXPECT_EQ(trace.events.size(), 1u) << trace.dump();
 }
 
 TEST_F(RunnerTest, DryRunPlansWithoutTheLockOrWrites) {
-  conn.log_reads = {missing_table()};
+  log.reads = {MissingLog{}};
   RunOptions o;
   o.dry_run = true;
   const auto result = runner.run(set, o);
-  EXPECT_EQ(conn.sent.size(), 1u) << dump();
-  EXPECT_EQ(lock.attempts, 0);
+  EXPECT_EQ(trace.events.size(), 1u) << trace.dump();
   EXPECT_FALSE(result.took_lock);
   EXPECT_EQ(result.plan.steps.size(), 3u);
   EXPECT_TRUE(result.applied.empty());
   EXPECT_EQ(reporter.plans, (std::vector<std::size_t>{3}));
-  EXPECT_EQ(result.version_after, 0);
 }
 
 TEST_F(RunnerTest, PlanRefusedBeforeTakingTheLock) {
-  conn.log_reads = {Records{applied_row(1, 1), applied_row(2, 3)}};  // 2 pending below applied 3
+  log.reads = {std::vector<Attempt>{applied(1, 1), applied(2, 3)}};  // 2 pending below 3
   EXPECT_THROW((void)runner.run(set, RunOptions{}), PlanRefused);
   EXPECT_EQ(lock.attempts, 0);
-  EXPECT_EQ(conn.sent.size(), 1u);
+  EXPECT_TRUE(log.attempts.empty());
 }
 
 // ------------------------------------------------------------------ with work
 
-TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
-  conn.table_exists = false;
-  conn.log_reads = {missing_table(), Records{}};
+TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLockInOrder) {
+  log.reads = {MissingLog{}, std::vector<Attempt>{}};
   const auto result = runner.run(set, RunOptions{});
-
-  EXPECT_EQ(lock.acquired, 1);
-  EXPECT_EQ(lock.released, 1);
   EXPECT_TRUE(result.took_lock);
   EXPECT_FALSE(result.done_by_other);
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{1, 2, 3}));
   EXPECT_EQ(result.version_after, 3);
-  EXPECT_EQ(conn.log_reads_done, 2);
-
-  // Order: read, lock, read again, check table, create table, steps, release.
-  ASSERT_TRUE(is_log_read(trace.events[0].substr(5))) << dump();
-  const auto acquire = index_of("lock: acquire");
-  ASSERT_EQ(acquire, 1u) << dump();
-  const auto create =
-      index_where([](const std::string& e) { return contains(e, "CREATE TABLE IF NOT EXISTS"); });
-  ASSERT_NE(create, std::string::npos) << dump();
-  EXPECT_GT(create, acquire) << dump();
-  EXPECT_FALSE(contains(trace.events[create], "CREATE SCHEMA")) << "schema exists";
-  const auto reread = index_where([](const std::string& e) { return is_log_read(e.substr(5)); }, 1);
-  ASSERT_NE(reread, std::string::npos) << dump();
-  EXPECT_GT(reread, acquire) << dump();
-  EXPECT_LT(reread, create) << dump();
-  const auto first_begin = index_where([](const std::string& e) { return is_begin(e.substr(5)); });
-  EXPECT_GT(first_begin, create) << dump();
-  EXPECT_EQ(trace.events.back(), "lock: release") << dump();
-
-  // Each transactional step: one round trip with BEGIN, the attempt row, the script, the
-  // UPDATE that finishes the attempt and COMMIT.
-  std::vector<std::string> steps;
-  for (const auto& s : conn.sent)
-    if (!is_log_read(s) && !contains(s, "pg_catalog") && !contains(s, "CREATE TABLE IF NOT EXISTS"))
-      steps.push_back(s);
-  ASSERT_EQ(steps.size(), 3u) << dump();
-  // With the log empty, the one catalog query also asks for other tools' history tables.
-  EXPECT_EQ(conn.count_if([](const std::string& s) {
-    return contains(s, "pg_catalog.pg_namespace") && contains(s, "'goose_db_version'");
-  }),
-            1u)
-      << dump();
-  const char* scripts[] = {kSqlA, kSqlB, kSqlC};
-  for (std::size_t i = 0; i < 3; ++i) {
-    const auto& sent = steps[i];
-    const auto& m = set.all()[i];
-    EXPECT_TRUE(is_begin(sent)) << sent;
-    const auto insert = sent.find("INSERT INTO \"public\".\"stepwise_log\"");
-    EXPECT_NE(insert, std::string::npos) << sent;
-    EXPECT_TRUE(contains(sent, "VALUES ('" + m.version.to_string() + "', '" + std::string(m.name) +
-                                   "', 'up', 'succeeded', '" + std::string(m.up.checksum) +
-                                   "', 'sha256', 'host-1', 77, '9.9.9') RETURNING id;\n"))
-        << sent;
-    const auto script = sent.find(scripts[i]);
-    const auto update = sent.find("UPDATE \"public\".\"stepwise_log\" SET finished_at");
-    EXPECT_LT(insert, script) << sent;
-    EXPECT_NE(script, std::string::npos) << sent;
-    EXPECT_NE(update, std::string::npos) << sent;
-    EXPECT_GT(update, script) << sent;
-    EXPECT_TRUE(
-        contains(sent, "currval(pg_get_serial_sequence('\"public\".\"stepwise_log\"', 'id'))"))
-        << sent;
-    EXPECT_TRUE(is_commit(sent)) << sent;
-  }
+  // Read, lock, read again, the log (asking for other tools' tables: the log is empty), each
+  // step with its attempt in one transaction, release.
+  const std::vector<std::string> expected_events = {"log: read",
+                                                    "lock: acquire",
+                                                    "log: read",
+                                                    "log: ensure, refusing foreign",
+                                                    "sql: \n\n" + std::string(kSqlA),
+                                                    "log: step 1 committed",
+                                                    "sql: \n\n" + std::string(kSqlB),
+                                                    "log: step 2 committed",
+                                                    "sql: \n\n" + std::string(kSqlC),
+                                                    "log: step 3 committed",
+                                                    "lock: release"};
+  EXPECT_EQ(trace.events, expected_events) << trace.dump();
+  EXPECT_EQ(log.versions_with(Outcome::kSucceeded), (std::vector<Version>{1, 2, 3}));
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(log.attempts[i].checksum, set.all()[i].up.checksum) << i;
   EXPECT_EQ(reporter.started, (std::vector<Version>{1, 2, 3}));
   EXPECT_EQ(reporter.finished, (std::vector<Version>{1, 2, 3}));
   EXPECT_EQ(reporter.indexes.back(), (std::pair<std::size_t, std::size_t>{3, 3}));
   EXPECT_EQ(reporter.locks, 1);
 }
 
+TEST_F(RunnerTest, ForeignHistoryIsLookedForOnlyWhenTheLogIsEmpty) {
+  log.reads = {std::vector<Attempt>{applied(1, 1)}};
+  (void)runner.run(set, RunOptions{});
+  EXPECT_EQ(trace.count("log: ensure"), 1u) << trace.dump();
+  EXPECT_EQ(trace.count("log: ensure, refusing foreign"), 0u) << trace.dump();
+}
+
 TEST_F(RunnerTest, OnlyTheLastCommitIsSynchronous) {
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   (void)runner.run(set, RunOptions{});
-  std::vector<std::string> begins;
-  for (const auto& s : conn.sent)
-    if (is_begin(s)) begins.push_back(s);
-  ASSERT_EQ(begins.size(), 3u) << dump();
-  EXPECT_TRUE(contains(begins[0], "SET LOCAL synchronous_commit = off;")) << begins[0];
-  EXPECT_TRUE(contains(begins[1], "SET LOCAL synchronous_commit = off;")) << begins[1];
-  EXPECT_FALSE(contains(begins[2], "synchronous_commit")) << begins[2];
+  ASSERT_EQ(log.setups.size(), 3u);
+  EXPECT_TRUE(contains(log.setups[0], "SET LOCAL synchronous_commit = off;")) << log.setups[0];
+  EXPECT_TRUE(contains(log.setups[1], "SET LOCAL synchronous_commit = off;")) << log.setups[1];
+  EXPECT_FALSE(contains(log.setups[2], "synchronous_commit")) << log.setups[2];
 }
 
-TEST_F(RunnerTest, CreatesSchemaWhenMissing) {
-  HistoryStore ops_store(conn, TableName{"ops", "log"}, RunnerIdentity{"h", 1, "v"});
-  Runner ops_runner(conn, ops_store, lock, reporter);
-  conn.schema_exists = false;
-  conn.table_exists = false;
-  conn.log_reads = {DbError("schema \"ops\" does not exist", "3F000"), Records{}};
-  const auto result = ops_runner.run(set, RunOptions{});
-  EXPECT_EQ(applied_versions(result), (std::vector<Version>{1, 2, 3}));
-  const auto create =
-      index_where([](const std::string& e) { return contains(e, "CREATE SCHEMA"); });
-  ASSERT_NE(create, std::string::npos) << dump();
-  EXPECT_TRUE(contains(trace.events[create], "CREATE SCHEMA IF NOT EXISTS \"ops\""))
-      << trace.events[create];
-  EXPECT_TRUE(contains(trace.events[create], "CREATE TABLE IF NOT EXISTS \"ops\".\"log\""));
-  EXPECT_GT(create, index_of("lock: acquire"));
-  ASSERT_EQ(conn.query_params.size(), 1u);
-  EXPECT_EQ(conn.query_params[0], (Params{"ops", "log"}));
-}
-
-TEST_F(RunnerTest, ExistingTableIsNotCreatedAgain) {
-  conn.log_reads = {Records{applied_row(1, 1)}};
-  (void)runner.run(set, RunOptions{});
-  EXPECT_EQ(
-      conn.count_if([](const std::string& s) { return contains(s, "CREATE TABLE IF NOT EXISTS"); }),
-      0u)
-      << dump();
-  EXPECT_EQ(
-      conn.count_if([](const std::string& s) { return contains(s, "pg_catalog.pg_namespace"); }),
-      1u);
-}
-
-TEST_F(RunnerTest, FormatOneLogIsUpgradedUnderTheLockBeforeTheFirstStep) {
-  conn.version_type = "bigint";  // a log written by the previous layout
-  conn.has_origin = false;
-  conn.log_reads = {Records{applied_row(1, 1)}};
-  (void)runner.run(set, RunOptions{});
-  const auto alter = index_where(
-      [](const std::string& e) { return contains(e, "ALTER COLUMN version TYPE text"); });
-  ASSERT_NE(alter, std::string::npos) << dump();
-  const auto& sql = trace.events[alter];
-  // One round trip (one implicit transaction on PostgreSQL): type, CHECK, comment.
-  EXPECT_TRUE(contains(sql, "USING version::text")) << sql;
-  EXPECT_TRUE(contains(sql, "ADD CONSTRAINT \"stepwise_log_version_digits\" CHECK")) << sql;
-  EXPECT_TRUE(contains(sql, "ADD COLUMN IF NOT EXISTS origin")) << sql;
-  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 3'")) << sql;
-  EXPECT_GT(alter, index_of("lock: acquire"));
-  const auto first_step = index_where([](const std::string& e) { return contains(e, "INSERT"); });
-  ASSERT_NE(first_step, std::string::npos) << dump();
-  EXPECT_LT(alter, first_step);
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 1u);
-}
-
-TEST_F(RunnerTest, NoForeignHistoryQueryWhenTheLogHasRows) {
-  conn.log_reads = {Records{applied_row(1, 1)}};
-  (void)runner.run(set, RunOptions{});
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "goose_db_version"); }), 0u)
-      << dump();
-}
-
-TEST_F(RunnerTest, FormatTwoLogGetsTheOriginColumnsInOneRoundTrip) {
-  conn.has_origin = false;  // a format-2 log
-  conn.log_reads = {Records{applied_row(1, 1)}};
-  (void)runner.run(set, RunOptions{});
-  const auto alter = index_where(
-      [](const std::string& e) { return contains(e, "ADD COLUMN IF NOT EXISTS origin"); });
-  ASSERT_NE(alter, std::string::npos) << dump();
-  const auto& sql = trace.events[alter];
-  EXPECT_FALSE(contains(sql, "ALTER COLUMN version TYPE")) << sql;
-  EXPECT_TRUE(contains(sql, "ADD CONSTRAINT \"stepwise_log_origin_known\" CHECK")) << sql;
-  EXPECT_TRUE(contains(sql, "ADD COLUMN IF NOT EXISTS notes text")) << sql;
-  EXPECT_TRUE(contains(sql, "'stepwise attempt log, format 3'")) << sql;
-  EXPECT_GT(alter, index_of("lock: acquire"));
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 1u);
-}
-
-TEST_F(RunnerTest, FormatThreeLogIsNotAltered) {
-  conn.log_reads = {Records{applied_row(1, 1)}};
-  (void)runner.run(set, RunOptions{});
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "ALTER TABLE"); }), 0u)
-      << dump();
+TEST_F(RunnerTest, StatementTimeoutIsTransactionLocalInEachStep) {
+  log.reads = {std::vector<Attempt>{applied(1, 1), applied(2, 2)}};
+  RunOptions o;
+  o.statement_timeout = std::chrono::milliseconds(5000);
+  (void)runner.run(set, o);
+  ASSERT_EQ(log.setups.size(), 1u);
+  EXPECT_TRUE(contains(log.setups[0], "SET LOCAL statement_timeout = 5000;")) << log.setups[0];
+  EXPECT_EQ(steps_sent("SET statement_timeout"), 0u) << "not session-wide\n" << trace.dump();
 }
 
 TEST_F(RunnerTest, RereadUnderTheLockShowingNothingPendingRunsNoStep) {
-  // Another runner applied everything between the first read and taking the lock.
-  conn.log_reads = {missing_table(), all_applied()};
+  log.reads = {MissingLog{}, all_applied()};  // another runner did it all meanwhile
   const auto result = runner.run(set, RunOptions{});
-  EXPECT_EQ(lock.acquired, 1);
-  EXPECT_EQ(lock.released, 1);
+  EXPECT_EQ(trace.events,
+            (std::vector<std::string>{"log: read", "lock: acquire", "log: read", "lock: release"}))
+      << trace.dump();
   EXPECT_TRUE(result.took_lock);
+  EXPECT_TRUE(result.done_by_other);
   EXPECT_TRUE(result.applied.empty());
-  EXPECT_TRUE(result.plan.empty());
-  EXPECT_EQ(conn.log_reads_done, 2);
-  EXPECT_EQ(conn.count_if([](const std::string& s) {
-    return is_begin(s) || s.starts_with("INSERT") || s.starts_with("UPDATE");
-  }),
-            0u)
-      << dump();
-  for (const char* script : {kSqlA, kSqlB, kSqlC})
-    EXPECT_EQ(conn.count_if([&](const std::string& s) { return contains(s, script); }), 0u)
-        << dump();
-  // The second read came after the lock was taken.
-  const auto acquire = index_of("lock: acquire");
-  const auto reread = index_where([](const std::string& e) { return is_log_read(e.substr(5)); }, 1);
-  EXPECT_GT(reread, acquire) << dump();
-  EXPECT_TRUE(reporter.started.empty());
+  EXPECT_TRUE(log.attempts.empty());
   EXPECT_EQ(result.version_after, 3);
 }
 
 TEST_F(RunnerTest, RereadUnderTheLockRunsOnlyWhatIsStillPending) {
-  conn.log_reads = {Records{}, Records{applied_row(1, 1), applied_row(2, 2)}};
+  log.reads = {std::vector<Attempt>{}, std::vector<Attempt>{applied(1, 1), applied(2, 2)}};
   const auto result = runner.run(set, RunOptions{});
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{3}));
-  EXPECT_EQ(
-      conn.count_if([](const std::string& s) { return contains(s, kSqlA) || contains(s, kSqlB); }),
-      0u);
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, kSqlC); }), 1u);
-  EXPECT_EQ(result.version_after, 3);
+  EXPECT_EQ(steps_sent(kSqlA) + steps_sent(kSqlB), 0u) << trace.dump();
+  EXPECT_EQ(steps_sent(kSqlC), 1u);
 }
 
-TEST_F(RunnerTest, LogRowsInAnyOrderAreReadInIdOrder) {
-  // The server may return the rows in any order: 2 was applied (id 2) and rolled back (id 7).
-  auto down = log_row(7, 2, "b", "down", "succeeded", "down-sum");
-  conn.log_reads = {Records{down, applied_row(1, 1), applied_row(2, 2)}};
+TEST_F(RunnerTest, LogRowsInAnyOrderAreTakenInIdOrder) {
+  // 2 was applied (id 2) and later rolled back (id 7), whatever order the rows come in.
+  const auto down = row(7, 2, "b", Direction::kDown, Outcome::kSucceeded, "down-sum");
+  log.reads = {std::vector<Attempt>{down, applied(1, 1), applied(2, 2)}};
   const auto result = runner.run(set, RunOptions{});
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{2, 3}));
   EXPECT_EQ(result.plan.from, 1);
 }
 
-TEST_F(RunnerTest, StatementTimeoutSetLocallyInEachStep) {
-  conn.log_reads = {Records{applied_row(1, 1), applied_row(2, 2)}};
-  RunOptions o;
-  o.statement_timeout = std::chrono::milliseconds(5000);
-  (void)runner.run(set, o);
-  const auto begin = std::find_if(conn.sent.begin(), conn.sent.end(), is_begin);
-  ASSERT_NE(begin, conn.sent.end()) << dump();
-  // Transaction-local settings come after BEGIN and before the attempt row and the script.
-  EXPECT_TRUE(begin->starts_with("BEGIN;\n")) << *begin;
-  const auto setting = begin->find("SET LOCAL statement_timeout = 5000;\n");
-  ASSERT_NE(setting, std::string::npos) << *begin;
-  EXPECT_LT(setting, begin->find("INSERT INTO")) << *begin;
-  EXPECT_EQ(begin->find("SET statement_timeout"), std::string::npos) << "not session-wide";
-}
-
 TEST_F(RunnerTest, CommentOnlyStepIsLoggedButSendsNoScript) {
   const auto placeholder = build_migration_set(
       std::vector<MigrationFile>{file("1_reserved.up.sql", "-- reserved for a hotfix\n")});
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   const auto result = runner.run(placeholder, RunOptions{});
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{1}));
-  EXPECT_EQ(conn.count_if(is_begin), 1u) << dump();
-  EXPECT_EQ(conn.commits, 1u) << dump();
-  EXPECT_EQ(
-      conn.count_if([](const std::string& s) { return contains(s, "reserved for a hotfix"); }), 0u)
-      << dump();
+  EXPECT_EQ(log.versions_with(Outcome::kSucceeded), (std::vector<Version>{1}));
+  EXPECT_TRUE(conn.sent.empty()) << trace.dump();
 }
 
-TEST_F(RunnerTest, RetryOfRunningAttemptMarksItAbandonedFirst) {
+TEST_F(RunnerTest, RetryOfARunningAttemptMarksItAbandonedFirst) {
   const auto* m = set.find(3);
-  conn.log_reads = {Records{applied_row(1, 1), applied_row(2, 2),
-                            log_row(3, 3, "c", "up", "running", std::string(m->up.checksum), 0)}};
+  log.reads = {std::vector<Attempt>{
+      applied(1, 1), applied(2, 2),
+      row(3, 3, "c", Direction::kUp, Outcome::kRunning, std::string(m->up.checksum), 0)}};
   (void)runner.run(set, RunOptions{});
-  const auto abandon = index_where([](const std::string& e) {
-    return contains(e, "SET outcome = 'abandoned'") &&
-           contains(e, "WHERE id = 3 AND outcome = 'running'");
-  });
-  ASSERT_NE(abandon, std::string::npos) << dump();
-  const auto begin = index_where([](const std::string& e) { return is_begin(e.substr(5)); });
-  EXPECT_LT(abandon, begin) << dump();
+  const auto abandon = trace.index_of("log: abandoned 3");
+  ASSERT_NE(abandon, std::string::npos) << trace.dump();
+  EXPECT_LT(abandon, trace.index_of("log: step 3 committed")) << trace.dump();
+}
+
+TEST_F(RunnerTest, FencedStepsCarryTheLatestAttemptThisRunPlannedFrom) {
+  Runner fenced(
+      conn, log,
+      [&] {
+        ExecutionProfile p{&lock, false, ""};
+        p.fence_steps = true;
+        return p;
+      },
+      reporter);
+  log.reads = {std::vector<Attempt>{applied(1, 1),
+                                    row(4, 2, "b", Direction::kUp, Outcome::kFailed, "old", 0)}};
+  (void)fenced.run(set, RunOptions{});
+  EXPECT_EQ(log.fences, (std::vector<std::string>{"fence 2 latest 4 held held?",
+                                                  "fence 3 latest none held held?"}));
+}
+
+TEST_F(RunnerTest, AFenceThatFailsIsLockLostWithNothingRecorded) {
+  Runner fenced(
+      conn, log,
+      [&] {
+        ExecutionProfile p{&lock, false, ""};
+        p.fence_steps = true;
+        return p;
+      },
+      reporter);
+  log.reads = {std::vector<Attempt>{applied(1, 1)}};
+  conn.failures.push_back({kSqlB, "the migration lock is not held", std::string(kFenceSqlstate)});
+  EXPECT_THROW((void)fenced.run(set, RunOptions{}), LockLost);
+  EXPECT_TRUE(log.attempts.empty()) << trace.dump();
+  EXPECT_EQ(steps_sent(kSqlC), 0u);
+  EXPECT_EQ(lock.released, 1);
+}
+
+TEST_F(RunnerTest, SessionSetupRunsOnceUnderTheLockBeforeTheSteps) {
+  Runner with_setup(
+      conn, log,
+      [&] {
+        return ExecutionProfile{&lock, false, "SET application_name = 'x'"};
+      },
+      reporter);
+  log.reads = {std::vector<Attempt>{applied(1, 1)}};
+  (void)with_setup.run(set, RunOptions{});
+  const auto setup = trace.index_of("sql: SET application_name = 'x'");
+  ASSERT_NE(setup, std::string::npos) << trace.dump();
+  EXPECT_EQ(trace.count("sql: SET application_name = 'x'"), 1u);
+  EXPECT_GT(setup, trace.index_of("lock: acquire"));
+  EXPECT_LT(setup, trace.index_of("log: step 2 committed"));
 }
 
 // ------------------------------------------------------------------ waiting for the lock
 
 TEST_F(RunnerTest, WaitsForABusyLockAndRereadsWhileWaiting) {
   lock.answers = {false, false, true};
-  conn.log_reads = {Records{}};  // still nothing applied while waiting
+  log.reads = {std::vector<Attempt>{}};
   RunOptions o;
   o.lock_wait_reread = std::chrono::milliseconds(0);  // read after every busy attempt
   const auto result = runner.run(set, o);
   EXPECT_EQ(lock.attempts, 3);
-  EXPECT_EQ(lock.acquired, 1);
-  EXPECT_EQ(lock.released, 1);
   EXPECT_TRUE(result.took_lock);
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{1, 2, 3}));
-  // First read, one read after each busy attempt, one read under the lock.
-  EXPECT_EQ(conn.log_reads_done, 4) << dump();
-  const auto first_busy = index_of("lock: busy");
+  EXPECT_EQ(log.reads_done, 4) << trace.dump();  // first, after each busy try, under the lock
+  const auto first_busy = trace.index_of("lock: busy");
   ASSERT_NE(first_busy, std::string::npos);
-  EXPECT_TRUE(is_log_read(trace.events[first_busy + 1].substr(5))) << dump();
+  EXPECT_EQ(trace.events[first_busy + 1], "log: read") << trace.dump();
 }
 
 TEST_F(RunnerTest, GivesUpWaitingWhenAnotherRunnerDidTheWork) {
   lock.answers = {false};
-  conn.log_reads = {Records{}, all_applied()};
+  log.reads = {std::vector<Attempt>{}, all_applied()};
   RunOptions o;
   o.lock_wait_reread = std::chrono::milliseconds(0);
   const auto result = runner.run(set, o);
   EXPECT_TRUE(result.done_by_other);
   EXPECT_FALSE(result.took_lock);
-  EXPECT_EQ(lock.attempts, 1);
   EXPECT_EQ(lock.released, 0);
-  EXPECT_TRUE(result.applied.empty());
   EXPECT_TRUE(result.plan.empty());
   EXPECT_EQ(result.version_after, 3);
-  EXPECT_EQ(conn.count_if([](const std::string& s) {
-    return is_begin(s) || s.starts_with("INSERT") || contains(s, "CREATE TABLE");
-  }),
-            0u)
-      << dump();
+  EXPECT_TRUE(log.attempts.empty());
+  EXPECT_TRUE(conn.sent.empty()) << trace.dump();
 }
 
 TEST_F(RunnerTest, WaiterThatGetsTheLockAfterTheWorkIsDoneReleasesAtOnce) {
   lock.answers = {false, false, true};
-  conn.log_reads = {Records{}, all_applied()};
+  log.reads = {std::vector<Attempt>{}, all_applied()};
   RunOptions o;
   o.lock_wait_reread = std::chrono::hours(1);  // polls only the lock while waiting
   const auto result = runner.run(set, o);
   EXPECT_EQ(lock.attempts, 3);
-  EXPECT_EQ(conn.log_reads_done, 2) << dump();  // before waiting, and once under the lock
+  EXPECT_EQ(log.reads_done, 2) << trace.dump();
   EXPECT_TRUE(result.took_lock);
   EXPECT_TRUE(result.done_by_other);
   EXPECT_EQ(lock.released, 1);
-  EXPECT_TRUE(result.applied.empty());
-  EXPECT_EQ(result.version_after, 3);
-  // Nothing but the read happens under the lock: no table check, no session setup, no step.
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return !is_log_read(s); }), 0u) << dump();
+  // Nothing but the read under the lock: no log set-up, no session setup, no step.
+  EXPECT_EQ(trace.events.back(), "lock: release") << trace.dump();
+  EXPECT_EQ(trace.events[trace.events.size() - 2], "log: read") << trace.dump();
+  EXPECT_TRUE(conn.sent.empty()) << trace.dump();
 }
 
 TEST_F(RunnerTest, WithASharedModeWaitersPollForTheWriterAndCheckSideBySide) {
   lock.shared_mode = true;
   lock.answers = {false};                      // the writer holds the lock at first
   lock.shared_answers = {false, false, true};  // then it is gone
-  conn.log_reads = {Records{}, all_applied()};
+  log.reads = {std::vector<Attempt>{}, all_applied()};
   const auto result = runner.run(set, RunOptions{});
-  EXPECT_EQ(lock.attempts, 1) << dump();  // never competed for the lock once the work was done
-  EXPECT_EQ(lock.shared_attempts, 3) << dump();
+  EXPECT_EQ(lock.attempts, 1) << trace.dump();  // never competed once the work was done
+  EXPECT_EQ(lock.shared_attempts, 3) << trace.dump();
   EXPECT_EQ(lock.shared_held, 0) << "shared lock not released";
-  EXPECT_EQ(lock.acquired, 0);
   EXPECT_TRUE(result.done_by_other);
   EXPECT_FALSE(result.took_lock);
-  EXPECT_EQ(conn.log_reads_done, 2) << dump();  // before waiting, and under the shared lock
-  const auto shared = index_of("lock: shared");
-  ASSERT_NE(shared, std::string::npos) << dump();
-  EXPECT_TRUE(is_log_read(trace.events[shared + 1].substr(5))) << dump();
-  EXPECT_EQ(trace.events[shared + 2], "lock: shared release") << dump();
+  const auto shared = trace.index_of("lock: shared");
+  ASSERT_NE(shared, std::string::npos) << trace.dump();
+  EXPECT_EQ(trace.events[shared + 1], "log: read") << trace.dump();
+  EXPECT_EQ(trace.events[shared + 2], "lock: shared release") << trace.dump();
 }
 
 TEST_F(RunnerTest, WithASharedModeAWaiterTakesOverWorkTheWriterLeft) {
   lock.shared_mode = true;
   lock.answers = {false, true};
   lock.shared_answers = {true};
-  conn.log_reads = {Records{}};  // the writer died before applying anything
+  log.reads = {std::vector<Attempt>{}};  // the writer died before applying anything
   const auto result = runner.run(set, RunOptions{});
   EXPECT_EQ(lock.shared_held, 0);
   EXPECT_TRUE(result.took_lock);
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{1, 2, 3}));
-  EXPECT_LT(index_of("lock: shared release"), index_of("lock: acquire")) << dump();
+  EXPECT_LT(trace.index_of("lock: shared release"), trace.index_of("lock: acquire"))
+      << trace.dump();
 }
 
 TEST_F(RunnerTest, LockTimeoutNamesTheHolderAndRunsNothing) {
   lock.answers = std::deque<bool>(100000, false);
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   RunOptions o;
   o.lock_timeout = std::chrono::milliseconds(60);
   try {
@@ -779,22 +696,23 @@ TEST_F(RunnerTest, LockTimeoutNamesTheHolderAndRunsNothing) {
   EXPECT_GE(lock.attempts, 2);
   EXPECT_EQ(lock.acquired, 0);
   EXPECT_EQ(lock.released, 0);
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return !is_log_read(s); }), 0u) << dump();
+  EXPECT_TRUE(conn.sent.empty());
+  EXPECT_TRUE(log.attempts.empty());
 }
 
 TEST_F(RunnerTest, ZeroLockTimeoutFailsAtOnceWhenBusy) {
   lock.answers = {false};
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   RunOptions o;
   o.lock_timeout = std::chrono::milliseconds(0);
   EXPECT_THROW((void)runner.run(set, o), LockTimeout);
   EXPECT_EQ(lock.attempts, 1);
-  EXPECT_EQ(conn.sent.size(), 1u) << dump();
+  EXPECT_EQ(log.reads_done, 1) << trace.dump();
 }
 
 TEST_F(RunnerTest, StopRequestedWhileWaitingForTheLock) {
   lock.answers = std::deque<bool>(100000, false);
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   std::atomic<bool> stop{true};
   RunOptions o;
   o.stop = &stop;
@@ -805,13 +723,13 @@ TEST_F(RunnerTest, StopRequestedWhileWaitingForTheLock) {
 
 // ------------------------------------------------------------------ failures
 
-TEST_F(RunnerTest, DbErrorRollsBackRecordsFailedAttemptAndThrowsStepFailed) {
-  conn.log_reads = {Records{applied_row(1, 1)}};
+TEST_F(RunnerTest, AFailedStepIsRolledBackRecordedAsFailedAndNamesFileAndLine) {
+  log.reads = {std::vector<Attempt>{applied(1, 1)}};
   // The error is on line 2 of 2_b.up.sql ("INSERT INTO b ...").
-  conn.failures.push_back({kSqlB, "relation \"a\" does not exist", "42P01", 2});
+  conn.failures.push_back({"INSERT INTO b", "relation \"a\" does not exist", "42P01", 1});
   try {
     (void)runner.run(set, RunOptions{});
-    FAIL() << "no StepFailed\n" << dump();
+    FAIL() << "no StepFailed\n" << trace.dump();
   } catch (const StepFailed& e) {
     EXPECT_EQ(e.sqlstate(), "42P01");
     EXPECT_EQ(e.code(), ExitCode::kFailed);
@@ -820,30 +738,20 @@ TEST_F(RunnerTest, DbErrorRollsBackRecordsFailedAttemptAndThrowsStepFailed) {
     EXPECT_TRUE(contains(msg, "relation \"a\" does not exist")) << msg;
     EXPECT_TRUE(contains(msg, "42P01")) << msg;
   }
-  const auto script = std::find_if(conn.sent.begin(), conn.sent.end(),
-                                   [](const std::string& s) { return contains(s, kSqlB); });
-  ASSERT_NE(script, conn.sent.end()) << dump();
-  ASSERT_NE(script + 1, conn.sent.end()) << dump();
-  EXPECT_EQ(*(script + 1), "ROLLBACK") << dump();
-  ASSERT_NE(script + 2, conn.sent.end()) << dump();
-  const auto& insert = *(script + 2);
-  EXPECT_TRUE(insert.starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << insert;
-  EXPECT_TRUE(contains(insert, "VALUES ('2', 'b', 'up', 'failed', ")) << insert;
-  EXPECT_TRUE(contains(insert, "'42P01'")) << insert;
-  EXPECT_TRUE(contains(insert, "relation \"a\" does not exist")) << insert;
-  EXPECT_TRUE(contains(insert, "statements_done, error, sqlstate")) << insert;
-  // Nothing committed for the failed step, nothing after it.
-  EXPECT_EQ(conn.commits, 0u) << dump();
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, kSqlC); }), 0u) << dump();
-  EXPECT_EQ(lock.acquired, 1);
-  EXPECT_EQ(lock.released, 1);
-  EXPECT_EQ(trace.events.back(), "lock: release") << dump();
+  const auto rolled_back = trace.index_of("log: step 2 rolled back");
+  ASSERT_NE(rolled_back, std::string::npos) << trace.dump();
+  EXPECT_EQ(trace.events[rolled_back + 1], "log: failed 2") << trace.dump();
+  ASSERT_EQ(log.attempts.size(), 1u);
+  EXPECT_EQ(log.attempts[0].outcome, Outcome::kFailed);
+  EXPECT_EQ(log.attempts[0].sqlstate, "42P01");
+  EXPECT_EQ(steps_sent(kSqlC), 0u) << trace.dump();
+  EXPECT_EQ(trace.events.back(), "lock: release") << trace.dump();
   EXPECT_EQ(reporter.started, (std::vector<Version>{2}));
   EXPECT_TRUE(reporter.finished.empty());
 }
 
 TEST_F(RunnerTest, FailedLineIsRelativeToTheFileWithATimeoutPrelude) {
-  conn.log_reads = {Records{applied_row(1, 1), applied_row(2, 2)}};
+  log.reads = {std::vector<Attempt>{applied(1, 1), applied(2, 2)}};
   conn.failures.push_back({"CREATE TABLE c", "syntax error at or near \"c\"", "42601", 1});
   RunOptions o;
   o.statement_timeout = std::chrono::milliseconds(1000);
@@ -855,16 +763,16 @@ TEST_F(RunnerTest, FailedLineIsRelativeToTheFileWithATimeoutPrelude) {
   }
 }
 
-TEST_F(RunnerTest, FailureOfLaterStepKeepsEarlierStepsCommitted) {
-  conn.log_reads = {Records{}};
+TEST_F(RunnerTest, FailureOfALaterStepKeepsEarlierStepsCommitted) {
+  log.reads = {std::vector<Attempt>{}};
   conn.failures.push_back({kSqlC, "syntax error", "42601", 0});
   EXPECT_THROW((void)runner.run(set, RunOptions{}), StepFailed);
-  EXPECT_EQ(conn.commits, 2u) << dump();
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return s == "ROLLBACK"; }), 1u) << dump();
+  EXPECT_EQ(log.versions_with(Outcome::kSucceeded), (std::vector<Version>{1, 2}));
+  EXPECT_EQ(log.versions_with(Outcome::kFailed), (std::vector<Version>{3}));
 }
 
 TEST_F(RunnerTest, FailedStepWithoutLineNamesJustTheFile) {
-  conn.log_reads = {Records{applied_row(1, 1), applied_row(2, 2)}};
+  log.reads = {std::vector<Attempt>{applied(1, 1), applied(2, 2)}};
   conn.failures.push_back({kSqlC, "permission denied for schema public", "42501", 0});
   try {
     (void)runner.run(set, RunOptions{});
@@ -874,39 +782,69 @@ TEST_F(RunnerTest, FailedStepWithoutLineNamesJustTheFile) {
   }
 }
 
-// 25006 (read_only_sql_transaction) is the server's state, not the file's fault: exit 16 with
-// the cause, also when the client library lost the SQLSTATE (libpqxx 6.4).
+TEST_F(RunnerTest, AFailureThatCannotBeRecordedIsAWarningAndTheStepsErrorStands) {
+  log.reads = {std::vector<Attempt>{applied(1, 1), applied(2, 2)}};
+  conn.failures.push_back({kSqlC, "syntax error", "42601", 0});
+  log.failing_writes.emplace("insert_finished",
+                             DbError("permission denied for table stepwise_log", "42501"));
+  try {
+    (void)runner.run(set, RunOptions{});
+    FAIL() << "no StepFailed";
+  } catch (const StepFailed& e) {
+    EXPECT_EQ(e.sqlstate(), "42601");
+  }
+  ASSERT_FALSE(reporter.warnings.empty());
+  EXPECT_TRUE(contains(reporter.warnings.back(), "could not record the failed attempt"));
+}
+
+// 25006 (read_only_sql_transaction) is the server's state, not the file's fault: exit 16.
 TEST_F(RunnerTest, ReadOnlyTransactionErrorIsTheServersNotTheFiles) {
-  for (const std::string state : {"25006"}) {
-    conn.log_reads = {Records{applied_row(1, 1), applied_row(2, 2)}};
-    conn.failures.clear();
-    conn.failures.push_back({kSqlC, "cannot execute INSERT in a read-only transaction", state, 0});
-    try {
-      (void)runner.run(set, RunOptions{});
-      FAIL() << "no error";
-    } catch (const StepFailed& e) {
-      FAIL() << "blamed the file: " << e.what();
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ExitCode::kReadOnly) << e.what();
-      EXPECT_TRUE(std::string(e.what()).starts_with("the session is read-only")) << e.what();
-      EXPECT_NE(std::string(e.what()).find("3_c.up.sql"), std::string::npos) << e.what();
-      EXPECT_NE(e.hint().find("primary"), std::string::npos) << e.hint();
-    }
+  log.reads = {std::vector<Attempt>{applied(1, 1), applied(2, 2)}};
+  conn.failures.push_back({kSqlC, "cannot execute INSERT in a read-only transaction", "25006", 0});
+  try {
+    (void)runner.run(set, RunOptions{});
+    FAIL() << "no error";
+  } catch (const StepFailed& e) {
+    FAIL() << "blamed the file: " << e.what();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kReadOnly) << e.what();
+    EXPECT_TRUE(std::string(e.what()).starts_with("the session is read-only")) << e.what();
+    EXPECT_NE(std::string(e.what()).find("3_c.up.sql"), std::string::npos) << e.what();
+    EXPECT_NE(e.hint().find("primary"), std::string::npos) << e.hint();
   }
 }
 
+TEST_F(RunnerTest, ASerializationFailureIsRetriedThenTheFailureIsRecordedOnce) {
+  log.reads = {std::vector<Attempt>{applied(1, 1), applied(2, 2)}};
+  conn.failures.push_back({kSqlC, "could not serialize access", "40001", 0});
+  struct Retries final : Reporter {
+    int count = 0;
+    void retrying(const Step&, int, int, std::chrono::milliseconds, std::string_view) override {
+      ++count;
+    }
+  } retries;
+  Runner retrying(conn, log, lock, retries);
+  RunOptions o;
+  o.serialization_retries = 2;                           // jittered waits of at most 100 ms
+  EXPECT_THROW((void)retrying.run(set, o), StepFailed);  // the needle fails every try
+  EXPECT_EQ(retries.count, 2) << trace.dump();
+  EXPECT_EQ(steps_sent(kSqlC), 3u) << trace.dump();
+  EXPECT_EQ(log.versions_with(Outcome::kFailed), (std::vector<Version>{3}));
+}
+
 TEST_F(RunnerTest, StopRequestedInterruptsBeforeTheNextStepAndReleases) {
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   std::atomic<bool> stop{true};
   RunOptions o;
   o.stop = &stop;
   EXPECT_THROW((void)runner.run(set, o), Interrupted);
-  EXPECT_EQ(conn.count_if(is_begin), 0u) << dump();
+  EXPECT_TRUE(conn.sent.empty()) << trace.dump();
+  EXPECT_TRUE(log.attempts.empty());
   EXPECT_EQ(lock.acquired, 1);
   EXPECT_EQ(lock.released, 1);
 }
 
-// ------------------------------------------------------------------ no-transaction steps
+// ------------------------------------------------------------------ statement by statement
 
 class NoTxRunnerTest : public RunnerTest {
  protected:
@@ -914,71 +852,51 @@ class NoTxRunnerTest : public RunnerTest {
   const Migration& m() const { return notx.all()[0]; }
 };
 
-TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeOutsideATransaction) {
-  conn.log_reads = {Records{}};
+TEST_F(NoTxRunnerTest, RunsStatementsOneAtATimeWithProgressAfterEach) {
+  log.reads = {std::vector<Attempt>{}};
   const auto result = runner.run(notx, RunOptions{});
   EXPECT_EQ(applied_versions(result), (std::vector<Version>{5}));
-  EXPECT_EQ(conn.count_if(is_begin), 0u) << dump();
-  EXPECT_EQ(conn.commits, 0u) << dump();
-  std::vector<std::string> work;
-  for (const auto& s : conn.sent)
-    if (!is_log_read(s) && !contains(s, "pg_catalog") && !s.starts_with("SET ") &&
-        !s.starts_with("RESET "))
-      work.push_back(s);
-  ASSERT_EQ(work.size(), 8u) << dump();
-  EXPECT_TRUE(work[0].starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << work[0];
-  EXPECT_TRUE(contains(
-      work[0], "VALUES ('5', 'idx', 'up', 'running', '" + std::string(m().up.checksum) + "'"))
-      << work[0];
-  // A statement keeps its leading comment lines, as psql sends them.
-  EXPECT_EQ(work[1], "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i1 ON a (id)");
-  EXPECT_TRUE(contains(work[2], "SET statements_done = 1 WHERE id = 500")) << work[2];
-  EXPECT_EQ(work[3], "CREATE INDEX CONCURRENTLY i2 ON b (id)");
-  EXPECT_TRUE(contains(work[4], "SET statements_done = 2 WHERE id = 500")) << work[4];
-  EXPECT_EQ(work[5], "CREATE INDEX CONCURRENTLY i3 ON c (id)");
-  EXPECT_TRUE(contains(work[6], "SET statements_done = 3 WHERE id = 500")) << work[6];
-  EXPECT_TRUE(contains(work[7], "SET outcome = 'succeeded', statements_done = 3")) << work[7];
-  EXPECT_TRUE(contains(work[7], "WHERE id = 500")) << work[7];
+  const auto first = trace.index_of("log: running 5 as 500");
+  ASSERT_NE(first, std::string::npos) << trace.dump();
+  const std::vector<std::string> expected = {
+      "log: running 5 as 500",
+      "sql: SET lock_timeout = 5000;\n",  // --ddl-lock-timeout, for the session's statements
+      // A statement keeps its leading comment lines, as psql sends them.
+      "sql: -- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i1 ON a (id)",
+      "log: progress 500 1", "sql: CREATE INDEX CONCURRENTLY i2 ON b (id)", "log: progress 500 2",
+      "sql: CREATE INDEX CONCURRENTLY i3 ON c (id)", "log: progress 500 3",
+      "sql: RESET statement_timeout; RESET lock_timeout", "log: finish succeeded 500 3",
+      "lock: release"};
+  EXPECT_EQ(std::vector<std::string>(trace.events.begin() + static_cast<std::ptrdiff_t>(first),
+                                     trace.events.end()),
+            expected)
+      << trace.dump();
 }
 
 TEST_F(NoTxRunnerTest, ResumesAfterConfirmedStatements) {
-  conn.log_reads = {
-      Records{log_row(41, 5, "idx", "up", "running", std::string(m().up.checksum), 2)}};
+  log.reads = {std::vector<Attempt>{
+      row(41, 5, "idx", Direction::kUp, Outcome::kRunning, std::string(m().up.checksum), 2)}};
   (void)runner.run(notx, RunOptions{});
-  EXPECT_EQ(conn.count_if(
-                [](const std::string& s) { return contains(s, "i1 ON") || contains(s, "i2 ON"); }),
-            0u)
-      << dump();
-  EXPECT_EQ(conn.count_if(
-                [](const std::string& s) { return s == "CREATE INDEX CONCURRENTLY i3 ON c (id)"; }),
-            1u)
-      << dump();
-  EXPECT_EQ(conn.count_if([](const std::string& s) {
-    return contains(s, "WHERE id = 41 AND outcome = 'running'");
-  }),
-            1u)
-      << dump();
-  EXPECT_EQ(conn.count_if([](const std::string& s) {
-    return contains(s, "SET outcome = 'succeeded', statements_done = 3");
-  }),
-            1u)
-      << dump();
+  EXPECT_EQ(steps_sent("i1 ON") + steps_sent("i2 ON"), 0u) << trace.dump();
+  EXPECT_EQ(steps_sent("CREATE INDEX CONCURRENTLY i3 ON c (id)"), 1u) << trace.dump();
+  EXPECT_NE(trace.index_of("log: abandoned 41"), std::string::npos) << trace.dump();
+  EXPECT_NE(trace.index_of("log: finish succeeded 500 3"), std::string::npos) << trace.dump();
+  // The new attempt starts where the last one stopped.
+  ASSERT_FALSE(log.attempts.empty());
   ASSERT_EQ(reporter.skipped.size(), 1u);
   EXPECT_TRUE(contains(reporter.skipped[0], "2")) << reporter.skipped[0];
 }
 
 TEST_F(NoTxRunnerTest, ChangedFileStartsOver) {
-  conn.log_reads = {Records{log_row(41, 5, "idx", "up", "running", "an-older-checksum", 2)}};
+  log.reads = {std::vector<Attempt>{
+      row(41, 5, "idx", Direction::kUp, Outcome::kRunning, "an-older-checksum", 2)}};
   (void)runner.run(notx, RunOptions{});
-  EXPECT_EQ(
-      conn.count_if([](const std::string& s) { return contains(s, "CREATE INDEX CONCURRENTLY"); }),
-      3u)
-      << dump();
+  EXPECT_EQ(steps_sent("CREATE INDEX CONCURRENTLY"), 3u) << trace.dump();
   EXPECT_TRUE(reporter.skipped.empty());
 }
 
 TEST_F(NoTxRunnerTest, FailedStatementRecordsProgressAndLine) {
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   conn.failures.push_back(
       {"CREATE INDEX CONCURRENTLY i2 ON b (id)", "relation \"b\" does not exist", "42P01", 0});
   try {
@@ -986,88 +904,21 @@ TEST_F(NoTxRunnerTest, FailedStatementRecordsProgressAndLine) {
     FAIL() << "no StepFailed";
   } catch (const StepFailed& e) {
     EXPECT_EQ(e.sqlstate(), "42P01");
-    // The failing statement starts on line 3 of the file.
-    EXPECT_TRUE(std::string(e.what()).starts_with("5_idx.up.sql:3: ")) << e.what();
+    EXPECT_TRUE(std::string(e.what()).starts_with("5_idx.up.sql:3: ")) << e.what();  // line 3
   }
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return s == "ROLLBACK"; }), 0u) << dump();
-  EXPECT_EQ(conn.count_if([](const std::string& s) {
-    return contains(s, "SET outcome = 'failed', statements_done = 1") && contains(s, "'42P01'");
-  }),
-            1u)
-      << dump();
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return contains(s, "i3 ON"); }), 0u) << dump();
+  EXPECT_NE(trace.index_of("log: finish failed 500 1"), std::string::npos) << trace.dump();
+  ASSERT_EQ(log.attempts.size(), 1u);
+  EXPECT_EQ(log.attempts[0].sqlstate, "42P01");
+  EXPECT_EQ(steps_sent("i3 ON"), 0u) << trace.dump();
   EXPECT_EQ(lock.released, 1);
 }
 
-// COPY ... FROM STDIN data: cut out of the text and handed to execute_with_copy, in both kinds.
-constexpr const char* kCopyFile =
-    "CREATE TABLE p (a int);\nCOPY p (a) FROM stdin;\n1\n2\n\\.\nSELECT 1;\n";
-
-TEST_F(RunnerTest, TransactionalCopyDataGoesThroughTheCopyProtocolInOneRoundTrip) {
-  const auto copy =
-      build_migration_set(std::vector<MigrationFile>{file("7_copy.up.sql", kCopyFile)});
-  conn.log_reads = {Records{}};
-  (void)runner.run(copy, RunOptions{});
-  const auto it = std::find_if(conn.copy_blocks.begin(), conn.copy_blocks.end(),
-                               [](const auto& b) { return !b.empty(); });
-  ASSERT_NE(it, conn.copy_blocks.end()) << dump();
-  EXPECT_EQ(*it, (std::vector<std::string>{"1\n2\n"}));
-  const auto step = std::find_if(conn.sent.begin(), conn.sent.end(), [](const std::string& s) {
-    return contains(s, "COPY p (a) FROM stdin;");
-  });
-  ASSERT_NE(step, conn.sent.end()) << dump();
-  EXPECT_FALSE(contains(*step, "\\.")) << *step;
-  EXPECT_TRUE(contains(*step, "COPY p (a) FROM stdin;\n\n\n\nSELECT 1;")) << *step;
-  EXPECT_TRUE(step->ends_with("COMMIT")) << *step;
-}
-
-TEST_F(RunnerTest, NoTransactionCopyStatementGetsItsOwnBlock) {
-  const auto copy = build_migration_set(std::vector<MigrationFile>{
-      file("7_copy.up.sql", std::string("-- stepwise:no-transaction\n") + kCopyFile)});
-  conn.log_reads = {Records{}};
-  (void)runner.run(copy, RunOptions{});
-  const auto idx = std::find_if(conn.sent.begin(), conn.sent.end(), [](const std::string& s) {
-    return s.find("COPY p (a) FROM stdin") != std::string::npos;
-  });
-  ASSERT_NE(idx, conn.sent.end()) << dump();
-  std::size_t blocks = 0;
-  for (const auto& b : conn.copy_blocks) {
-    if (b.empty()) continue;
-    ++blocks;
-    EXPECT_EQ(b, (std::vector<std::string>{"1\n2\n"}));
-  }
-  EXPECT_EQ(blocks, 1u) << dump();
-  EXPECT_EQ(conn.count_if([](const std::string& s) { return s.starts_with("BEGIN; SELECT 1"); }),
-            1u)
-      << dump();
-  // Data statements commit together with their progress row: a kill between the two cannot
-  // make the next run load the rows again.
-  EXPECT_TRUE(contains(*idx, "BEGIN; COPY p (a) FROM stdin")) << *idx;
-  EXPECT_TRUE(contains(*idx, "SET statements_done = 2 WHERE id")) << *idx;
-  EXPECT_TRUE(contains(*idx, "COMMIT")) << *idx;
-}
-
-TEST_F(NoTxRunnerTest, DdlStatementsAreNotWrappedWithTheirProgress) {
-  conn.log_reads = {Records{}};
-  (void)runner.run(notx, RunOptions{});
-  EXPECT_GE(conn.count_if([](const std::string& s) {
-    return s.starts_with("CREATE INDEX CONCURRENTLY") && !contains(s, "statements_done");
-  }),
-            1u)
-      << dump();
-  EXPECT_EQ(conn.count_if([](const std::string& s) {
-    return contains(s, "CONCURRENTLY") && contains(s, "BEGIN");
-  }),
-            0u)
-      << dump();
-}
-
 TEST_F(NoTxRunnerTest, StepErrorReportedEvenWhenRecordingItFails) {
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   conn.failures.push_back(
       {"CREATE INDEX CONCURRENTLY i2 ON b (id)", "relation \"b\" does not exist", "42P01", 0});
-  conn.failures.push_back(
-      {"SET outcome = 'failed'", "permission denied for table stepwise_log", "42501", 0});
+  log.failing_writes.emplace("finish",
+                             DbError("permission denied for table stepwise_log", "42501"));
   try {
     (void)runner.run(notx, RunOptions{});
     FAIL() << "no StepFailed";
@@ -1080,8 +931,18 @@ TEST_F(NoTxRunnerTest, StepErrorReportedEvenWhenRecordingItFails) {
       << reporter.warnings.back();
 }
 
+TEST_F(NoTxRunnerTest, DdlStatementsAreNotRecordedTogetherWithTheirProgress) {
+  log.reads = {std::vector<Attempt>{}};
+  (void)runner.run(notx, RunOptions{});
+  EXPECT_EQ(trace.count("log: progress 500 1"), 1u) << trace.dump();
+  EXPECT_EQ(std::count_if(trace.events.begin(), trace.events.end(),
+                          [](const std::string& e) { return contains(e, "with the statement"); }),
+            0)
+      << trace.dump();
+}
+
 TEST_F(NoTxRunnerTest, StatementTimeoutSetForTheSessionAndReset) {
-  conn.log_reads = {Records{}};
+  log.reads = {std::vector<Attempt>{}};
   RunOptions o;
   o.statement_timeout = std::chrono::milliseconds(2500);
   (void)runner.run(notx, o);
@@ -1090,16 +951,48 @@ TEST_F(NoTxRunnerTest, StatementTimeoutSetForTheSessionAndReset) {
                         [&](const std::string& s) { return contains(s, needle); });
   };
   const auto set_it = find("SET statement_timeout = 2500;");
-  ASSERT_NE(set_it, conn.sent.end()) << dump();
+  ASSERT_NE(set_it, conn.sent.end()) << trace.dump();
   EXPECT_FALSE(contains(*set_it, "SET LOCAL")) << *set_it;
   const auto first = find("CREATE INDEX CONCURRENTLY i1 ON a (id)");
-  ASSERT_NE(first, conn.sent.end()) << dump();
+  ASSERT_NE(first, conn.sent.end()) << trace.dump();
   EXPECT_LT(set_it, first);
   const auto reset = find("RESET statement_timeout");
-  ASSERT_NE(reset, conn.sent.end()) << dump();
-  const auto last = find("CREATE INDEX CONCURRENTLY i3 ON c (id)");
-  ASSERT_NE(last, conn.sent.end()) << dump();
-  EXPECT_GT(reset, last);
+  ASSERT_NE(reset, conn.sent.end()) << trace.dump();
+  EXPECT_GT(reset, find("CREATE INDEX CONCURRENTLY i3 ON c (id)"));
+}
+
+// COPY ... FROM STDIN data: cut out of the text and handed over as COPY data, in both kinds.
+constexpr const char* kCopyFile =
+    "CREATE TABLE p (a int);\nCOPY p (a) FROM stdin;\n1\n2\n\\.\nSELECT 1;\n";
+
+TEST_F(RunnerTest, TransactionalCopyDataGoesThroughTheCopyProtocol) {
+  const auto copy =
+      build_migration_set(std::vector<MigrationFile>{file("7_copy.up.sql", kCopyFile)});
+  log.reads = {std::vector<Attempt>{}};
+  (void)runner.run(copy, RunOptions{});
+  ASSERT_EQ(conn.sent.size(), 1u) << trace.dump();  // one text for the whole step
+  EXPECT_EQ(conn.copy_blocks[0], (std::vector<std::string>{"1\n2\n"}));
+  EXPECT_FALSE(contains(conn.sent[0], "\\.")) << conn.sent[0];
+  EXPECT_TRUE(contains(conn.sent[0], "COPY p (a) FROM stdin;\n\n\n\nSELECT 1;")) << conn.sent[0];
+}
+
+TEST_F(RunnerTest, NoTransactionDataStatementsCommitWithTheirProgress) {
+  const auto copy = build_migration_set(std::vector<MigrationFile>{
+      file("7_copy.up.sql", std::string("-- stepwise:no-transaction\n") + kCopyFile)});
+  log.reads = {std::vector<Attempt>{}};
+  (void)runner.run(copy, RunOptions{});
+  std::size_t blocks = 0;
+  for (const auto& b : conn.copy_blocks) {
+    if (b.empty()) continue;
+    ++blocks;
+    EXPECT_EQ(b, (std::vector<std::string>{"1\n2\n"}));
+  }
+  EXPECT_EQ(blocks, 1u) << trace.dump();
+  // CREATE TABLE is DDL: progress on its own. COPY and SELECT: progress with the statement, so
+  // that a kill between the two cannot make the next run load the rows again.
+  EXPECT_EQ(trace.count("log: progress 500 1"), 1u) << trace.dump();
+  EXPECT_EQ(trace.count("log: progress with the statement 500 2"), 1u) << trace.dump();
+  EXPECT_EQ(trace.count("log: progress with the statement 500 3"), 1u) << trace.dump();
 }
 
 }  // namespace
