@@ -63,7 +63,8 @@ if ! installed; then
     rm -f "$stamp"
     # The package.json keeps npm from walking up to another project's.
     [ -f "$dir/package.json" ] || echo '{"name": "stepwise-peer-tools", "private": true}' >"$dir/package.json"
-    if ! timeout 300 npm install --no-audit --no-fund --no-update-notifier --loglevel=error \
+    if ! timeout 240 npm install --no-audit --no-fund --no-update-notifier --loglevel=error \
+      --fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 --fetch-timeout=30000 \
       --prefix "$dir" "${pins[@]}" >"$dir/npm-install.log" 2>&1; then
       fail "npm install failed (see $dir/npm-install.log)"
     fi
