@@ -216,6 +216,20 @@ TEST(AdoptTools, Postgrator) {
                  "SELECT * FROM schemaversion ORDER BY version"});
 }
 
+// graphile-migrate 1.4's own DDL (its migration.js); filename is the number only.
+TEST(AdoptTools, GraphileMigrate) {
+  adopt_then_up(
+      {"graphile-migrate",
+       "CREATE SCHEMA graphile_migrate; CREATE TABLE graphile_migrate.migrations ("
+       " hash text PRIMARY KEY, previous_hash text REFERENCES graphile_migrate.migrations,"
+       " filename text NOT NULL, date timestamptz NOT NULL DEFAULT now());"
+       "INSERT INTO graphile_migrate.migrations VALUES"
+       " ('sha1:a', NULL, '20240101000001.sql', '2024-01-02'),"
+       " ('sha1:b', 'sha1:a', '20240101000002.sql', '2024-01-03'),"
+       " ('sha1:c', 'sha1:b', '20240101000003.sql', '2024-01-04');",
+       "SELECT * FROM graphile_migrate.migrations ORDER BY filename"});
+}
+
 TEST(AdoptTools, AppliedAtTimesAreKept) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
