@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# The other migration tools the adopt tests run for real (npm, pinned, cached outside the tree):
+# exports STEPWISE_TEST_DBMATE etc.; without npm or the registry one warning, and they skip.
+peer_env=$(scripts/install-peer-tools.sh --print-env)
+eval "$peer_env"
 cmake --preset dev >/dev/null
 cmake --build --preset dev
 # A short fuzzing run of the file and releases.json parsers (clang, libFuzzer, ASan, UBSan);

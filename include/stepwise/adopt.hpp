@@ -11,14 +11,24 @@
 #include "stepwise/database.hpp"
 #include "stepwise/history.hpp"
 #include "stepwise/migration.hpp"
+#include "stepwise/releases.hpp"
 #include "stepwise/table_name.hpp"
 
 namespace stepwise {
 
-enum class Tool { kGolangMigrate, kDbmate, kGoose, kFlyway, kSqitch, kNodePgMigrate, kPostgrator };
+enum class Tool {
+  kGolangMigrate,
+  kDbmate,
+  kGoose,
+  kFlyway,
+  kSqitch,
+  kNodePgMigrate,
+  kPostgrator,
+  kGraphileMigrate
+};
 [[nodiscard]] std::string_view to_string(Tool t);
 // "golang-migrate" (also "migrate"), "dbmate", "goose", "flyway", "sqitch", "node-pg-migrate",
-// "postgrator".
+// "postgrator", "graphile-migrate".
 [[nodiscard]] std::optional<Tool> parse_tool(std::string_view name);
 // Where the tool keeps its history by default (for sqitch: the registry schema's changes).
 [[nodiscard]] TableName default_history_table(Tool t);
@@ -71,6 +81,21 @@ struct AdoptPlan {
 [[nodiscard]] AdoptPlan plan_adoption(const MigrationSet& set, const ForeignHistory& foreign,
                                       const Mapping& mapping, const History& log, bool allow_gaps);
 
+// The expected schema to verify an adoption at `version` against (item 3 of adopt): the one
+// recorded for that version (for a release, its schema version's). When there is none:
+// `refuse` says the set has expected schemas but none applies to `version` (it lies between
+// release schemas, or a release lacks its file): adopt refuses unless --skip-verify; without
+// any expected schema in the set `refuse` is false (nothing could be verified). `why_not` is
+// one line naming the version, and the releases around it when releases.json has them.
+struct ExpectedFor {
+  const std::string* json = nullptr;  // into `expected`; null: none applies
+  std::string release;                // the release whose schema this is ("" if none)
+  std::string why_not;
+  bool refuse = false;
+};
+[[nodiscard]] ExpectedFor expected_schema_for(const std::map<Version, std::string>& expected,
+                                              const Releases& releases, const Version& version);
+
 // Every file up to `version` (which must be a version of the set) as adopted. Throws
 // PlanRefused for an unknown version, or when stepwise's log disagrees (as above).
 [[nodiscard]] AdoptPlan plan_baseline(const MigrationSet& set, std::string_view version,
@@ -102,10 +127,11 @@ namespace stepwise {
 // keeping the versions (so that `adopt` then matches them). dbmate: `<v>_<name>.sql` split at
 // `-- migrate:up` / `-- migrate:down` (`transaction:false` -> `-- stepwise:no-transaction`);
 // golang-migrate: `<v>_<name>.up.sql` / `.down.sql` as they are; Flyway: `V<v>__<desc>.sql`
-// -> up, `U<v>__<desc>.sql` -> down. Refuses (SourceError, one line per file) what it cannot
-// convert: code migrations, Flyway repeatables and dotted versions, files without the tool's
-// markers. Files that are not migrations by the tool's rules (README.md ...) are skipped.
-// Other tools: UsageError. Pure: files in, files out.
+// -> up, `U<v>__<desc>.sql` -> down; graphile-migrate: committed `000001[-slug].sql` without
+// its `--! ` headers -> `000001_<slug or message>.up.sql` (no down: it has none). Refuses
+// (SourceError, one line per file) what it cannot convert: code migrations, Flyway repeatables and
+// dotted versions, files without the tool's markers. Files that are not migrations by the tool's
+// rules (README.md ...) are skipped. Other tools: UsageError. Pure: files in, files out.
 [[nodiscard]] std::vector<MigrationFile> import_folder(Tool tool,
                                                        const std::vector<MigrationFile>& files,
                                                        std::vector<std::string>* skipped);

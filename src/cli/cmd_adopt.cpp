@@ -48,7 +48,7 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
   if (o.from.empty() == o.baseline.empty())
     throw UsageError(
         "adopt: say where the history comes from: --from TOOL (golang-migrate, dbmate, goose, "
-        "flyway, sqitch, node-pg-migrate, postgrator) or --baseline VERSION");
+        "flyway, sqitch, node-pg-migrate, postgrator, graphile-migrate) or --baseline VERSION");
   if (!o.baseline.empty() && (!o.table.empty() || !o.mapping.empty()))
     throw UsageError("adopt: --table and --mapping go with --from, not with --baseline");
   std::optional<Tool> tool;
@@ -59,7 +59,8 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
     if (!tool)
       throw UsageError(fmt::format(
           "adopt: --from {}: unknown tool (golang-migrate, dbmate, goose, flyway, sqitch, "
-          "node-pg-migrate, postgrator; a mapping file covers the ids of any of them)",
+          "node-pg-migrate, postgrator, graphile-migrate; a mapping file covers the ids of any of "
+          "them)",
           printable(o.from, 40)));
     table = o.table.empty() ? default_history_table(*tool) : parse_table_name("--table", o.table);
     if (!o.mapping.empty()) mapping = parse_mapping(read_file(o.mapping), o.mapping);
@@ -113,20 +114,26 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
   const auto version = plan.version_after;
   std::vector<DriftItem> drift;
   bool verified = false;
-  if (const auto it = source.expected.find(version); it == source.expected.end()) {
-    spdlog::warn("no expected schema recorded for version {}: the live schema is not verified",
-                 version);
+  const auto exp = expected_schema_for(source.expected, source.releases, version);
+  if (exp.json == nullptr && exp.refuse && !o.skip_verify) {
+    if (held) held->release();
+    throw PlanRefused(fmt::format("adopt: {}: nothing recorded", exp.why_not),
+                      "adopt where an expected schema exists (let the other tool finish the "
+                      "release first), or pass --skip-verify to record the adoption unverified");
+  }
+  if (exp.json == nullptr) {
+    spdlog::warn("{}{}", exp.why_not, exp.refuse ? " (--skip-verify)" : "");
   } else {
     DiffOptions diff;
     diff.ignore = o.ignore;
     if (tool) {  // the other tool's own table (or registry) is not part of the application
       diff.ignore.push_back(table.display());
-      if (*tool == Tool::kSqitch) {
+      if (*tool == Tool::kSqitch || *tool == Tool::kGraphileMigrate) {
         diff.ignore.push_back(table.schema);
         diff.ignore.push_back(table.schema + ".*");
       }
     }
-    const auto expected = parse_schema_json(it->second, fmt::format("expected/{}.json", version));
+    const auto expected = parse_schema_json(*exp.json, fmt::format("expected/{}.json", version));
     drift = diff_schemas(expected, ctx.describe(conn, ctx.describe_options(o.schemas)), diff);
     verified = true;
   }

@@ -20,7 +20,7 @@ int run_import(Context& ctx, const ImportOptions& o) {
   if (!tool)
     throw UsageError(
         fmt::format("import: --from {}: unknown tool (dbmate, golang-migrate, goose, "
-                    "node-pg-migrate, postgrator, flyway, sqitch)",
+                    "node-pg-migrate, postgrator, flyway, sqitch, graphile-migrate)",
                     printable(o.from, 40)));
   std::error_code ec;
   if (!fs::is_directory(o.src, ec))
@@ -44,7 +44,11 @@ int run_import(Context& ctx, const ImportOptions& o) {
       files.push_back(std::move(f));
     }
   };
-  read_folder(o.src, "");
+  // graphile-migrate: its migrations folder (with committed/ and current.sql) or committed/.
+  if (*tool == Tool::kGraphileMigrate && fs::is_directory(fs::path(o.src) / "committed", ec))
+    read_folder(fs::path(o.src) / "committed", "");
+  else
+    read_folder(o.src, "");
   if (*tool == Tool::kSqitch)
     for (const char* sub : {"deploy", "revert"})
       if (fs::is_directory(fs::path(o.src) / sub, ec))

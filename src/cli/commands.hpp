@@ -84,6 +84,7 @@ struct AdoptOptions {
   std::string baseline;  // --baseline VERSION
   bool allow_out_of_order = false;
   bool accept_drift = false;
+  bool skip_verify = false;  // --skip-verify: adopt where no expected schema applies
   std::vector<std::string> ignore;
   std::vector<std::string> schemas;
 };

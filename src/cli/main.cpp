@@ -228,8 +228,8 @@ int main(int argc, char** argv) {
       "take over a database another tool migrated (--from TOOL) or nobody did (--baseline "
       "VERSION): record its history as adopted, after checking the schema");
   cmd_adopt->add_option("--from", adopt.from,
-                        "golang-migrate, dbmate, goose, flyway, sqitch, node-pg-migrate or "
-                        "postgrator: read its history table (never written)");
+                        "golang-migrate, dbmate, goose, flyway, sqitch, node-pg-migrate, "
+                        "postgrator or graphile-migrate: read its history table (never written)");
   cmd_adopt->add_option("--table", adopt.table,
                         "the tool's history table, SCHEMA.TABLE (default: the tool's own)");
   cmd_adopt->add_option("--mapping", adopt.mapping,
@@ -241,6 +241,9 @@ int main(int argc, char** argv) {
   cmd_adopt->add_flag("--accept-drift", adopt.accept_drift,
                       "record even when the schema differs from the expected one (the findings "
                       "go into the log rows)");
+  cmd_adopt->add_flag("--skip-verify", adopt.skip_verify,
+                      "record even when the set has expected schemas but none for the version "
+                      "(it lies between releases): one warning, unverified");
   cmd_adopt->add_option("--ignore", adopt.ignore,
                         "objects not owned by the application, glob on schema.table[.name]");
   cmd_adopt->add_option("--schema", adopt.schemas, "schemas to verify (repeatable)");
@@ -249,11 +252,12 @@ int main(int argc, char** argv) {
   auto* cmd_import =
       app.add_subcommand("import",
                          "convert another tool's migration folder (dbmate, golang-migrate, goose, "
-                         "node-pg-migrate, postgrator, flyway, sqitch) into "
+                         "node-pg-migrate, postgrator, flyway, sqitch, graphile-migrate) into "
                          "stepwise's layout, keeping the versions");
   cmd_import
       ->add_option("--from", import.from,
-                   "dbmate, golang-migrate, goose, node-pg-migrate, postgrator, flyway or sqitch")
+                   "dbmate, golang-migrate, goose, node-pg-migrate, postgrator, flyway, sqitch or "
+                   "graphile-migrate")
       ->required();
   cmd_import->add_option("SRC", import.src, "the tool's migration folder")->required();
   cmd_import->add_option("DEST", import.dest, "a new (or empty) folder for stepwise's files")

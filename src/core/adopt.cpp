@@ -89,6 +89,13 @@ const Migration* resolve(const MigrationSet& set, Tool tool, const ForeignEntry&
       if (const auto v = Version::parse(e.id)) return set.find(*v);
       return unique_name(e.id);
     }
+    case Tool::kGraphileMigrate: {
+      // "000001.sql": graphile-migrate's number (without a message slug) is the version.
+      std::string_view id = e.id;
+      if (id.ends_with(".sql")) id.remove_suffix(4);
+      if (const auto v = Version::parse(id)) return set.find(*v);
+      return nullptr;
+    }
     default:
       if (const auto v = Version::parse(e.id)) return set.find(*v);
       return nullptr;
@@ -177,6 +184,8 @@ std::string_view to_string(Tool t) {
       return "node-pg-migrate";
     case Tool::kPostgrator:
       return "postgrator";
+    case Tool::kGraphileMigrate:
+      return "graphile-migrate";
   }
   return "unknown";
 }
@@ -184,7 +193,7 @@ std::string_view to_string(Tool t) {
 std::optional<Tool> parse_tool(std::string_view name) {
   if (name == "migrate") return Tool::kGolangMigrate;
   for (auto t : {Tool::kGolangMigrate, Tool::kDbmate, Tool::kGoose, Tool::kFlyway, Tool::kSqitch,
-                 Tool::kNodePgMigrate, Tool::kPostgrator})
+                 Tool::kNodePgMigrate, Tool::kPostgrator, Tool::kGraphileMigrate})
     if (to_string(t) == name) return t;
   return std::nullopt;
 }
@@ -204,6 +213,8 @@ TableName default_history_table(Tool t) {
       return {"public", "pgmigrations"};
     case Tool::kPostgrator:
       return {"public", "schemaversion"};
+    case Tool::kGraphileMigrate:
+      return {"graphile_migrate", "migrations"};
   }
   return {"public", "schema_migrations"};
 }
@@ -307,6 +318,61 @@ AdoptPlan plan_baseline(const MigrationSet& set, std::string_view version, const
     applied.emplace(m.version, Resolved{&m, std::nullopt, ""});
   }
   return finish(set, applied, log, false, fmt::format("--baseline {}", target->version));
+}
+
+ExpectedFor expected_schema_for(const std::map<Version, std::string>& expected,
+                                const Releases& releases, const Version& version) {
+  ExpectedFor out;
+  const auto* release = releases.with_schema(version);
+  if (release != nullptr) out.release = release->name;
+  if (const auto it = expected.find(version); it != expected.end()) {
+    out.json = &it->second;
+    return out;
+  }
+  if (expected.empty()) {
+    out.why_not = fmt::format(
+        "no expected schema recorded for version {}: the live schema is not verified", version);
+    return out;
+  }
+  out.refuse = true;
+  if (release != nullptr) {
+    out.why_not = fmt::format(
+        "version {} is the schema of release {}, but the set has no expected/{}.json for it: "
+        "the live schema cannot be verified",
+        version, release->name, version);
+    return out;
+  }
+  // Between two release schemas (or past the newest): neither neighbour's schema is the one a
+  // database at `version` has, so none applies.
+  const Release* before = nullptr;
+  const Release* after = nullptr;
+  for (const auto& r : releases.all()) {
+    if (r.schema < version && (before == nullptr || before->schema < r.schema)) before = &r;
+    if (version < r.schema && (after == nullptr || r.schema < after->schema)) after = &r;
+  }
+  std::string where;
+  if (before != nullptr && after != nullptr)
+    where = fmt::format(" lies between release {} (schema {}) and release {} (schema {})",
+                        before->name, before->schema, after->name, after->schema);
+  else if (after != nullptr)
+    where = fmt::format(" lies before release {} (schema {})", after->name, after->schema);
+  else if (before != nullptr)
+    where =
+        fmt::format(" lies after the newest release {} (schema {})", before->name, before->schema);
+  std::string have;
+  std::size_t n = 0;
+  for (const auto& [v, text] : expected) {
+    if (n++ == kListed) {
+      have += ", ...";
+      break;
+    }
+    have += (have.empty() ? "" : ", ") + v.to_string();
+  }
+  out.why_not = fmt::format(
+      "version {}{}: no expected schema applies to it (the set has them for {}), so the live "
+      "schema cannot be verified",
+      version, where, have);
+  return out;
 }
 
 }  // namespace stepwise

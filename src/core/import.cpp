@@ -1,6 +1,7 @@
 // `stepwise import`: other tools' folder layouts -> stepwise's. Pure.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <optional>
@@ -223,6 +224,85 @@ std::vector<MigrationFile> import_sqitch(const std::vector<MigrationFile>& files
   return out;
 }
 
+// graphile-migrate's committed migration (migrations/committed/000001[-slug].sql): `--! Key:
+// value` header lines up to a blank line (Previous, Hash, Message, AllowInvalidHash), then the
+// body graphile-migrate runs (trimmed). `--! no-transaction` on the body's first line runs it
+// outside a transaction. Placeholders (:DATABASE_NAME, :DATABASE_OWNER, the .gmrc's own) are
+// substituted by graphile-migrate and cannot be by stepwise: the built-in ones refuse.
+std::optional<MigrationFile> import_graphile(std::string_view n, std::string_view text,
+                                             std::vector<std::string>& problems) {
+  const auto dash = n.find('-');
+  const auto number = n.substr(0, std::min(dash, n.size() - 4));
+  if (!all_digits(number) ||
+      (dash != std::string_view::npos &&
+       n.substr(dash + 1, n.size() - 4 - dash - 1)
+               .find_first_not_of(
+                   "-_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
+           std::string_view::npos)) {
+    problems.push_back(fmt::format(
+        "{}: not a graphile-migrate committed migration name (000001.sql or 000001-message.sql)",
+        printable(n, 200)));
+    return std::nullopt;
+  }
+  const auto lines = split_lines_keeping_ends(text);
+  std::size_t i = 0;
+  std::string message;
+  bool hash = false;
+  for (; i < lines.size(); ++i) {
+    const auto line = trim(lines[i]);
+    if (!line.starts_with("--! ") || line.size() < 5 ||
+        !std::isupper(static_cast<unsigned char>(line[4])))
+      break;
+    const auto header = line.substr(4);
+    if (header.starts_with("Message:")) message = std::string(trim(header.substr(8)));
+    if (header.starts_with("Hash:")) hash = true;
+  }
+  if (!hash) {
+    problems.push_back(fmt::format(
+        "{}: no `--! Hash:` header; not a committed graphile-migrate migration (current.sql is "
+        "not imported: commit it first)",
+        printable(n, 200)));
+    return std::nullopt;
+  }
+  std::string body;
+  for (std::size_t j = i; j < lines.size(); ++j) body += lines[j];
+  const auto trimmed = std::string(trim(body)) + "\n";
+  for (const auto placeholder : {":DATABASE_NAME", ":DATABASE_OWNER"}) {
+    for (auto at = trimmed.find(placeholder); at != std::string::npos;
+         at = trimmed.find(placeholder, at + 1)) {
+      const auto end = at + std::string_view(placeholder).size();
+      if (end < trimmed.size() &&
+          (std::isalnum(static_cast<unsigned char>(trimmed[end])) || trimmed[end] == '_'))
+        continue;
+      problems.push_back(fmt::format(
+          "{}: uses the placeholder {}, which graphile-migrate substitutes; stepwise runs the SQL "
+          "as written (put the value into the file)",
+          printable(n, 200), placeholder));
+      return std::nullopt;
+    }
+  }
+  std::string out = trimmed;
+  const auto first_line = std::string_view(out).substr(0, out.find('\n'));
+  if (first_line.starts_with("--!") && trim(first_line.substr(3)).starts_with("no-transaction"))
+    out = "-- stepwise:no-transaction\n" + out.substr(first_line.size() + 1);
+  std::string name;
+  if (dash != std::string_view::npos) {
+    name = std::string(n.substr(dash + 1, n.size() - 4 - dash - 1));
+  } else {
+    for (const char c : message)
+      name += std::isalnum(static_cast<unsigned char>(c))
+                  ? static_cast<char>(std::tolower(static_cast<unsigned char>(c)))
+                  : '_';
+    while (name.find("__") != std::string::npos) name.erase(name.find("__"), 1);
+    while (!name.empty() && name.front() == '_') name.erase(0, 1);
+    while (!name.empty() && name.back() == '_') name.pop_back();
+    if (name.size() > 60) name.resize(60);
+  }
+  while (!name.empty() && (name.front() == '-' || name.front() == '_')) name.erase(0, 1);
+  if (name.empty()) name = "migration";
+  return out_file(fmt::format("{}_{}.up.sql", number, name), out);
+}
+
 }  // namespace
 
 std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationFile>& files,
@@ -331,6 +411,14 @@ std::vector<MigrationFile> import_folder(Tool tool, const std::vector<MigrationF
         if (name.empty()) name = "migration";
         out.push_back(
             out_file(fmt::format("{}_{}.{}.sql", version, name, up ? "up" : "down"), f.bytes));
+        break;
+      }
+      case Tool::kGraphileMigrate: {
+        if (n == "current.sql") {  // not committed yet: graphile-migrate does not run it either
+          if (skipped) skipped->push_back(f.name);
+          break;
+        }
+        if (auto g = import_graphile(n, f.bytes, problems)) out.push_back(std::move(*g));
         break;
       }
       case Tool::kFlyway: {

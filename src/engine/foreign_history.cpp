@@ -12,6 +12,8 @@
 //   node-pg-migrate pgmigrations(id, name, run_on): one row per applied file (name without
 //                   the extension).
 //   postgrator      schemaversion(version bigint, name, md5, run_at); version 0 is its own.
+//   graphile-migrate graphile_migrate.migrations(hash, previous_hash, filename, date): one row
+//                   per committed migration run, filename "000001.sql" (the number only).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -212,13 +214,21 @@ ForeignHistory read_foreign_history(Connection& conn, Tool tool, const TableName
       }
       break;
     }
+    case Tool::kGraphileMigrate: {
+      (void)require(conn, tool, table, {"filename", "date"});
+      for (const auto& r : conn.execute(fmt::format("SELECT filename, {} FROM {} ORDER BY filename",
+                                                    ms_of("date"), q(conn, table))))
+        h.applied.push_back({r.at(0).value_or(""), "", to_ms(r.at(1)), false, ""});
+      break;
+    }
   }
   return h;
 }
 
 namespace {
-constexpr Tool kGuarded[] = {Tool::kGolangMigrate, Tool::kGoose,         Tool::kFlyway,
-                             Tool::kSqitch,        Tool::kNodePgMigrate, Tool::kPostgrator};
+constexpr Tool kGuarded[] = {Tool::kGolangMigrate,  Tool::kGoose,         Tool::kFlyway,
+                             Tool::kSqitch,         Tool::kNodePgMigrate, Tool::kPostgrator,
+                             Tool::kGraphileMigrate};
 }  // namespace
 
 std::vector<TableName> foreign_history_tables() {

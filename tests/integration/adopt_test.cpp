@@ -5,11 +5,14 @@
 // --baseline, and adopt racing an up.
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
 #include <unistd.h>
 #include <filesystem>
 
+#include <fmt/format.h>
 #include <cstdlib>
 #include <fstream>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -211,6 +214,20 @@ TEST(AdoptTools, Postgrator) {
                  " (20240101000002, 'add_email', 'y', '2024-01-03'),"
                  " (20240101000003, 'create_orders', 'z', '2024-01-04');",
                  "SELECT * FROM schemaversion ORDER BY version"});
+}
+
+// graphile-migrate 1.4's own DDL (its migration.js); filename is the number only.
+TEST(AdoptTools, GraphileMigrate) {
+  adopt_then_up(
+      {"graphile-migrate",
+       "CREATE SCHEMA graphile_migrate; CREATE TABLE graphile_migrate.migrations ("
+       " hash text PRIMARY KEY, previous_hash text REFERENCES graphile_migrate.migrations,"
+       " filename text NOT NULL, date timestamptz NOT NULL DEFAULT now());"
+       "INSERT INTO graphile_migrate.migrations VALUES"
+       " ('sha1:a', NULL, '20240101000001.sql', '2024-01-02'),"
+       " ('sha1:b', 'sha1:a', '20240101000002.sql', '2024-01-03'),"
+       " ('sha1:c', 'sha1:b', '20240101000003.sql', '2024-01-04');",
+       "SELECT * FROM graphile_migrate.migrations ORDER BY filename"});
 }
 
 TEST(AdoptTools, AppliedAtTimesAreKept) {
@@ -509,6 +526,43 @@ TEST(AdoptVerify, DriftRefusesWith14AndAcceptDriftRecordsTheFindings) {
             3);
 }
 
+// Item 3, the release containing the version: the set has expected schemas for its releases
+// (1 and 3) and the head (4); a database the other tool left at 2 lies between two releases,
+// so none applies: adopt refuses (nothing recorded) unless --skip-verify, which warns.
+TEST(AdoptVerify, VersionBetweenReleasesRefusesUnlessSkipVerify) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  write_set(dir);
+  dir.write(
+      "releases.json",
+      R"({"releases": [{"name": "0.9", "schema": 20240101000001, "min_schema": 20240101000001},
+ {"name": "1.0", "schema": 20240101000003, "min_schema": 20240101000001}]})");
+  const auto g = db.stepwise({"--log-level", "warn", "--source", dir.path(), "generate-expected"});
+  ASSERT_EQ(g.exit_code, 0) << g.out << g.err;
+  apply_by_hand(db, 2);
+  db.query(std::string(kGolang) + "INSERT INTO schema_migrations VALUES (20240101000002, false);");
+  auto a = db.stepwise({"--source", dir.path(), "adopt", "--from", "golang-migrate"});
+  EXPECT_EQ(a.exit_code, 6) << a.out << a.err;
+  EXPECT_NE(a.err.find("version 20240101000002 lies between release 0.9 (schema 20240101000001) "
+                       "and release 1.0 (schema 20240101000003): no expected schema applies"),
+            std::string::npos)
+      << a.err;
+  EXPECT_NE(a.err.find("--skip-verify"), std::string::npos) << a.err;
+  EXPECT_EQ(db.scalar("SELECT to_regclass('public.stepwise_log') IS NULL"), "t");
+  a = db.stepwise({"--source", dir.path(), "adopt", "--from", "golang-migrate", "--skip-verify"});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  EXPECT_NE(a.err.find("no expected schema applies to it"), std::string::npos) << a.err;
+  EXPECT_NE(a.out.find("recorded 2 migration(s)"), std::string::npos) << a.out;
+  EXPECT_EQ(a.out.find("schema verified"), std::string::npos) << a.out;
+  // From there stepwise goes on; at the head validate verifies the schema (golang-migrate's
+  // table is not the application's: adopt leaves it, validate is told to).
+  EXPECT_EQ(db.stepwise({"--source", dir.path(), "up"}).exit_code, 0);
+  const auto v =
+      db.stepwise({"--source", dir.path(), "validate", "--ignore", "public.schema_migrations"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
 // --- baseline -----------------------------------------------------------------------------
 
 TEST(AdoptBaseline, EveryFileUpToTheVersionOnAnEmptyLog) {
@@ -662,12 +716,79 @@ TEST(AdoptRace, UpOnAForeignHistoryWithAnEmptyLogRefuses) {
 
 // --- the real tool, where this machine has it ---------------------------------------------
 
-// STEPWISE_TEST_DBMATE=/path/to/dbmate (e.g. from `npm install dbmate`: node_modules/.bin/dbmate)
-// runs dbmate itself; without it the test is skipped (the layout tests above always run).
+// The npm tools scripts/install-peer-tools.sh installs (scripts/test.sh runs it first): the
+// path in STEPWISE_TEST_<TOOL>, else in $STEPWISE_PEER_TOOLS or /opt/stepwise-peer-tools
+// (node_modules/.bin). Missing: the test skips, unless STEPWISE_REQUIRE_PEER_TOOLS=1.
+std::string peer_tool(const char* env, const char* bin) {
+  if (const char* e = std::getenv(env); e != nullptr && *e != '\0')
+    return ::access(e, X_OK) == 0 ? std::string(e) : std::string();
+  const char* dir = std::getenv("STEPWISE_PEER_TOOLS");
+  const auto path = std::string(dir != nullptr && *dir != '\0' ? dir : "/opt/stepwise-peer-tools") +
+                    "/node_modules/.bin/" + bin;
+  return ::access(path.c_str(), X_OK) == 0 ? path : std::string();
+}
+
+#define REQUIRE_PEER_TOOL(var, env, bin)                                                        \
+  const auto var = peer_tool(env, bin);                                                         \
+  if (var.empty()) {                                                                            \
+    if (const char* r = std::getenv("STEPWISE_REQUIRE_PEER_TOOLS"); r && std::string(r) == "1") \
+      FAIL() << bin << " not found (" << env << ", scripts/install-peer-tools.sh)";             \
+    GTEST_SKIP() << bin << " not found: run scripts/install-peer-tools.sh";                     \
+  }
+
+// postgres://user:password@host:port/database?... -> its parts (for postgrator's options).
+struct UrlParts {
+  std::string user, password, host, port = "5432", database;
+};
+UrlParts url_parts(const std::string& url) {
+  UrlParts p;
+  auto rest = url.substr(url.find("://") + 3);
+  rest = rest.substr(0, rest.find('?'));
+  if (const auto at = rest.rfind('@'); at != std::string::npos) {
+    const auto cred = rest.substr(0, at);
+    p.user = cred.substr(0, cred.find(':'));
+    if (cred.find(':') != std::string::npos) p.password = cred.substr(cred.find(':') + 1);
+    rest = rest.substr(at + 1);
+  }
+  const auto slash = rest.find('/');
+  p.database = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  const auto hostport = rest.substr(0, slash);
+  p.host = hostport.substr(0, hostport.rfind(':'));
+  if (hostport.rfind(':') != std::string::npos) p.port = hostport.substr(hostport.rfind(':') + 1);
+  return p;
+}
+
+// The steps every real-tool test shares once the tool has applied files 1..3 and `set` holds
+// the imported files plus file 4: up refuses over the foreign history, adopt records 3, up
+// applies file 4 only, validate passes, and the tool's table is unchanged.
+void stepwise_takes_over(const TestDb& db, const std::string& set, const std::string& tool,
+                         const std::string& table_dump) {
+  const auto before = db.query(table_dump);
+  auto r = db.stepwise({"--source", set, "up"});
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;  // an empty log over the tool's history
+  EXPECT_NE(r.err.find("stepwise adopt --from " + tool), std::string::npos) << r.err;
+  EXPECT_EQ(db.scalar("SELECT to_regclass('public.stepwise_log') IS NULL"), "t");
+  r = db.stepwise({"--source", set, "adopt", "--from", tool});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("recorded 3 migration(s) from " + tool), std::string::npos) << r.out;
+  r = db.stepwise({"--source", set, "up"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("applied 1 migration(s)"), std::string::npos) << r.out;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_user'"), 1);
+  r = db.stepwise({"--source", set, "validate"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(db.query(table_dump), before) << tool << "'s table changed";
+}
+
+void add_file_four(const std::string& set) {
+  std::ofstream w(set + "/" + kFiles[3].first);
+  w << kFiles[3].second;
+}
+
+// dbmate (npm): applies its own single-file migrations; stepwise imports the folder, adopts.
 TEST(AdoptRealTools, DbmateAppliesThenStepwiseTakesOver) {
   REQUIRE_TEST_DATABASE();
-  const char* dbmate = std::getenv("STEPWISE_TEST_DBMATE");
-  if (dbmate == nullptr || *dbmate == '\0') GTEST_SKIP() << "STEPWISE_TEST_DBMATE is not set";
+  REQUIRE_PEER_TOOL(dbmate, "STEPWISE_TEST_DBMATE", "dbmate");
   TestDb db;
   MigrationDir tool, dir;
   // dbmate's layout: one file per migration, -- migrate:up / -- migrate:down.
@@ -681,29 +802,139 @@ TEST(AdoptRealTools, DbmateAppliesThenStepwiseTakesOver) {
   const auto im = db.stepwise({"import", "--from", "dbmate", tool.path(), imported});
   ASSERT_EQ(im.exit_code, 0) << im.out << im.err;
   EXPECT_NE(im.out.find("imported 3 migration(s) (6 file(s))"), std::string::npos) << im.out;
-  {
-    std::ofstream w(imported + "/" + kFiles[3].first);
-    w << kFiles[3].second;
-  }
+  add_file_four(imported);
   const auto url =
       db.url() + (db.url().find('?') == std::string::npos ? "?" : "&") + "sslmode=disable";
   const auto d =
       run({dbmate, "--url", url, "--migrations-dir", tool.path(), "--no-dump-schema", "up"});
   ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
   ASSERT_EQ(db.count("SELECT count(*) FROM schema_migrations"), 3);
-  const auto before = db.query("SELECT version FROM schema_migrations ORDER BY 1");
-  auto r = db.stepwise({"--source", imported, "up"});
-  EXPECT_EQ(r.exit_code, 6) << r.err;  // an empty log over dbmate's history
-  r = db.stepwise({"--source", imported, "adopt", "--from", "dbmate"});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  r = db.stepwise({"--source", imported, "up"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("applied 1 migration(s)"), std::string::npos) << r.out;
-  EXPECT_EQ(db.stepwise({"--source", imported, "validate"}).exit_code, 0);
-  EXPECT_EQ(db.query("SELECT version FROM schema_migrations ORDER BY 1"), before);
+  stepwise_takes_over(db, imported, "dbmate", "SELECT version FROM schema_migrations ORDER BY 1");
   const auto st =
       run({dbmate, "--url", url, "--migrations-dir", tool.path(), "--no-dump-schema", "status"});
   EXPECT_NE(st.out.find("Applied: 3"), std::string::npos) << st.out << st.err;
+  EXPECT_NE(st.out.find("Pending: 0"), std::string::npos) << st.out << st.err;
+}
+
+// node-pg-migrate (npm), SQL migrations: `-- Up Migration` / `-- Down Migration` sections in
+// <timestamp>_<name>.sql; its table pgmigrations names each file without the extension.
+TEST(AdoptRealTools, NodePgMigrateAppliesThenStepwiseTakesOver) {
+  REQUIRE_TEST_DATABASE();
+  REQUIRE_PEER_TOOL(npm, "STEPWISE_TEST_NODE_PG_MIGRATE", "node-pg-migrate");
+  TestDb db;
+  MigrationDir tool, dir;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& [name, sql] = kFiles[i];
+    tool.write(name.substr(0, name.size() - 7) + ".sql",
+               "-- Up Migration\n" + sql + "\n-- Down Migration\nSELECT 1;\n");
+  }
+  const auto set = dir.path() + "/set";
+  const auto im = db.stepwise({"import", "--from", "node-pg-migrate", tool.path(), set});
+  ASSERT_EQ(im.exit_code, 0) << im.out << im.err;
+  EXPECT_NE(im.out.find("imported 3 migration(s) (6 file(s))"), std::string::npos) << im.out;
+  add_file_four(set);
+  const std::map<std::string, std::string> env{{"DATABASE_URL", db.url()}};
+  const auto n = run({npm, "up", "-m", tool.path(), "--migration-file-language", "sql"}, env);
+  ASSERT_EQ(n.exit_code, 0) << n.out << n.err;
+  ASSERT_EQ(db.count("SELECT count(*) FROM pgmigrations"), 3);
+  stepwise_takes_over(db, set, "node-pg-migrate",
+                      "SELECT id, name, run_on FROM pgmigrations ORDER BY 1");
+  // node-pg-migrate has no status command; a dry run says what it would run: nothing.
+  const auto st = run({npm, "up", "-m", tool.path(), "--dry-run"}, env);
+  EXPECT_EQ(st.exit_code, 0) << st.out << st.err;
+  EXPECT_NE(st.out.find("No migrations to run!"), std::string::npos) << st.out << st.err;
+}
+
+// postgrator (postgrator-cli, npm): <version>.do.<name>.sql / .undo. files; its table
+// schemaversion(version, name, md5, run_at) with version 0 as its own first row.
+TEST(AdoptRealTools, PostgratorAppliesThenStepwiseTakesOver) {
+  REQUIRE_TEST_DATABASE();
+  REQUIRE_PEER_TOOL(postgrator, "STEPWISE_TEST_POSTGRATOR", "postgrator");
+  TestDb db;
+  MigrationDir tool, dir;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& [name, sql] = kFiles[i];
+    const auto us = name.find('_');
+    const auto stem = name.substr(0, us) + ".do." + name.substr(us + 1, name.size() - 7 - us - 1);
+    tool.write(stem + ".sql", sql);
+    tool.write(
+        name.substr(0, us) + ".undo." + name.substr(us + 1, name.size() - 7 - us - 1) + ".sql",
+        "SELECT 1;\n");
+  }
+  const auto set = dir.path() + "/set";
+  const auto im = db.stepwise({"import", "--from", "postgrator", tool.path(), set});
+  ASSERT_EQ(im.exit_code, 0) << im.out << im.err;
+  EXPECT_NE(im.out.find("imported 3 migration(s) (6 file(s))"), std::string::npos) << im.out;
+  add_file_four(set);
+  const auto u = url_parts(db.url());
+  const std::vector<std::string> cmd{
+      postgrator, "--no-config", "-r", "pg",   "-h", u.host,     "-o", u.port,
+      "-d",       u.database,    "-u", u.user, "-p", u.password, "-m", tool.path() + "/*"};
+  const auto p = run(cmd);
+  ASSERT_EQ(p.exit_code, 0) << p.out << p.err;
+  ASSERT_EQ(db.count("SELECT count(*) FROM schemaversion WHERE version > 0"), 3);
+  stepwise_takes_over(db, set, "postgrator",
+                      "SELECT version, name, md5, run_at FROM schemaversion ORDER BY 1");
+  // postgrator run again: it checks the md5 of what it ran and finds nothing to do.
+  const auto again = run(cmd);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("verifying checksum"), std::string::npos) << again.out;
+  EXPECT_EQ(again.out.find("running"), std::string::npos) << again.out;
+}
+
+// graphile-migrate (npm): committed migrations migrations/committed/000001.sql with a
+// `--! Previous:` / `--! Hash:` header chain; history in graphile_migrate.migrations.
+std::string sha1_hex(const std::string& s) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EXPECT_EQ(EVP_Digest(s.data(), s.size(), md, &len, EVP_sha1(), nullptr), 1);
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) out += fmt::format("{:02x}", md[i]);
+  return out;
+}
+
+TEST(AdoptRealTools, GraphileMigrateAppliesThenStepwiseTakesOver) {
+  REQUIRE_TEST_DATABASE();
+  REQUIRE_PEER_TOOL(gm, "STEPWISE_TEST_GRAPHILE_MIGRATE", "graphile-migrate");
+  TestDb db;
+  MigrationDir project, dir;
+  std::filesystem::create_directories(project.path() + "/migrations/committed");
+  // Its versions are 1, 2, 3: stepwise's file 4 is 000004.
+  std::string previous;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto body = kFiles[i].second;  // ends with one newline, as graphile-migrate writes it
+    // graphile-migrate's hash: sha1 of (previous hash + "\n" + body).trim() + "\n".
+    auto chained = previous + "\n" + body.substr(0, body.size() - 1);
+    chained.erase(0, chained.find_first_not_of('\n'));
+    const auto hash = "sha1:" + sha1_hex(chained + "\n");
+    project.write(fmt::format("migrations/committed/{:06}.sql", i + 1),
+                  fmt::format("--! Previous: {}\n--! Hash: {}\n\n{}",
+                              previous.empty() ? "-" : previous, hash, body));
+    previous = hash;
+  }
+  project.write("migrations/current.sql", "-- Enter migration here\n");
+  const auto shadow = db.url().substr(0, db.url().rfind('/') + 1) + db.name() + "_shadow";
+  project.write(".gmrc",
+                fmt::format(R"({{"connectionString": "{}", "shadowConnectionString": "{}"}})",
+                            db.url(), shadow));
+  const auto set = dir.path() + "/set";
+  const auto im =
+      db.stepwise({"import", "--from", "graphile-migrate", project.path() + "/migrations", set});
+  ASSERT_EQ(im.exit_code, 0) << im.out << im.err;
+  EXPECT_NE(im.out.find("imported 3 migration(s) (3 file(s))"), std::string::npos) << im.out;
+  {
+    std::ofstream w(set + "/000004_add_index.up.sql");
+    w << kFiles[3].second;
+  }
+  const auto g = run({"/usr/bin/env", "-C", project.path(), gm, "migrate"});
+  ASSERT_EQ(g.exit_code, 0) << g.out << g.err;
+  ASSERT_EQ(db.count("SELECT count(*) FROM graphile_migrate.migrations"), 3);
+  stepwise_takes_over(db, set, "graphile-migrate",
+                      "SELECT hash, previous_hash, filename, date FROM graphile_migrate.migrations "
+                      "ORDER BY filename");
+  const auto st = run({"/usr/bin/env", "-C", project.path(), gm, "status"});
+  EXPECT_EQ(st.exit_code, 0) << st.out << st.err;  // 1: committed migrations pending
+  EXPECT_NE(st.out.find("Up to date."), std::string::npos) << st.out << st.err;
 }
 
 // sqitch (Debian's package): deploys two changes of a project with its own registry; stepwise

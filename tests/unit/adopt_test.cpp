@@ -175,7 +175,55 @@ TEST(AdoptPlan, BaselineUpToAVersionOfTheSet) {
             std::string::npos);
 }
 
+TEST(AdoptPlan, GraphileMigrateByTheNumberOfItsFileName) {
+  const auto set = four();
+  const auto p = plan_adoption(set, history(Tool::kGraphileMigrate, {"000010.sql", "000020.sql"}),
+                               {}, History{}, false);
+  EXPECT_EQ(recorded(p), (std::vector<Version>{Version(10), Version(20)}));
+  EXPECT_NE(refusal([&] {
+              (void)plan_adoption(set, history(Tool::kGraphileMigrate, {"000011.sql"}), {},
+                                  History{}, false);
+            }).find("000011.sql"),
+            std::string::npos);
+}
+
+// Item 3: which expected schema an adoption at a version is verified against.
+TEST(AdoptPlan, ExpectedSchemaForAVersionAReleaseOrNone) {
+  const std::map<Version, std::string> expected{{Version(20), "{20}"}, {Version(40), "{40}"}};
+  const Releases releases({{"1.0", Version(20), Version(10)}, {"1.1", Version(40), Version(20)}});
+  auto e = expected_schema_for(expected, releases, Version(20));
+  ASSERT_NE(e.json, nullptr);
+  EXPECT_EQ(*e.json, "{20}");
+  EXPECT_EQ(e.release, "1.0");
+  e = expected_schema_for(expected, releases, Version(30));  // strictly between 1.0 and 1.1
+  EXPECT_EQ(e.json, nullptr);
+  EXPECT_TRUE(e.refuse);
+  EXPECT_NE(e.why_not.find("version 30 lies between release 1.0 (schema 20) and release 1.1 "
+                           "(schema 40): no expected schema applies"),
+            std::string::npos)
+      << e.why_not;
+  e = expected_schema_for(expected, releases, Version(10));
+  EXPECT_TRUE(e.refuse);
+  EXPECT_NE(e.why_not.find("lies before release 1.0"), std::string::npos) << e.why_not;
+  // A release whose expected file is missing: named.
+  e = expected_schema_for({{Version(40), "{40}"}}, releases, Version(20));
+  EXPECT_TRUE(e.refuse);
+  EXPECT_NE(e.why_not.find("schema of release 1.0, but the set has no expected/20.json"),
+            std::string::npos)
+      << e.why_not;
+  // No expected schema at all: nothing could be verified, so no refusal, one warning.
+  e = expected_schema_for({}, releases, Version(30));
+  EXPECT_FALSE(e.refuse);
+  EXPECT_NE(e.why_not.find("no expected schema recorded for version 30"), std::string::npos);
+  // Without releases.json, a version that has no file among others refuses too.
+  e = expected_schema_for(expected, Releases{}, Version(30));
+  EXPECT_TRUE(e.refuse);
+  EXPECT_NE(e.why_not.find("the set has them for 20, 40"), std::string::npos) << e.why_not;
+}
+
 TEST(AdoptPlan, ToolNames) {
+  EXPECT_EQ(parse_tool("graphile-migrate"), Tool::kGraphileMigrate);
+  EXPECT_EQ(default_history_table(Tool::kGraphileMigrate).display(), "graphile_migrate.migrations");
   EXPECT_EQ(parse_tool("migrate"), Tool::kGolangMigrate);
   EXPECT_EQ(parse_tool("node-pg-migrate"), Tool::kNodePgMigrate);
   EXPECT_FALSE(parse_tool("liquibase"));
@@ -292,6 +340,47 @@ TEST(ImportFolder, NodePgMigrateSqlFilesSplitAtTheirMarkers) {
                           "init.sql\": not a node-pg-migrate migration name"})
       EXPECT_NE(what.find(f), std::string::npos) << f << "\n" << what;
   }
+}
+
+TEST(ImportFolder, GraphileMigrateCommittedFilesWithoutTheirHeaders) {
+  std::vector<std::string> skipped;
+  const auto out =
+      import_folder(Tool::kGraphileMigrate,
+                    {raw("000001.sql",
+                         "--! Previous: -\n--! Hash: sha1:aa\n--! Message: Create users!\n\n"
+                         "CREATE TABLE u ();\n\n"),
+                     raw("000002-add-email.sql",
+                         "--! Previous: sha1:aa\n--! Hash: sha1:bb\n\n--! no-transaction\n"
+                         "CREATE INDEX CONCURRENTLY i ON u (id);\n"),
+                     raw("current.sql", "-- Enter migration here\n")},
+                    &skipped);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].name, "000001_create_users.up.sql");
+  EXPECT_EQ(out[0].bytes, "CREATE TABLE u ();\n");
+  EXPECT_EQ(out[1].name, "000002_add-email.up.sql");
+  EXPECT_EQ(out[1].bytes, "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i ON u (id);\n");
+  EXPECT_EQ(skipped, std::vector<std::string>{"current.sql"});
+  const auto set = build_migration_set(out);
+  ASSERT_EQ(set.size(), 2u);
+  EXPECT_NE(set.all()[1].up.tx, TxMode::kTransaction);
+  const auto refused = [](std::string name, std::string bytes) {
+    try {
+      (void)import_folder(Tool::kGraphileMigrate, {raw(std::move(name), std::move(bytes))},
+                          nullptr);
+    } catch (const SourceError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(not refused)");
+  };
+  EXPECT_NE(refused("000003.sql",
+                    "--! Previous: -\n--! Hash: sha1:cc\n\nGRANT ALL ON "
+                    "DATABASE :DATABASE_NAME TO app;\n")
+                .find("000003.sql\": uses the placeholder :DATABASE_NAME"),
+            std::string::npos);
+  EXPECT_NE(refused("000004.sql", "CREATE TABLE x ();\n").find("000004.sql\": no `--! Hash:`"),
+            std::string::npos);
+  EXPECT_NE(refused("v4.sql", "").find("v4.sql\": not a graphile-migrate committed migration name"),
+            std::string::npos);
 }
 
 TEST(ImportFolder, PostgratorDoAndUndo) {
