@@ -606,6 +606,10 @@ struct DatabaseChecks {
             try {
               (void)conn.execute(st.text);
             } catch (const DbError& e) {
+              // A lost connection or a server shutting down is not the probe's failure.
+              if (e.sqlstate().empty() || e.sqlstate().starts_with("08") ||
+                  e.sqlstate().starts_with("57P"))
+                throw;
               auto& at = p.failed_at[st.token_line];
               if (at.empty())
                 p.first_error[st.token_line] =
