@@ -3,7 +3,8 @@
 #
 # stepwise_add_migrator(NAME <exe> MIGRATIONS <dir>)
 #   Builds the executable <exe>: the whole stepwise command line with the folder <dir> (its
-#   *.sql files, releases.json and expected/*.json) embedded, with SHA-256 checksums computed
+#   *.sql files, releases.json and expected/*.json; for `check`, checks/*.sql and
+#   check-allow.txt) embedded, with SHA-256 checksums computed
 #   at build time. The folder is validated by the same loader the binary uses at run time, so a
 #   bad file name, a duplicate version or an empty file fails the build with the same one-line
 #   error naming the file.
@@ -13,7 +14,8 @@
 
 function(_stepwise_generate_embedded out dir)
   get_filename_component(dir "${dir}" ABSOLUTE)
-  file(GLOB _files CONFIGURE_DEPENDS "${dir}/*.sql" "${dir}/releases.json" "${dir}/expected/*.json")
+  file(GLOB _files CONFIGURE_DEPENDS "${dir}/*.sql" "${dir}/releases.json" "${dir}/expected/*.json"
+       "${dir}/checks/*.sql" "${dir}/check-allow.txt")
   if(TARGET stepwise-embed)
     set(_embed stepwise-embed)
   else()

@@ -118,6 +118,12 @@ int main(int argc, char** argv) {
   for (const auto& [name, text] : files.expected)
     code += fmt::format("  {{{}, {}}},\n", literal(name), literal(text));
   code += "  {nullptr, nullptr}};\n";
+  code += "const char* const kChecks[][2] = {\n";
+  for (const auto& [name, text] : files.checks)
+    code += fmt::format("  {{{}, {}}},\n", literal(name), literal(text));
+  code += "  {nullptr, nullptr}};\n";
+  code += fmt::format("const char* const kCheckAllow = {};\n",
+                      files.check_allow ? literal(*files.check_allow) : "nullptr");
   code += fmt::format("const char* const kReleases = {};\n",
                       files.releases_json ? literal(*files.releases_json) : "nullptr");
   code += fmt::format("constexpr std::size_t kCount = {};\n", files.files.size());
@@ -136,6 +142,8 @@ int main(int argc, char** argv) {
       "                         std::string(view(kFiles[i].checksum)), 0});\n"
       "  if (kReleases != nullptr) out.releases_json = kReleases;\n"
       "  for (auto* e = kExpected; (*e)[0] != nullptr; ++e) out.expected[(*e)[0]] = (*e)[1];\n"
+      "  for (auto* e = kChecks; (*e)[0] != nullptr; ++e) out.checks[(*e)[0]] = (*e)[1];\n"
+      "  if (kCheckAllow != nullptr) out.check_allow = kCheckAllow;\n"
       "  return out;\n}\n"
       "MigrationSet embedded_migrations() {\n"
       "  std::vector<EmbeddedMigration> entries;\n  entries.reserve(kMigrationCount);\n"

@@ -16,9 +16,16 @@ struct SourceFiles {
   // expected/<VERSION>.json: the schema description each release (and the head) should have.
   std::map<std::string, std::string> expected;  // file name -> JSON text
   std::string origin;                           // "embedded" or the folder path, for messages
+  // Read by `check` only (never part of the set, so no checksum covers them):
+  // checks/<release>.sql, the statements each release's code runs (file name -> SQL), and
+  // check-allow.txt, the folder's allow list.
+  std::map<std::string, std::string> checks;
+  std::optional<std::string> check_allow;
 };
 
 inline constexpr std::string_view kExpectedDir = "expected";
+inline constexpr std::string_view kChecksDir = "checks";
+inline constexpr std::string_view kCheckAllowFile = "check-allow.txt";
 
 // Reads the folder. Throws SourceError naming the folder or file when it cannot be read.
 // migrations_only: the *.sql files alone (the no-op `up` reads no releases.json or expected/).
@@ -36,6 +43,8 @@ struct Source {
   Releases releases;
   std::map<Version, std::string> expected;  // version -> description JSON (parsed when used)
   std::string origin;
+  std::map<std::string, std::string> checks;  // as SourceFiles::checks, not validated here
+  std::optional<std::string> check_allow;
 };
 // Validates migrations and releases together; all problems at once. Throws SourceError.
 [[nodiscard]] Source validate_source(const SourceFiles& files);

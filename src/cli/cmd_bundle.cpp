@@ -6,7 +6,7 @@
 namespace stepwise::cli {
 
 // Validates the folder exactly as the loader does, then writes a copy of this executable with
-// the folder's set (migrations, releases.json, expected/) appended.
+// the folder's set (migrations, releases.json, expected/, checks/, check-allow.txt) appended.
 int run_bundle(Context& ctx, const BundleOptions& options) {
   if (ctx.options().source_dir.empty())
     throw UsageError("bundle: --source DIR is required (the folder whose migrations to embed)");

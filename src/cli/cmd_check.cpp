@@ -1,6 +1,7 @@
 // stepwise check: the migration author's gate. The lint (src/core/lint.cpp), then on a scratch
-// server (--scratch-url, or a throw-away PostgreSQL started here): up/down/up round trips and
-// upgraded-equals-fresh for every release. Never the application's database.
+// server (--scratch-url, or a throw-away PostgreSQL started here): up/down/up round trips,
+// upgraded-equals-fresh for every release, and the releases' probes over their compatibility
+// ranges. Never the application's database.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <pwd.h>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "commands.hpp"
 #include "stepwise/describe.hpp"
@@ -531,6 +533,118 @@ struct DatabaseChecks {
       }
     }
   }
+
+  // Compatibility ranges proven: checks/<release>.sql holds the statements that release's code
+  // runs. On one database brought up version by version with the real runner, each probe runs
+  // at every schema version of its release's range (compatible_range, as validate --release),
+  // in a transaction that is rolled back. A statement that fails is one finding: the first
+  // version it fails at, and how many more.
+  void probes() {
+    struct Probe {
+      const Release* release = nullptr;
+      std::string file;  // checks/<release>.sql
+      std::vector<Statement> statements;
+      Version lo, hi;
+      std::map<int, std::vector<Version>> failed_at;  // statement line -> versions
+      std::map<int, std::string> first_error;
+      int versions_run = 0;
+    };
+    std::vector<Probe> list;
+    Version last;
+    for (const auto& [name, text] : source.checks) {
+      const auto file = fmt::format("{}/{}", kChecksDir, name);
+      const auto release_name = name.substr(0, name.size() - 4);  // without ".sql"
+      const auto* r = source.releases.find(release_name);
+      if (r == nullptr) {
+        report(file, 1, "compat-probe",
+               fmt::format("no release {} in releases.json: a probe file is named "
+                           "checks/<release>.sql after the release whose code runs it",
+                           printable(release_name, 60)));
+        continue;
+      }
+      auto parsed = parse_script(text);
+      if (parsed.problem) {
+        report(file, parsed.problem->line, "compat-probe", parsed.problem->message);
+        continue;
+      }
+      bool usable = true;
+      for (const auto& st : parsed.statements)
+        if (st.copy_data || transaction_control(st.text) != TxControl::kNone) {
+          report(file, st.token_line, "compat-probe",
+                 "a probe runs in a transaction that check rolls back: no COPY FROM STDIN, "
+                 "transaction control or savepoints in it");
+          usable = false;
+          break;
+        }
+      if (!usable || parsed.statements.empty()) continue;
+      Probe p;
+      p.release = r;
+      p.file = file;
+      p.statements = std::move(parsed.statements);
+      std::tie(p.lo, p.hi) = compatible_range(source.releases, *r);
+      last = std::max(last, p.hi);
+      list.push_back(std::move(p));
+    }
+    if (list.empty()) return;
+    ScratchDb db(admin, info, "probe");
+    Applier apply(db.conn(), ctx.log_table(), &ctx.stop);
+    auto& conn = db.conn();
+    for (const auto& m : source.migrations.all()) {
+      if (m.version > last) break;
+      try {
+        apply.to(source.migrations, m.version);
+      } catch (const StepFailed&) {
+        break;  // reported by the round trip and the fresh installs
+      }
+      for (auto& p : list) {
+        if (m.version < p.lo || m.version > p.hi) continue;
+        ++p.versions_run;
+        conn.execute("BEGIN");
+        try {
+          conn.execute("SET LOCAL statement_timeout = '60s'");
+          for (const auto& st : p.statements) {
+            try {
+              (void)conn.execute(st.text);
+            } catch (const DbError& e) {
+              // A lost connection or a server shutting down is not the probe's failure.
+              if (e.sqlstate().empty() || e.sqlstate().starts_with("08") ||
+                  e.sqlstate().starts_with("57P"))
+                throw;
+              auto& at = p.failed_at[st.token_line];
+              if (at.empty())
+                p.first_error[st.token_line] =
+                    fmt::format("{} (SQLSTATE {})", first_line(e.what()), e.sqlstate());
+              at.push_back(m.version);
+              break;  // the transaction is aborted: the rest of the probe cannot run here
+            }
+          }
+        } catch (...) {
+          try {
+            conn.execute("ROLLBACK");
+          } catch (const DbError&) {
+          }
+          throw;
+        }
+        conn.execute("ROLLBACK");
+      }
+    }
+    for (const auto& p : list) {
+      spdlog::info("check: probe {} of release {} ran at {} schema version(s) ({} to {})", p.file,
+                   p.release->name, p.versions_run, p.lo, p.hi);
+      for (const auto& [line, versions] : p.failed_at) {
+        std::string more;
+        if (versions.size() > 1)
+          more = fmt::format(" (and at {} more version(s) of the range, up to {})",
+                             versions.size() - 1, versions.back());
+        report(p.file, line, "compat-probe",
+               one_line(fmt::format("release {}'s code fails at schema version {}, inside its "
+                                    "compatibility range {} to {}{}: {}",
+                                    p.release->name, versions.front(), p.lo, p.hi, more,
+                                    p.first_error.at(line)),
+                        600));
+      }
+    }
+  }
 };
 
 // ---- output -------------------------------------------------------------------------------
@@ -550,6 +664,9 @@ nlohmann::json sarif(const std::vector<CheckFinding>& findings, const std::strin
        {std::pair<const char*, const char*>{"round-trip",
                                             "up, down and up again must restore each schema"},
         {"not-idempotent", "a no-transaction step must be safe to run again"},
+        {"compat-probe",
+         "a release's probe (checks/<release>.sql) runs at every schema version of its "
+         "compatibility range"},
         {"upgrade-differs",
          "a release reached by upgrading equals a fresh install and its expected schema"}})
     rules.push_back({{"id", id},
@@ -578,7 +695,7 @@ nlohmann::json sarif(const std::vector<CheckFinding>& findings, const std::strin
 
 }  // namespace
 
-constexpr std::string_view kAllowList = "check-allow.txt";
+constexpr std::string_view kAllowList = kCheckAllowFile;
 
 int run_check(Context& ctx, const CheckOptions& options) {
   const auto format = options.output.empty() ? ctx.options().output : options.output;
@@ -639,21 +756,18 @@ int run_check(Context& ctx, const CheckOptions& options) {
       DatabaseChecks checks{ctx, source, *admin, info, findings, releases_text};
       checks.round_trips();
       checks.upgraded_equals_fresh();
+      checks.probes();
       findings = apply_suppressions(source.migrations, std::move(findings));
       ctx.active.store(nullptr);
     }
   }
 
-  // The folder's allow list: suppressions for shipped files, whose text must not change.
-  if (!ctx.options().source_dir.empty()) {
-    const auto path = ctx.options().source_dir + "/" + std::string(kAllowList);
-    if (std::ifstream in(path, std::ios::binary); in) {
-      const std::string text((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-      findings = apply_allow_list(std::move(findings), parse_allow_list(text, kAllowList),
-                                  kAllowList, database_checks != "skipped");
-    }
-  }
+  // The folder's allow list (embedded with the set): suppressions for shipped files, whose
+  // text must not change.
+  if (source.check_allow)
+    findings =
+        apply_allow_list(std::move(findings), parse_allow_list(*source.check_allow, kAllowList),
+                         kAllowList, database_checks != "skipped");
 
   std::size_t errors = 0, warnings = 0;
   for (const auto& f : findings) (f.severity == Severity::kError ? errors : warnings)++;

@@ -113,6 +113,10 @@ std::optional<SourceFiles> load_bundle(const std::string& path) {
       out.releases_json = std::move(bytes);
     else if (name.starts_with(std::string(kExpectedDir) + "/"))
       out.expected[name.substr(kExpectedDir.size() + 1)] = std::move(bytes);
+    else if (name.starts_with(std::string(kChecksDir) + "/"))
+      out.checks[name.substr(kChecksDir.size() + 1)] = std::move(bytes);
+    else if (name == kCheckAllowFile)
+      out.check_allow = std::move(bytes);
     else
       out.files.push_back({name, std::move(bytes), "", 0});
   }
@@ -142,6 +146,8 @@ void write_bundle(const std::string& exe, const SourceFiles& files, const std::s
   for (const auto& m : files.files) add(m.name, m.bytes);
   if (files.releases_json) add(std::string(kReleasesFile), *files.releases_json);
   for (const auto& [name, text] : files.expected) add(std::string(kExpectedDir) + "/" + name, text);
+  for (const auto& [name, text] : files.checks) add(std::string(kChecksDir) + "/" + name, text);
+  if (files.check_allow) add(std::string(kCheckAllowFile), *files.check_allow);
   std::string trailer(kMagic);
   put_le(trailer, payload.size(), 8);
   const auto sum = sha256_hex(payload);

@@ -144,7 +144,7 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
   std::vector<std::pair<std::string, bool>> names;  // name, listed as a regular file
   while (const dirent* e = readdir(d)) {
     std::string_view name = e->d_name;
-    if ((name == kReleasesFile && !migrations_only) ||
+    if (((name == kReleasesFile || name == kCheckAllowFile) && !migrations_only) ||
         (name.ends_with(".sql") && !name.starts_with(".")))
       names.emplace_back(name, e->d_type == DT_REG);
   }
@@ -164,6 +164,8 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
           throw SourceError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes",
                                         kReleasesFile, size, kMaxReleasesBytes));
         }
+      } else if (name == kCheckAllowFile) {
+        out.check_allow = read_fd(fd, path, kMaxReleasesBytes, &size);
       } else {
         MigrationFile f;
         f.name = name;
@@ -180,23 +182,26 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
     close(fd);
   }
   closedir(d);
-  // expected/*.json, when the folder has one.
-  const auto exp_dir = dir + "/" + std::string(kExpectedDir);
-  if (DIR* e = migrations_only ? nullptr : opendir(exp_dir.c_str())) {
-    std::vector<std::string> json_names;
+  // expected/*.json and (for check) checks/*.sql, when the folder has them.
+  const auto read_subdir = [&](std::string_view sub, std::string_view suffix,
+                               std::map<std::string, std::string>& into) {
+    const auto sub_dir = dir + "/" + std::string(sub);
+    DIR* e = migrations_only ? nullptr : opendir(sub_dir.c_str());
+    if (e == nullptr) return;
+    std::vector<std::string> found;
     while (const dirent* ent = readdir(e)) {
       std::string_view n = ent->d_name;
-      if (n.ends_with(".json") && !n.starts_with(".")) json_names.emplace_back(n);
+      if (n.ends_with(suffix) && !n.starts_with(".")) found.emplace_back(n);
     }
-    std::sort(json_names.begin(), json_names.end());
-    for (const auto& n : json_names) {
-      const auto path = exp_dir + "/" + n;
-      const int fd = open_checked(dirfd(e), dir_real, exp_dir, n,
-                                  std::string(kExpectedDir) + "/" + n, &problems);
+    std::sort(found.begin(), found.end());
+    for (const auto& n : found) {
+      const auto path = sub_dir + "/" + n;
+      const int fd =
+          open_checked(dirfd(e), dir_real, sub_dir, n, std::string(sub) + "/" + n, &problems);
       if (fd < 0) continue;
       std::size_t size = 0;
       try {
-        out.expected[n] = read_fd(fd, path, 64u << 20, &size);
+        into[n] = read_fd(fd, path, 64u << 20, &size);
       } catch (...) {
         close(fd);
         closedir(e);
@@ -205,7 +210,9 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
       close(fd);
     }
     closedir(e);
-  }
+  };
+  read_subdir(kExpectedDir, ".json", out.expected);
+  read_subdir(kChecksDir, ".sql", out.checks);
   throw_problems(problems);
   return out;
 }
@@ -213,6 +220,8 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
 Source validate_source(const SourceFiles& files) {
   Source out;
   out.origin = files.origin;
+  out.checks = files.checks;
+  out.check_allow = files.check_allow;
   std::string problems;
   try {
     out.migrations = build_migration_set(files.files);

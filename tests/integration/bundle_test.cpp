@@ -56,6 +56,27 @@ TEST(Bundle, TheBundledBinaryAppliesItsOwnSet) {
   EXPECT_EQ(o.exit_code, 6) << "the database has versions 1 and 2 the folder lacks: " << o.err;
 }
 
+// check's probes and allow list travel with the bundled set, as they are embedded at build time.
+TEST(Bundle, CarriesChecksProbesAndAllowList) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir set, out;
+  write_app_set(set);
+  fs::create_directories(set.path() + "/checks");
+  set.write("checks/1.0.sql", "SELECT id FROM widgets;\nSELECT colour FROM gadgets;\n");
+  set.write("check-allow.txt",
+            "1_widgets.up.sql irreversible because the test set has no downs\n"
+            "2_gadgets.up.sql irreversible because the test set has no downs\n");
+  const auto migrator = bundle_of(set, out);
+  const auto r = run({migrator, "check", "--scratch-url", admin_url()},
+                     {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_EQ(r.out.find("irreversible"), std::string::npos) << "the bundled allow list: " << r.out;
+  EXPECT_NE(r.out.find("checks/1.0.sql:2:1: error compat-probe: release 1.0's code fails at "
+                       "schema version 1"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST(Bundle, ACorruptedOrTruncatedPayloadIsRefusedNeverReplaced) {
   MigrationDir set, out;
   write_app_set(set);

@@ -3,6 +3,7 @@
 // scratch server; the output formats. The test server is the --scratch-url.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -49,6 +50,29 @@ TEST(CheckCommand, RepositoryMigrationsPass) {
   EXPECT_EQ(r.out, "") << "no finding expected (the measured locks there are suppressed)";
   EXPECT_NE(r.err.find("database checks: scratch server - ok"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("could not drop"), std::string::npos) << r.err;
+  // The probes of migrations/checks/ ran over each release's range (releases.json).
+  EXPECT_NE(r.err.find("probe checks/1.0.0.sql of release 1.0.0 ran at 1 schema version(s)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("probe checks/1.1.0.sql of release 1.1.0 ran at 3 schema version(s)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("probe checks/2.0.0.sql of release 2.0.0 ran at 2 schema version(s)"),
+            std::string::npos)
+      << r.err;
+}
+
+// The embedded set (no --source) with its embedded allow list and probes: as --source migrations.
+TEST(CheckCommand, EmbeddedSetPassesLikeTheFolder) {
+  REQUIRE_TEST_DATABASE();
+  const auto r =
+      run(stepwise_cmd({"check", "--scratch-url", admin_url()}), kEnv, std::chrono::seconds(180));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "") << "the embedded check-allow.txt covers the known findings";
+  EXPECT_NE(r.err.find("database checks: scratch server - ok"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("probe checks/2.0.0.sql of release 2.0.0 ran at 2 schema version(s)"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(CheckCommand, RefusesTheApplicationDatabase) {
@@ -194,6 +218,101 @@ TEST(CheckUpgrade, FreshInstallDifferingFromTheExpectedSchemaFailsNamingReleaseA
                        "public.tasks.sneaky unexpected"),
             std::string::npos)
       << r.out;
+}
+
+TEST(CheckUpgrade, UpgradedDifferingFromFreshFailsNamingTheRelease) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  dir.write("releases.json", R"({"releases": [
+    {"name": "1.0", "schema": 1, "min_schema": 1},
+    {"name": "2.0", "schema": 2, "min_schema": 2}]})");
+  // A step that runs differently on a database that existed before it: check's own upgrade path
+  // and its fresh installs apply the same files, so the test tells them apart by the scratch
+  // database's name (check names its upgrade databases stepwise_check_upgrade_*).
+  dir.write("2_fixup.up.sql",
+            "DO $$ BEGIN\n"
+            "  IF current_database() LIKE 'stepwise_check_upgrade%' THEN\n"
+            "    ALTER TABLE t ADD COLUMN legacy_flag boolean;\n"
+            "  END IF;\n"
+            "END $$;\n");
+  dir.write("2_fixup.down.sql", "ALTER TABLE t DROP COLUMN IF EXISTS legacy_flag;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find(dir.path() +
+                       "/releases.json:3:1: error upgrade-differs: release 2.0 upgraded from 1.0 "
+                       "differs from a fresh install of 2.0: column public.t.legacy_flag"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("round-trip"), std::string::npos) << r.out;
+}
+
+// Release 1.0's code inserts into t.note; 2.0 drops the column while 1.0 still runs (2.0's
+// min_schema admits 1.0's schema). No expected schemas, so only the probe can see it.
+void probe_set(const MigrationDir& dir, int min_schema_of_2) {
+  fs::create_directories(dir.path() + "/checks");
+  const std::string brief = "-- stepwise:allow measured-lock because only the catalog changes\n";
+  dir.write("1_create_t.up.sql", "CREATE TABLE t (id bigint PRIMARY KEY, note text);\n");
+  dir.write("1_create_t.down.sql", "DROP TABLE t;\n");
+  dir.write("2_add_tag.up.sql", brief + "ALTER TABLE t ADD COLUMN tag text;\n");
+  dir.write("2_add_tag.down.sql", "ALTER TABLE t DROP COLUMN tag;\n");
+  dir.write("3_drop_note.up.sql", brief + "ALTER TABLE t DROP COLUMN note;\n");
+  dir.write("3_drop_note.down.sql", "ALTER TABLE t ADD COLUMN note text;\n");
+  dir.write("releases.json", R"({"releases": [{"name": "1.0", "schema": 1, "min_schema": 1},
+    {"name": "2.0", "schema": 3, "min_schema": )" +
+                                 std::to_string(min_schema_of_2) + "}]}");
+  dir.write("checks/1.0.sql",
+            "-- what 1.0's code runs\n"
+            "SELECT id FROM t;\n"
+            "INSERT INTO t (id, note)\n  VALUES (1, 'hello');\n"
+            "SELECT note FROM t WHERE id = 1;\n");
+  // 2.0's code runs from min_schema on, where tag may not exist yet: it uses id only.
+  dir.write("checks/2.0.sql", "INSERT INTO t (id) VALUES (1);\nSELECT id FROM t;\n");
+}
+
+TEST(CheckProbe, ColumnDroppedInsideTheRangeFailsNamingReleaseVersionFileAndLine) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  probe_set(dir, 1);
+  dir.write("checks/nope.sql", "SELECT 1;\n");
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 17) << r.out << r.err;
+  EXPECT_NE(r.out.find(dir.path() +
+                       "/checks/1.0.sql:3:1: error compat-probe: release 1.0's code fails at "
+                       "schema version 3, inside its compatibility range 1 to 3: "),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("(SQLSTATE 42703)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"note\""), std::string::npos) << r.out;
+  // A probe file that names no release.
+  EXPECT_NE(
+      r.out.find(dir.path() + "/checks/nope.sql:1:1: error compat-probe: no release \"nope\" in "
+                              "releases.json"),
+      std::string::npos)
+      << r.out;
+  // Nothing else: the probe stops at its first failing statement; 2.0's probe passes.
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << r.out;
+  EXPECT_NE(r.err.find("probe checks/1.0.sql of release 1.0 ran at 3 schema version(s) (1 to 3)"),
+            std::string::npos)
+      << r.err;
+  // A probe is rolled back: the round trip and the fresh installs saw no rows from it (2.0's
+  // probe inserts id 1 too, at every version, and passes).
+  EXPECT_EQ(r.out.find("23505"), std::string::npos) << r.out;
+}
+
+TEST(CheckProbe, PassesOnceTheRangeHasMovedOn) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  probe_set(dir, 3);  // 2.0 runs only on 3: 1.0's code is gone when note is dropped
+  const auto r = check(dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "") << r.out;
+  EXPECT_NE(r.err.find("probe checks/1.0.sql of release 1.0 ran at 1 schema version(s) (1 to 1)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("probe checks/2.0.sql of release 2.0 ran at 1 schema version(s) (3 to 3)"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(CheckCommand, StartsItsOwnServerWithoutScratchUrl) {

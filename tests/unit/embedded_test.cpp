@@ -45,6 +45,25 @@ TEST(Embedded, SameReleasesFile) {
   EXPECT_EQ(*embedded.releases_json, *dir.releases_json);
 }
 
+// check's probe files (checks/<release>.sql) and allow list (check-allow.txt) are embedded too,
+// so `stepwise check` of the embedded set sees what `--source migrations check` sees.
+TEST(Embedded, SameCheckProbesAndAllowList) {
+  const auto embedded = load_embedded();
+  const auto dir = load_directory(STEPWISE_MIGRATIONS_DIR);
+  EXPECT_FALSE(dir.checks.empty());
+  EXPECT_EQ(embedded.checks, dir.checks);
+  ASSERT_TRUE(dir.check_allow.has_value());
+  ASSERT_TRUE(embedded.check_allow.has_value());
+  EXPECT_EQ(*embedded.check_allow, *dir.check_allow);
+  const auto source = validate_source(embedded);
+  EXPECT_EQ(source.checks, dir.checks);
+  EXPECT_EQ(source.check_allow, dir.check_allow);
+  // The planning read (migrations only) skips them.
+  const auto planning = load_directory(STEPWISE_MIGRATIONS_DIR, /*migrations_only=*/true);
+  EXPECT_TRUE(planning.checks.empty());
+  EXPECT_FALSE(planning.check_allow.has_value());
+}
+
 TEST(Embedded, ValidatesWithReleases) {
   const auto source = validate_source(load_embedded());
   EXPECT_EQ(source.origin, "embedded");
