@@ -1,5 +1,6 @@
 #include "stepwise/drift.hpp"
 
+#include "stepwise/ddl.hpp"
 #include "stepwise/fix_script.hpp"
 
 #include <fmt/format.h>

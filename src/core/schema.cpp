@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "stepwise/errors.hpp"
-#include "stepwise/fix_script.hpp"
+#include "stepwise/ddl.hpp"
 
 namespace stepwise {
 
