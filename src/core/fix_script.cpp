@@ -4,9 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
-#include <map>
-#include <set>
 
 namespace stepwise {
 

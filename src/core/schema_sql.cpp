@@ -27,9 +27,9 @@ std::string to_sql_text(const SchemaDescription& d) {
   const auto emit = [&](const SchemaObject& o) {
     if (o.kind == "schema" && o.name == "public")
       out += std::string("CREATE SCHEMA IF NOT EXISTS public;") +
-             decorations_sql(o, d, d.reference_role);
+             ddl::decorations(o, d, d.reference_role);
     else
-      out += create_sql(o, d, d.reference_role);
+      out += ddl::create(o, d, d.reference_role);
     if (o.kind == "index" && o.attr("valid") == "false") out += " -- INVALID";
     out += "\n";
   };
@@ -102,20 +102,8 @@ std::string to_sql_text(const SchemaDescription& d) {
     }
     if (kind_rank(o.kind) > kind_rank("table") && !owned.empty()) {
       for (const auto* q : owned) {
-        const auto& ob = q->attr("owned_by");
-        // schema.table.column -> quoted
-        std::string quoted;
-        std::string part;
-        for (char ch : ob + ".") {
-          if (ch == '.') {
-            quoted += (quoted.empty() ? "" : ".") + quote_identifier(part);
-            part.clear();
-          } else {
-            part += ch;
-          }
-        }
         if (q->attr("sql_name").empty()) continue;
-        out += fmt::format("ALTER SEQUENCE {} OWNED BY {};\n", q->attr("sql_name"), quoted);
+        out += ddl::sequence_owned_by(*q) + "\n";
       }
       owned.clear();
     }
