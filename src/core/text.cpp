@@ -159,7 +159,10 @@ std::vector<std::string> split_top_level(std::string_view s, std::string_view se
       out.push_back(cur);
       cur.clear();
       i += sep.size() - 1;
-      if (sep.front() != ',') cur = std::string(sep.substr(sep.find_first_not_of(' ')));
+      // A word separator (" CONSTRAINT ") starts the next piece; a blank one (" ") does not.
+      if (const auto word = sep.find_first_not_of(' ');
+          sep.front() != ',' && word != std::string_view::npos)
+        cur = std::string(sep.substr(word));
       continue;
     }
     cur += c;

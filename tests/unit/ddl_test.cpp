@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "stepwise/ddl.hpp"
+#include "stepwise/text.hpp"
 
 namespace stepwise {
 namespace {
@@ -263,6 +264,21 @@ TEST(Ddl, OwnersCommentsAndGrants) {
   live.objects = {def};
   EXPECT_EQ(ddl::initial_acl(t, live), "(owner)=ALL reader=SELECT");
   EXPECT_EQ(ddl::initial_acl(object("index", "app", "t", "i", {}), live), "");
+}
+
+TEST(Ddl, InitialPrivilegesFromAnEntryWithSeveralGrantees) {
+  // Grantees are separated by blanks: the list splitter used to throw on a blank separator.
+  EXPECT_EQ(split_top_level("(owner)=ALL r=SELECT", " "),
+            (std::vector<std::string>{"(owner)=ALL", "r=SELECT"}));
+  EXPECT_EQ(split_top_level("CONSTRAINT a CHECK (x) CONSTRAINT b CHECK (y)", " CONSTRAINT "),
+            (std::vector<std::string>{"CONSTRAINT a CHECK (x)", "CONSTRAINT b CHECK (y)"}));
+  EXPECT_EQ(split_top_level("x int, y numeric(3, 1), z text", ","),
+            (std::vector<std::string>{"x int", "y numeric(3, 1)", "z text"}));
+  SchemaDescription live;
+  live.objects = {object("default_acl", "", "", "(migrator) on functions",
+                         {{"objects", "FUNCTIONS"}, {"acl", "(owner)=ALL r=EXECUTE"}})};
+  const auto f = object("function", "app", "", "f()", {{"sql_name", "app.f()"}});
+  EXPECT_EQ(ddl::initial_acl(f, live), "(owner)=ALL r=EXECUTE");
 }
 
 TEST(Ddl, UnknownKindsSayTheyHaveNoStatement) {
