@@ -1,36 +1,15 @@
 // The DDL module without a database: the CREATE / DROP / ALTER text per kind, and quoting.
 #include <gtest/gtest.h>
 
+#include "schema_objects.hpp"
 #include "stepwise/ddl.hpp"
 #include "stepwise/text.hpp"
 
 namespace stepwise {
 namespace {
 
-using Attrs = std::map<std::string, std::string>;
-
-SchemaObject object(std::string kind, std::string schema, std::string table, std::string name,
-                    Attrs attrs) {
-  SchemaObject o;
-  o.kind = std::move(kind);
-  o.schema = std::move(schema);
-  o.table = std::move(table);
-  o.name = std::move(name);
-  o.attrs = std::move(attrs);
-  return o;
-}
-
-// `o` with `changes` (an empty value removes the attribute).
-SchemaObject with(const SchemaObject& o, const Attrs& changes) {
-  Attrs attrs;
-  for (const auto& [k, v] : o.attrs) attrs[k] = v;
-  for (const auto& [k, v] : changes)
-    if (v.empty())
-      attrs.erase(k);
-    else
-      attrs[k] = v;
-  return object(o.kind, o.schema, o.table, o.name, attrs);
-}
+using test::object;
+using test::with;
 
 SchemaObject column(const std::string& name, const std::string& sql_name, const std::string& type,
                     const std::string& position) {
