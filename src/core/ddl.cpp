@@ -97,6 +97,14 @@ constexpr KindSql kKinds[] = {
     {"default_acl", "DEFAULT_ACL", Scope::kTop, false, nullptr, nullptr},
 };
 
+constexpr bool one_row_per_kind() {
+  if (std::size(kKinds) != std::size(kObjectKinds)) return false;
+  for (std::size_t i = 0; i < std::size(kKinds); ++i)
+    if (kKinds[i].kind != kObjectKinds[i]) return false;
+  return true;
+}
+static_assert(one_row_per_kind(), "kKinds: one row per kind of kObjectKinds, in its order");
+
 const KindSql* find_kind(std::string_view kind) {
   for (const auto& k : kKinds)
     if (k.kind == kind) return &k;
