@@ -50,7 +50,7 @@ void canonicalize(SchemaDescription& d);
 [[nodiscard]] std::string to_json(const SchemaDescription& d);
 // Throws SourceError naming `origin` when the text is not a description.
 [[nodiscard]] SchemaDescription parse_schema_json(std::string_view text, std::string_view origin);
-// Readable DDL-like text (create statements: fix_script.hpp).
+// One replayable SQL script (describe --output sql; src/core/schema_sql.cpp, statements: ddl.hpp).
 [[nodiscard]] std::string to_sql_text(const SchemaDescription& d);
 
 }  // namespace stepwise

@@ -21,6 +21,10 @@ namespace stepwise {
 [[nodiscard]] std::string display_name(std::string_view name);
 // Control characters escaped (\n, \x01 ...), cut at max_chars: untrusted text in one line.
 [[nodiscard]] std::string one_line(std::string_view s, std::size_t max_chars = 500);
+// Splits "CONSTRAINT a CHECK (...) CONSTRAINT b CHECK (...)" / "x int, y text" at `sep` where
+// it stands outside parentheses and single quotes; leading blanks trimmed. A separator with a
+// word in it starts the next piece ("CONSTRAINT b ...").
+[[nodiscard]] std::vector<std::string> split_top_level(std::string_view s, std::string_view sep);
 // First line of a multi-line message.
 [[nodiscard]] std::string first_line(std::string_view s);
 }  // namespace stepwise

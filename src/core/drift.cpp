@@ -1,13 +1,16 @@
+// Drift matching: pairs expected and live objects, decides what is missing, unexpected,
+// renamed or changed (per field), and takes each fix's statements from the DDL module.
 #include "stepwise/drift.hpp"
-
-#include "stepwise/fix_script.hpp"
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
+
+#include "stepwise/ddl.hpp"
+#include "stepwise/fix_script.hpp"
+#include "stepwise/text.hpp"
 
 namespace stepwise {
 
@@ -43,117 +46,22 @@ bool is_child_kind(std::string_view kind) {
          kind == "policy" || kind == "rule" || kind == "statistics";
 }
 
-// Labels "'a', 'b'" -> {a, b} (as quoted literals, compared as written).
-std::vector<std::string> split_labels(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool in_quote = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '\'') {
-      if (in_quote && i + 1 < s.size() && s[i + 1] == '\'') {
-        cur += "''";
-        ++i;
-        continue;
-      }
-      in_quote = !in_quote;
-      cur += c;
-    } else if (c == ',' && !in_quote) {
-      out.push_back(cur);
-      cur.clear();
-    } else if (!(c == ' ' && !in_quote)) {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) out.push_back(cur);
-  return out;
-}
-
-// "k=v, k2=v2" (reloptions) -> k -> v.
-std::map<std::string, std::string> parse_options(const std::string& s) {
-  std::map<std::string, std::string> m;
-  std::string cur;
-  const auto flush = [&] {
-    while (!cur.empty() && cur.front() == ' ') cur.erase(0, 1);
-    const auto eq = cur.find('=');
-    if (!cur.empty()) m[cur.substr(0, eq)] = eq == std::string::npos ? "" : cur.substr(eq + 1);
-    cur.clear();
-  };
-  for (char c : s) {
-    if (c == ',')
-      flush();
-    else
-      cur += c;
-  }
-  flush();
-  return m;
-}
-
-std::vector<std::string> split_top(const std::string& s, const std::string& sep);
-
-// RESET (...) / SET (...) turning options `have` into `want`, in `want`'s order (the catalog
-// keeps them in the order set, and pg_dump prints them so).
-std::string options_fix(const std::string& prefix, const std::string& want_s,
-                        const std::string& have_s) {
-  const auto have = parse_options(have_s);
-  std::vector<std::string> reset, set;
-  for (const auto& [k, v] : have) reset.push_back(k);
-  for (auto opt : split_top(want_s, ",")) set.push_back(opt);
-  std::string out;
-  if (!reset.empty()) out += fmt::format("{} RESET ({});\n", prefix, fmt::join(reset, ", "));
-  if (!set.empty()) out += fmt::format("{} SET ({});\n", prefix, fmt::join(set, ", "));
-  if (!out.empty()) out.pop_back();
-  return out;
-}
-
-// "a.b.c" -> "\"a\".\"b\".\"c\"".
-std::string quote_dotted(const std::string& s) {
-  std::vector<std::string> parts;
-  std::string cur;
-  for (char c : s) {
-    if (c == '.') {
-      parts.push_back(quote_identifier(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  parts.push_back(quote_identifier(cur));
-  return fmt::format("{}", fmt::join(parts, "."));
-}
-
-// Splits "CONSTRAINT a CHECK (...) CONSTRAINT b CHECK (...)" / "x int, y text" at top level.
-std::vector<std::string> split_top(const std::string& s, const std::string& sep) {
-  std::vector<std::string> out;
-  int depth = 0;
-  bool quote = false;
-  std::string cur;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '\'') quote = !quote;
-    if (!quote && c == '(') ++depth;
-    if (!quote && c == ')') --depth;
-    if (!quote && depth == 0 && s.compare(i, sep.size(), sep) == 0 && !cur.empty()) {
-      out.push_back(cur);
-      cur.clear();
-      i += sep.size() - 1;
-      if (sep.front() != ',') cur = sep.substr(sep.find_first_not_of(' '));
-      continue;
-    }
-    cur += c;
-  }
-  if (!cur.empty()) out.push_back(cur);
-  for (auto& x : out)
-    while (!x.empty() && x.front() == ' ') x.erase(0, 1);
-  return out;
-}
-
 // The property groups --ignore kind:K can hide, and the attributes they hold.
 bool in_group(const std::string& group, const std::string& attr) {
   if (group == "owner") return attr == "owner";
   if (group == "grant") return attr == "acl";
   if (group == "comment") return attr == "comment";
   return false;
+}
+
+// Keeps the first of equal statements, in order.
+void drop_repeats(std::vector<std::string>& statements) {
+  std::vector<std::string> seen;
+  std::erase_if(statements, [&](const std::string& x) {
+    if (std::find(seen.begin(), seen.end(), x) != seen.end()) return true;
+    seen.push_back(x);
+    return false;
+  });
 }
 
 DriftItem make_item(std::string kind, std::string object, std::string change, std::string field,
@@ -181,7 +89,7 @@ class Differ {
       for (const auto& v : d->objects)
         if (v.kind == "view") {
           const auto name = v.schema + "." + v.name;
-          for (const auto& dep : split_top(v.attr("depends_on"), ","))
+          for (const auto& dep : split_top_level(v.attr("depends_on"), ","))
             if (dep != name) view_deps_[name].insert(dep);
           views_[name] = d == &e ? &v : views_.count(name) ? views_[name] : &v;
           if (d == &a) actual_views_[name] = &v;
@@ -245,7 +153,7 @@ class Differ {
       renamed_exp.insert(k);
       renamed_act.insert(key_of(*match));
       DriftItem d = make_item(e->kind, e->display(), "renamed", "", e->name, match->name,
-                              rename_sql(*e, *match));
+                              ddl::rename(*match, e->name));
       items_.push_back(std::move(d));
     }
     for (const auto& [k, o] : exp) {
@@ -258,9 +166,8 @@ class Differ {
     }
     for (const auto& [k, o] : act)
       if (!exp.count(k) && !covered(*o) && !renamed_act.count(k))
-        items_.push_back(
-            make_item(o->kind, o->display(), "unexpected", "", "", summary(*o),
-                      (o->kind == "default_acl" ? drop_default_acl(*o) : drop_sql(*o))));
+        items_.push_back(make_item(o->kind, o->display(), "unexpected", "", "", summary(*o),
+                                   ddl::drop(*o, role_)));
     // The order in which the fixes apply: drops first, dependents before what they depend on;
     // then creations and changes, dependencies first; a missing object before a changed one;
     // primary keys and unique constraints before foreign keys; views after the views they read.
@@ -333,7 +240,7 @@ class Differ {
   void around_dependents(DriftItem& d, const std::string& relation) const {  // NOLINT
     const auto deps = dependent_views(relation);
     for (const auto* v : deps) {
-      d.drop_first.push_back(drop_sql(*v));
+      d.drop_first.push_back(ddl::drop(*v));
       recreated_.insert(v->display());
     }
     for (auto it = deps.rbegin(); it != deps.rend(); ++it) {
@@ -353,48 +260,9 @@ class Differ {
     return s;
   }
 
-  // The privileges a new object gets from the live default privileges (ALTER DEFAULT
-  // PRIVILEGES of the reference role), "" when none apply.
-  std::string initial_acl(const SchemaObject& o) const {
-    std::string objects;
-    if (o.kind == "table" || o.kind == "view") objects = "TABLES";
-    if (o.kind == "sequence") objects = "SEQUENCES";
-    if (o.kind == "function") objects = "FUNCTIONS";
-    if (o.kind == "type") objects = "TYPES";
-    if (o.kind == "schema") objects = "SCHEMAS";
-    if (objects.empty()) return "";
-    std::map<std::string, std::set<std::string>> acl;
-    acl["(owner)"] = {"ALL"};
-    if (objects == "FUNCTIONS") acl["PUBLIC"] = {"EXECUTE"};
-    if (objects == "TYPES") acl["PUBLIC"] = {"USAGE"};
-    bool any = false;
-    const auto apply = [&](const SchemaObject& d, bool replace) {
-      if (replace) acl.clear();
-      for (const auto& item : split_top(d.attr("acl"), " ")) {
-        if (item == "(none)") continue;
-        const auto eq = item.rfind('=');
-        for (const auto& p : split_top(item.substr(eq + 1), ",")) acl[item.substr(0, eq)].insert(p);
-      }
-      any = true;
-    };
-    for (const auto* pass : {"global", "schema"})
-      for (const auto& d : actual_.objects) {
-        if (d.kind != "default_acl" || d.attr("objects") != objects ||
-            !d.name.starts_with("(migrator) on "))
-          continue;
-        if (std::string(pass) == "global" && d.schema.empty()) apply(d, true);
-        if (std::string(pass) == "schema" && !d.schema.empty() && d.schema == o.schema)
-          apply(d, false);
-      }
-    if (!any) return "";
-    std::vector<std::string> items;
-    for (const auto& [g, privs] : acl)
-      items.push_back(g + "=" + fmt::format("{}", fmt::join(privs, ",")));
-    return items.empty() ? "(none)" : fmt::format("{}", fmt::join(items, " "));
-  }
-
+  // With the privileges the live default privileges give it.
   std::string create(const SchemaObject& o) const {
-    return create_sql(o, expected_, role_, initial_acl(o));
+    return ddl::create(o, expected_, role_, ddl::initial_acl(o, actual_));
   }
 
   bool skipped(const SchemaObject& o) const {
@@ -431,35 +299,6 @@ class Differ {
       s += k + "=" + val + "\n";
     }
     return s;
-  }
-
-  static std::string rename_sql(const SchemaObject& e, const SchemaObject& a) {
-    const auto to = quote_identifier(e.name);
-    if (e.kind == "column")
-      return fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {};", a.attr("sql_table"),
-                         a.attr("sql_name"), to);
-    if (e.kind == "constraint")
-      return fmt::format("ALTER TABLE {} RENAME CONSTRAINT {} TO {};", a.attr("sql_table"),
-                         a.attr("sql_name"), to);
-    if (e.kind == "trigger" || e.kind == "policy")
-      return fmt::format("ALTER {} {} ON {} RENAME TO {};",
-                         e.kind == "trigger" ? "TRIGGER" : "POLICY", a.attr("sql_name"),
-                         a.attr("sql_table"), to);
-    std::string kind = e.kind == "index" ? "INDEX" : e.kind == "sequence" ? "SEQUENCE" : "";
-    if (e.kind == "view") kind = a.attr("materialized") == "true" ? "MATERIALIZED VIEW" : "VIEW";
-    if (e.kind == "type") kind = a.attr("type") == "domain" ? "DOMAIN" : "TYPE";
-    return fmt::format("ALTER {} {} RENAME TO {};", kind, a.attr("sql_name"), to);
-  }
-
-  // Back to no entry: the global defaults, or nothing granted for a schema's entry.
-  std::string drop_default_acl(const SchemaObject& o) const {
-    SchemaObject none = o;
-    none.attrs["acl"] = o.schema.empty() ? "(owner)=ALL" : "(none)";
-    if (o.schema.empty() && o.attr("objects") == "FUNCTIONS")
-      none.attrs["acl"] = "(owner)=ALL PUBLIC=EXECUTE";
-    if (o.schema.empty() && o.attr("objects") == "TYPES")
-      none.attrs["acl"] = "(owner)=ALL PUBLIC=USAGE";
-    return default_acl_fix_sql(none, &o, role_);
   }
 
   static std::string summary(const SchemaObject& o) {
@@ -499,9 +338,24 @@ class Differ {
 
   // Drop and create again (with the object's grants, comments and options).
   std::string recreate(const SchemaObject& e, const SchemaObject& a) const {
-    return drop_sql(a) + "\n" + (e.kind == "view" ? view_create(e) : create(e));
+    return ddl::drop(a) + "\n" + (e.kind == "view" ? view_create(e) : create(e));
   }
 
+  // The statements changing field `f` in place, or, where the kind cannot, recreating the object.
+  std::string in_place_or_recreate(const SchemaObject& e, const SchemaObject& a,
+                                   const std::string& f) const {
+    auto fix = ddl::alter(e, a, f);
+    return fix ? std::move(*fix) : recreate(e, a);
+  }
+
+  // The field a recreation is reported under: "definition" when it differs, else the first.
+  static std::string main_field(const std::vector<std::string>& diffs) {
+    return std::find(diffs.begin(), diffs.end(), "definition") != diffs.end()
+               ? std::string("definition")
+               : diffs.front();
+  }
+
+  // The differing fields, then one compare per kind.
   void compare(const SchemaObject& e, const SchemaObject& a) {
     std::set<std::string> fields;
     // sql_* are quoted names; a column's position is informative only (a column added back
@@ -526,50 +380,65 @@ class Differ {
       if (f == "owner" && e.kind == "sequence" && !e.attr("owned_by").empty())
         continue;  // a sequence owned by a column has its table's owner
       if (f == "owner")
-        changed(e, f, a, owner_sql(e, role_));
+        changed(e, f, a, ddl::owner(e, role_));
       else if (f == "acl" && e.kind == "default_acl")
-        changed(e, f, a, default_acl_fix_sql(e, &a, role_));
+        changed(e, f, a, ddl::default_privileges(e, &a, role_));
       else if (f == "acl")
-        changed(e, f, a, acl_fix_sql(e, a, role_));
+        changed(e, f, a, ddl::grants(e, a, role_));
       else if (f == "comment")
-        changed(e, f, a, comment_sql(e));
+        changed(e, f, a, ddl::comment(e));
       else
         rest.push_back(f);
     }
     if (rest.empty()) return;
     if (e.kind == "column") return compare_column(e, a, rest);
-    if (e.kind == "table") return compare_table(e, a, rest);
+    if (e.kind == "table") return each_field(e, a, rest);
     if (e.kind == "view") return compare_view(e, a, rest);
     if (e.kind == "index") return compare_index(e, a, rest);
     if (e.kind == "constraint") return compare_constraint(e, a, rest);
     if (e.kind == "sequence") return compare_sequence(e, a, rest);
     if (e.kind == "type") return compare_type(e, a, rest);
-    if (e.kind == "function") return changed(e, rest.front(), a, compare_function(e, a, rest));
-    if (e.kind == "trigger") return compare_enabled(e, a, rest, "TRIGGER");
     if (e.kind == "policy") return compare_policy(e, a, rest);
-    if (e.kind == "extension" && rest == std::vector<std::string>{"version"})
-      return changed(
-          e, "version", a,
-          fmt::format("ALTER EXTENSION {} UPDATE TO '{}';", e.attr("sql_name"), e.attr("version")));
-    if (e.kind == "rule") return compare_enabled(e, a, rest, "RULE");
-    if (e.kind == "statistics" && rest == std::vector<std::string>{"statistics"})
-      return changed(e, "statistics", a,
-                     fmt::format("ALTER STATISTICS {} SET STATISTICS {};", e.attr("sql_name"),
-                                 e.attr("statistics").empty() ? "-1" : e.attr("statistics")));
-    if (e.kind == "event_trigger" && rest == std::vector<std::string>{"enabled"})
-      return changed(e, "enabled", a, event_trigger_enable(e));
-    if (e.kind == "publication") return compare_publication(e, a, rest);
-    // Collations, other kinds: drop and create again.
-    changed(e, rest.front(), a, recreate(e, a));
+    if (e.kind == "publication") return each_field(e, a, rest);
+    // Functions, triggers, rules, extensions, statistics, event triggers: one field may change
+    // in place; collations, other kinds: drop and create again.
+    one_field(e, a, rest);
   }
 
-  static std::string event_trigger_enable(const SchemaObject& e) {
-    const auto en = e.attr("enabled");
-    return fmt::format("ALTER EVENT TRIGGER {} {};", e.attr("sql_name"),
-                       en == "disabled"  ? "DISABLE"
-                       : en == "replica" ? "ENABLE REPLICA"
-                       : en == "always"  ? "ENABLE ALWAYS"
-                                         : "ENABLE");
+  // One finding per field, in place where the kind can, else recreated.
+  void each_field(const SchemaObject& e, const SchemaObject& a,
+                  const std::vector<std::string>& diffs) {
+    bool partition_done = false;
+    for (const auto& f : diffs) {
+      if (e.kind == "table" && (f == "partition_bound" || f == "partition_of")) {
+        if (partition_done) continue;  // one DETACH / ATTACH for both
+        partition_done = true;
+      }
+      changed(e, f, a, in_place_or_recreate(e, a, f));
+    }
+  }
+
+  // A difference in one field alone that the kind changes in place, else the object recreated.
+  void one_field(const SchemaObject& e, const SchemaObject& a,
+                 const std::vector<std::string>& diffs) {
+    if (!changed_in_place(e, a, diffs)) changed(e, diffs.front(), a, recreate(e, a));
+  }
+
+  // One differing field that the kind changes in place: that finding, true.
+  bool changed_in_place(const SchemaObject& e, const SchemaObject& a,
+                        const std::vector<std::string>& diffs) {
+    if (diffs.size() != 1) return false;
+    auto fix = ddl::alter(e, a, diffs.front());
+    if (fix) changed(e, diffs.front(), a, std::move(*fix));
+    return fix.has_value();
+  }
+
+  // The object dropped and created again, reported under main_field().
+  DriftItem recreated(const SchemaObject& e, const SchemaObject& a,
+                      const std::vector<std::string>& diffs) const {
+    const auto field = main_field(diffs);
+    return make_item(e.kind, e.display(), "changed", field, e.attr(field), a.attr(field),
+                     recreate(e, a));
   }
 
   void compare_column(const SchemaObject& e, const SchemaObject& a,
@@ -579,136 +448,15 @@ class Differ {
     const auto has = [&](const char* f) {
       return std::find(diffs.begin(), diffs.end(), f) != diffs.end();
     };
-    const auto alter =
-        fmt::format("ALTER TABLE {} ALTER COLUMN {}", e.attr("sql_table"), e.attr("sql_name"));
     for (const auto& f : diffs) {
       if (f == "identity_options" && has("identity")) continue;
       if (f == "default" && has("generated")) continue;
-      std::string fix;
+      const auto fix = in_place_or_recreate(e, a, f);
       if (f == "type") {
-        fix = fmt::format("{} TYPE {}{} USING {}::{};", alter, e.attr("type"),
-                          e.attr("collation").empty() ? "" : " COLLATE " + e.attr("collation"),
-                          e.attr("sql_name"), e.attr("type"));
         DriftItem d = make_item(e.kind, e.display(), "changed", f, e.attr(f), a.attr(f), fix);
         around_dependents(d, e.schema + "." + e.table);
         items_.push_back(std::move(d));
         continue;
-      }
-      if (f == "not_null") {
-        fix = fmt::format("{} {} NOT NULL;", alter, e.attr("not_null") == "true" ? "SET" : "DROP");
-      } else if (f == "default") {
-        fix = e.attr("default").empty()
-                  ? alter + " DROP DEFAULT;"
-                  : fmt::format("{} SET DEFAULT {};", alter, e.attr("default"));
-      } else if (f == "identity") {
-        const auto kind = e.attr("identity") == "always" ? "ALWAYS" : "BY DEFAULT";
-        if (e.attr("identity").empty())
-          fix = alter + " DROP IDENTITY;";
-        else if (a.attr("identity").empty())
-          fix = fmt::format(
-              "{} ADD GENERATED {} AS IDENTITY{};", alter, kind,
-              e.attr("identity_options").empty() ? "" : " (" + e.attr("identity_options") + ")");
-        else
-          fix = fmt::format("{} SET GENERATED {};", alter, kind);
-      } else if (f == "identity_options") {
-        auto opts = e.attr("identity_options");
-        const auto start = opts.find("START WITH");
-        opts = start == std::string::npos ? opts : opts.substr(start);
-        std::string clause;
-        for (const char* kw : {"START WITH", "INCREMENT BY", "MINVALUE", "MAXVALUE", "CACHE"}) {
-          const auto p = opts.find(kw);
-          if (p == std::string::npos) continue;
-          const auto v0 = p + std::string_view(kw).size() + 1;
-          const auto v1 = opts.find(' ', v0);
-          clause += fmt::format(" SET {} {}", kw,
-                                opts.substr(v0, v1 == std::string::npos ? v1 : v1 - v0));
-        }
-        clause += opts.ends_with(" CYCLE") ? " SET CYCLE" : " SET NO CYCLE";
-        fix = alter + clause + ";";
-      } else if (f == "collation") {
-        fix = fmt::format(
-            "{} TYPE {} COLLATE {};", alter, e.attr("type"),
-            e.attr("collation").empty() ? "pg_catalog.\"default\"" : e.attr("collation"));
-      } else if (f == "statistics") {
-        fix = fmt::format("{} SET STATISTICS {};", alter,
-                          e.attr("statistics").empty() ? "-1" : e.attr("statistics"));
-      } else if (f == "storage") {
-        fix = fmt::format(
-            "{} SET STORAGE {};", alter,
-            e.attr("storage").empty() ? default_storage(e.attr("type")) : e.attr("storage"));
-      } else if (f == "compression") {
-        fix = fmt::format("{} SET COMPRESSION {};", alter,
-                          e.attr("compression").empty() ? "DEFAULT" : e.attr("compression"));
-      } else {
-        // A generated expression cannot be altered in place: the column is rebuilt (its data is
-        // derived; it lands at the end of the table).
-        fix = fmt::format("ALTER TABLE {} DROP COLUMN {};\n{}", e.attr("sql_table"),
-                          e.attr("sql_name"), create_sql(e, {}, role_));
-      }
-      changed(e, f, a, fix);
-    }
-  }
-
-  // The storage of a type when none is set (PostgreSQL 15 has no SET STORAGE DEFAULT).
-  static std::string default_storage(const std::string& type) {
-    static const std::set<std::string> fixed{"integer",
-                                             "bigint",
-                                             "smallint",
-                                             "boolean",
-                                             "real",
-                                             "double precision",
-                                             "date",
-                                             "timestamp with time zone",
-                                             "timestamp without time zone",
-                                             "uuid",
-                                             "time without time zone",
-                                             "interval",
-                                             "money",
-                                             "oid"};
-    return fixed.count(type) ? "PLAIN" : "EXTENDED";
-  }
-
-  void compare_table(const SchemaObject& e, const SchemaObject& a,
-                     const std::vector<std::string>& diffs) {
-    const auto& t = e.attr("sql_name");
-    bool partition_done = false;
-    for (const auto& f : diffs) {
-      std::string fix;
-      if (f == "row_security") {
-        fix = fmt::format("ALTER TABLE {} {} ROW LEVEL SECURITY;", t,
-                          e.attr(f) == "true" ? "ENABLE" : "DISABLE");
-      } else if (f == "force_row_security") {
-        fix = fmt::format("ALTER TABLE {} {} ROW LEVEL SECURITY;", t,
-                          e.attr(f) == "true" ? "FORCE" : "NO FORCE");
-      } else if (f == "persistence") {
-        fix = fmt::format("ALTER TABLE {} SET {};", t,
-                          e.attr(f) == "unlogged" ? "UNLOGGED" : "LOGGED");
-      } else if (f == "options") {
-        fix = options_fix("ALTER TABLE " + t, e.attr(f), a.attr(f));
-      } else if (f == "replica_identity") {
-        const auto ri = e.attr(f);
-        fix = fmt::format("ALTER TABLE {} REPLICA IDENTITY {};", t,
-                          ri.empty()        ? "DEFAULT"
-                          : ri == "full"    ? "FULL"
-                          : ri == "nothing" ? "NOTHING"
-                                            : "USING INDEX " + ri.substr(6));
-      } else if (f == "partition_bound" || f == "partition_of") {
-        if (partition_done) continue;
-        partition_done = true;
-        if (!a.attr("partition_of").empty())
-          fix += fmt::format("ALTER TABLE {} DETACH PARTITION {};\n", a.attr("partition_of"), t);
-        if (!e.attr("partition_of").empty())
-          fix += fmt::format("ALTER TABLE {} ATTACH PARTITION {} {};\n", e.attr("partition_of"), t,
-                             e.attr("partition_bound"));
-        if (!fix.empty()) fix.pop_back();
-      } else if (f == "inherits") {
-        for (const auto& p : split_top(a.attr(f), ","))
-          fix += fmt::format("ALTER TABLE {} NO INHERIT {};\n", t, p);
-        for (const auto& p : split_top(e.attr(f), ","))
-          fix += fmt::format("ALTER TABLE {} INHERIT {};\n", t, p);
-        if (!fix.empty()) fix.pop_back();
-      } else {
-        fix = fmt::format("-- {} of {} differs: the table must be rebuilt by hand", f, t);
       }
       changed(e, f, a, fix);
     }
@@ -716,17 +464,8 @@ class Differ {
 
   void compare_view(const SchemaObject& e, const SchemaObject& a,
                     const std::vector<std::string>& diffs) {
-    if (diffs == std::vector<std::string>{"options"}) {
-      const auto kind = e.attr("materialized") == "true" ? "MATERIALIZED VIEW" : "VIEW";
-      return changed(e, "options", a,
-                     options_fix(fmt::format("ALTER {} {}", kind, e.attr("sql_name")),
-                                 e.attr("options"), a.attr("options")));
-    }
-    std::string field = diffs.front();
-    for (const auto& f : diffs)
-      if (f == "definition") field = f;
-    DriftItem d = make_item(e.kind, e.display(), "changed", field, e.attr(field), a.attr(field),
-                            recreate(e, a));
+    if (changed_in_place(e, a, diffs)) return;
+    DriftItem d = recreated(e, a, diffs);
     around_dependents(d, e.schema + "." + e.name);
     items_.push_back(std::move(d));
   }
@@ -737,30 +476,14 @@ class Differ {
       return items_.push_back(make_item(e.kind, e.display(),
                                         e.attr("valid") == "true" ? "invalid" : "changed", "valid",
                                         e.attr("valid"), a.attr("valid"), recreate(e, a)));
-    if (diffs == std::vector<std::string>{"clustered"}) {
-      const auto name = e.attr("sql_name").substr(e.attr("sql_name").find('.') + 1);
-      return changed(e, "clustered", a,
-                     e.attr("clustered") == "true"
-                         ? fmt::format("ALTER TABLE {} CLUSTER ON {};", e.attr("sql_table"), name)
-                         : fmt::format("ALTER TABLE {} SET WITHOUT CLUSTER;", e.attr("sql_table")));
-    }
-    const auto field = std::find(diffs.begin(), diffs.end(), "definition") != diffs.end()
-                           ? std::string("definition")
-                           : diffs.front();
-    changed(e, field, a, recreate(e, a));
+    if (changed_in_place(e, a, diffs)) return;
+    items_.push_back(recreated(e, a, diffs));
   }
 
   void compare_constraint(const SchemaObject& e, const SchemaObject& a,
                           const std::vector<std::string>& diffs) {
-    if (diffs == std::vector<std::string>{"not_valid"} && e.attr("not_valid").empty())
-      return changed(e, "not_valid", a,
-                     fmt::format("ALTER TABLE {} VALIDATE CONSTRAINT {};", e.attr("sql_table"),
-                                 e.attr("sql_name")));
-    const auto field = std::find(diffs.begin(), diffs.end(), "definition") != diffs.end()
-                           ? std::string("definition")
-                           : diffs.front();
-    DriftItem d = make_item(e.kind, e.display(), "changed", field, e.attr(field), a.attr(field),
-                            recreate(e, a));
+    if (changed_in_place(e, a, diffs)) return;
+    DriftItem d = recreated(e, a, diffs);
     // Foreign keys that reference a recreated primary or unique key go first, come back after.
     if (a.attr("type") == "primary key" || a.attr("type") == "unique") {
       const auto ref = "REFERENCES " + a.attr("sql_table") + "(";
@@ -768,7 +491,7 @@ class Differ {
         if (fk.kind != "constraint" || fk.attr("type") != "foreign key" ||
             fk.attr("definition").find(ref) == std::string::npos)
           continue;
-        d.drop_first.push_back(drop_sql(fk));
+        d.drop_first.push_back(ddl::drop(fk));
         const auto x = std::find_if(expected_.objects.begin(), expected_.objects.end(),
                                     [&](const SchemaObject& o) { return key_of(o) == key_of(fk); });
         if (x != expected_.objects.end()) d.create_last.push_back(create(*x));
@@ -777,24 +500,18 @@ class Differ {
     items_.push_back(std::move(d));
   }
 
+  // One finding: OWNED BY for that field, one ALTER SEQUENCE for all the parameters.
   void compare_sequence(const SchemaObject& e, const SchemaObject& a,
                         const std::vector<std::string>& diffs) {
     std::string fix;
-    bool params = false;
+    std::string params;
     for (const auto& f : diffs) {
-      if (f == "owned_by") {
-        fix += fmt::format("ALTER SEQUENCE {} OWNED BY {};\n", e.attr("sql_name"),
-                           e.attr(f).empty() ? "NONE" : quote_dotted(e.attr(f)));
-      } else {
-        params = true;
-      }
+      if (f == "owned_by")
+        fix += ddl::alter(e, a, f).value_or("") + "\n";
+      else
+        params = ddl::alter(e, a, f).value_or("") + "\n";
     }
-    if (params)
-      fix += fmt::format(
-          "ALTER SEQUENCE {} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {} "
-          "{};\n",
-          e.attr("sql_name"), e.attr("type"), e.attr("increment"), e.attr("min"), e.attr("max"),
-          e.attr("start"), e.attr("cache"), e.attr("cycle") == "true" ? "CYCLE" : "NO CYCLE");
+    fix += params;
     fix.pop_back();
     changed(e, diffs.front(), a, fix);
   }
@@ -804,194 +521,33 @@ class Differ {
     if (e.attr("type") != a.attr("type") ||
         std::find(diffs.begin(), diffs.end(), "base_type") != diffs.end())
       return changed(e, diffs.front(), a, recreate(e, a));
-    if (e.attr("type") == "enum") {
-      DriftItem d = make_item(e.kind, e.display(), "changed", "labels", e.attr("labels"),
-                              a.attr("labels"), enum_fix(e, a));
-      if (d.fix.find("RENAME TO") != std::string::npos)
-        for (const auto& c : expected_.objects) {
-          const auto& t = c.attr("type");
-          if (c.kind == "column" && (t == e.schema + "." + e.name || t == e.attr("sql_name")))
-            around_dependents(d, c.schema + "." + c.table);
-        }
-      std::vector<std::string> seen;
-      std::erase_if(d.drop_first, [&](const std::string& x) {
-        if (std::find(seen.begin(), seen.end(), x) != seen.end()) return true;
-        seen.push_back(x);
-        return false;
-      });
-      seen.clear();
-      std::erase_if(d.create_last, [&](const std::string& x) {
-        if (std::find(seen.begin(), seen.end(), x) != seen.end()) return true;
-        seen.push_back(x);
-        return false;
-      });
-      items_.push_back(std::move(d));
-      return;
-    }
-    const auto& n = e.attr("sql_name");
-    for (const auto& f : diffs) {
-      std::string fix;
-      if (f == "default")
-        fix = e.attr(f).empty() ? fmt::format("ALTER DOMAIN {} DROP DEFAULT;", n)
-                                : fmt::format("ALTER DOMAIN {} SET DEFAULT {};", n, e.attr(f));
-      else if (f == "not_null")
-        fix = fmt::format("ALTER DOMAIN {} {} NOT NULL;", n, e.attr(f) == "true" ? "SET" : "DROP");
-      else if (f == "constraints") {
-        const auto want = split_top(e.attr(f), " CONSTRAINT ");
-        const auto have = split_top(a.attr(f), " CONSTRAINT ");
-        for (const auto& c : have)
-          if (std::find(want.begin(), want.end(), c) == want.end()) {
-            const auto name = c.substr(11, c.find(' ', 11) - 11);
-            fix += fmt::format("ALTER DOMAIN {} DROP CONSTRAINT {};\n", n, name);
-          }
-        for (const auto& c : want)
-          if (std::find(have.begin(), have.end(), c) == have.end())
-            fix += fmt::format("ALTER DOMAIN {} ADD {};\n", n, c);
-        if (!fix.empty()) fix.pop_back();
-      } else if (f == "attributes") {
-        const auto want = split_top(e.attr(f), ",");
-        const auto have = split_top(a.attr(f), ",");
-        const auto name_of = [](const std::string& x) { return x.substr(0, x.find(' ')); };
-        std::vector<std::string> clauses;
-        for (const auto& h : have) {
-          const auto w = std::find_if(want.begin(), want.end(),
-                                      [&](const auto& x) { return name_of(x) == name_of(h); });
-          if (w == want.end())
-            clauses.push_back("DROP ATTRIBUTE " + name_of(h));
-          else if (*w != h)
-            clauses.push_back("ALTER ATTRIBUTE " + name_of(h) + " TYPE " +
-                              w->substr(name_of(*w).size() + 1));
-        }
-        for (const auto& w : want)
-          if (std::find_if(have.begin(), have.end(),
-                           [&](const auto& x) { return name_of(x) == name_of(w); }) == have.end())
-            clauses.push_back("ADD ATTRIBUTE " + w);
-        fix = fmt::format("ALTER TYPE {} {};", n, fmt::join(clauses, ", "));
-      } else {
-        fix = recreate(e, a);
-      }
-      changed(e, f, a, fix);
-    }
-  }
-
-  std::string compare_function(const SchemaObject& e, const SchemaObject& a,
-                               const std::vector<std::string>& diffs) const {
-    if (diffs == std::vector<std::string>{"definition"} && !e.attr("definition").empty())
-      return bare_create_sql(e, expected_);
-    return recreate(e, a);
-  }
-
-  // Triggers and rules: a change of `enabled` alone is an ALTER TABLE ... ENABLE/DISABLE
-  // `keyword` (TRIGGER or RULE); anything else recreates the object.
-  void compare_enabled(const SchemaObject& e, const SchemaObject& a,
-                       const std::vector<std::string>& diffs, std::string_view keyword) {
-    if (diffs == std::vector<std::string>{"enabled"}) {
-      const auto en = e.attr("enabled");
-      return changed(e, "enabled", a,
-                     fmt::format("ALTER TABLE {} {} {} {};", e.attr("sql_table"),
-                                 en == "disabled"  ? "DISABLE"
-                                 : en == "replica" ? "ENABLE REPLICA"
-                                 : en == "always"  ? "ENABLE ALWAYS"
-                                                   : "ENABLE",
-                                 keyword, e.attr("sql_name")));
-    }
-    changed(e, diffs.front(), a, recreate(e, a));
-  }
-
-  void compare_policy(const SchemaObject& e, const SchemaObject& a,
-                      const std::vector<std::string>& diffs) {
-    bool in_place = true;
-    for (const auto& f : diffs)
-      if (f == "command" || f == "permissive" ||
-          ((f == "using" || f == "with_check") && e.attr(f).empty()))
-        in_place = false;
-    if (!in_place) return changed(e, diffs.front(), a, recreate(e, a));
-    changed(e, diffs.front(), a,
-            fmt::format(
-                "ALTER POLICY {} ON {} TO {}{}{};", e.attr("sql_name"), e.attr("sql_table"),
-                e.attr("roles"), e.attr("using").empty() ? "" : " USING (" + e.attr("using") + ")",
-                e.attr("with_check").empty() ? "" : " WITH CHECK (" + e.attr("with_check") + ")"));
-  }
-
-  void compare_publication(const SchemaObject& e, const SchemaObject& a,
-                           const std::vector<std::string>& diffs) {
-    const auto& n = e.attr("sql_name");
-    for (const auto& f : diffs) {
-      std::string fix;
-      if (f == "tables" && e.attr("all_tables").empty() && a.attr("all_tables").empty())
-        fix = e.attr(f).empty() ? fmt::format("ALTER PUBLICATION {} DROP TABLE {};", n, a.attr(f))
-                                : fmt::format("ALTER PUBLICATION {} SET TABLE {};", n, e.attr(f));
-      else if (f == "publish")
-        fix = fmt::format("ALTER PUBLICATION {} SET (publish = '{}');", n, e.attr(f));
-      else if (f == "via_root")
-        fix = fmt::format("ALTER PUBLICATION {} SET (publish_via_partition_root = {});", n,
-                          e.attr(f) == "true" ? "true" : "false");
-      else
-        fix = recreate(e, a);
-      changed(e, f, a, fix);
-    }
+    if (e.attr("type") == "enum") return compare_enum(e, a);
+    each_field(e, a, diffs);
   }
 
   // Missing labels are added in place; a label the expected type lacks can only go by
-  // rebuilding the type (PostgreSQL cannot drop a label): rename, create, convert every column
-  // of the type (rebuilding the views that read those tables), drop the old type.
-  std::string enum_fix(const SchemaObject& e, const SchemaObject& a) const {
-    const auto want = split_labels(e.attr("labels"));
-    const auto have = split_labels(a.attr("labels"));
-    if (want.size() == have.size()) {
-      // One label renamed in place: RENAME VALUE.
-      std::vector<std::size_t> at;
-      for (std::size_t i = 0; i < want.size(); ++i)
-        if (want[i] != have[i]) at.push_back(i);
-      if (at.size() == 1 && std::find(have.begin(), have.end(), want[at[0]]) == have.end())
-        return fmt::format("ALTER TYPE {} RENAME VALUE {} TO {};", e.attr("sql_name"), have[at[0]],
-                           want[at[0]]);
-    }
-    {
-      // Is `have` a subsequence of `want` in order? Then ADD VALUE each missing label.
-      std::size_t j = 0;
-      for (std::size_t i = 0; i < want.size() && j < have.size(); ++i)
-        if (want[i] == have[j]) ++j;
-      if (j == have.size()) {
-        std::string fix;
-        for (std::size_t i = 0; i < want.size(); ++i) {
-          if (std::find(have.begin(), have.end(), want[i]) != have.end()) continue;
-          fix += fmt::format("ALTER TYPE {} ADD VALUE {}{};\n", e.attr("sql_name"), want[i],
-                             i + 1 < want.size() ? " BEFORE " + want[i + 1]
-                                                 : (i > 0 ? " AFTER " + want[i - 1] : ""));
-        }
-        if (!fix.empty()) fix.pop_back();
-        return fix;
+  // rebuilding the type, which converts every column of it: the views reading those tables
+  // are dropped first and recreated after.
+  void compare_enum(const SchemaObject& e, const SchemaObject& a) {
+    DriftItem d = make_item(e.kind, e.display(), "changed", "labels", e.attr("labels"),
+                            a.attr("labels"), ddl::enum_labels(e, a, expected_, create(e)));
+    if (d.fix.find("RENAME TO") != std::string::npos)
+      for (const auto& c : expected_.objects) {
+        const auto& t = c.attr("type");
+        if (c.kind == "column" && (t == e.schema + "." + e.name || t == e.attr("sql_name")))
+          around_dependents(d, c.schema + "." + c.table);
       }
-    }
-    const auto& type = e.attr("sql_name");
-    std::string old_name;  // quoted: "<name>__stepwise_old"
-    for (char ch : e.name + "__stepwise_old")
-      old_name += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-    old_name = "\"" + old_name + "\"";
-    std::vector<const SchemaObject*> columns;
-    std::set<std::string> tables;
-    for (const auto& c : expected_.objects) {
-      const auto& t = c.attr("type");
-      if (c.kind == "column" && (t == e.name || t == type || t == e.schema + "." + e.name)) {
-        columns.push_back(&c);
-        tables.insert(c.schema + "." + c.table);
-      }
-    }
-    std::string fix = fmt::format(
-        "-- rows holding a label the expected type lacks must be changed first\n"
-        "ALTER TYPE {} RENAME TO {};\n{}\n",
-        type, old_name, create(e));
-    for (const auto* c : columns) {
-      const auto alter =
-          fmt::format("ALTER TABLE {} ALTER COLUMN {}", c->attr("sql_table"), c->attr("sql_name"));
-      fix += fmt::format("{} DROP DEFAULT;\n{} TYPE {} USING {}::text::{};\n", alter, alter, type,
-                         c->attr("sql_name"), type);
-      if (!c->attr("default").empty())
-        fix += fmt::format("{} SET DEFAULT {};\n", alter, c->attr("default"));
-    }
-    fix += fmt::format("DROP TYPE {}.{};", e.attr("sql_schema"), old_name);
-    return fix;
+    drop_repeats(d.drop_first);
+    drop_repeats(d.create_last);
+    items_.push_back(std::move(d));
+  }
+
+  // Roles and expressions change in place, with one ALTER POLICY; anything else recreates it.
+  void compare_policy(const SchemaObject& e, const SchemaObject& a,
+                      const std::vector<std::string>& diffs) {
+    for (const auto& f : diffs)
+      if (!ddl::alter(e, a, f)) return changed(e, diffs.front(), a, recreate(e, a));
+    changed(e, diffs.front(), a, *ddl::alter(e, a, diffs.front()));
   }
 
   const SchemaDescription& expected_;

@@ -145,4 +145,32 @@ std::string first_line(std::string_view s) {
   return std::string(trim(s.substr(0, nl)));
 }
 
+std::vector<std::string> split_top_level(std::string_view s, std::string_view sep) {
+  std::vector<std::string> out;
+  int depth = 0;
+  bool quote = false;
+  std::string cur;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '\'') quote = !quote;
+    if (!quote && c == '(') ++depth;
+    if (!quote && c == ')') --depth;
+    if (!quote && depth == 0 && s.compare(i, sep.size(), sep) == 0 && !cur.empty()) {
+      out.push_back(cur);
+      cur.clear();
+      i += sep.size() - 1;
+      // A word separator (" CONSTRAINT ") starts the next piece; a blank one (" ") does not.
+      if (const auto word = sep.find_first_not_of(' ');
+          sep.front() != ',' && word != std::string_view::npos)
+        cur = std::string(sep.substr(word));
+      continue;
+    }
+    cur += c;
+  }
+  if (!cur.empty()) out.push_back(cur);
+  for (auto& x : out)
+    while (!x.empty() && x.front() == ' ') x.erase(0, 1);
+  return out;
+}
+
 }  // namespace stepwise

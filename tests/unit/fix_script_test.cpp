@@ -2,22 +2,14 @@
 // hazards and the shape of the single fix script.
 #include <gtest/gtest.h>
 
+#include "schema_objects.hpp"
 #include "stepwise/drift.hpp"
 #include "stepwise/fix_script.hpp"
 
 namespace stepwise {
 namespace {
 
-SchemaObject object(std::string kind, std::string schema, std::string table, std::string name,
-                    std::map<std::string, std::string> attrs) {
-  SchemaObject o;
-  o.kind = std::move(kind);
-  o.schema = std::move(schema);
-  o.table = std::move(table);
-  o.name = std::move(name);
-  o.attrs = std::move(attrs);
-  return o;
-}
+using test::object;
 
 SchemaDescription description(std::vector<SchemaObject> objects) {
   SchemaDescription d;
@@ -64,6 +56,30 @@ TEST(FixScript, SameColumnUnderAnotherNameIsARename) {
   ASSERT_EQ(items.size(), 1u) << items[0].fix;
   EXPECT_EQ(items[0].change, "renamed");
   EXPECT_EQ(items[0].fix, "ALTER TABLE app.t RENAME COLUMN token TO \"secret\";");
+}
+
+TEST(FixScript, AFieldChangesInPlaceWhereTheKindCanElseTheObjectIsRecreated) {
+  const auto policy = [](const std::string& command, const std::string& using_) {
+    return object("policy", "app", "t", "own",
+                  {{"sql_name", "own"},
+                   {"sql_table", "app.t"},
+                   {"permissive", "true"},
+                   {"command", command},
+                   {"roles", "PUBLIC"},
+                   {"using", using_}});
+  };
+  auto items = diff_schemas(description({policy("SELECT", "(a = 1)")}),
+                            description({policy("SELECT", "(a = 2)")}));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].field, "using");
+  EXPECT_EQ(items[0].fix, "ALTER POLICY own ON app.t TO PUBLIC USING ((a = 1));");
+  items = diff_schemas(description({policy("SELECT", "(a = 1)")}),
+                       description({policy("ALL", "(a = 2)")}));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].field, "command");
+  EXPECT_EQ(items[0].fix,
+            "DROP POLICY own ON app.t;\n"
+            "CREATE POLICY own ON app.t AS PERMISSIVE FOR SELECT TO PUBLIC USING ((a = 1));");
 }
 
 TEST(FixScript, OneTransactionWithEnumLabelsFirstAndHazards) {
