@@ -129,6 +129,8 @@ int main(int argc, char** argv) {
   code += fmt::format("constexpr std::size_t kCount = {};\n", files.files.size());
   code += fmt::format("constexpr std::size_t kMigrationCount = {};\n", source.migrations.size());
   code +=
+      fmt::format("const char* const kLogDigest = {};\n", literal(source.migrations.log_digest()));
+  code +=
       "stepwise::EmbeddedScript script(const Script& s) {\n"
       "  return {view(s.file), view(s.sql), view(s.checksum),\n"
       "          s.no_transaction ? stepwise::TxMode::kNoTransaction : "
@@ -151,7 +153,7 @@ int main(int argc, char** argv) {
       "    const auto& e = kEntries[i];\n"
       "    entries.push_back({view(e.version), view(e.name), script(e.up), e.has_down != 0,\n"
       "                       e.has_down ? script(e.down) : EmbeddedScript{}});\n  }\n"
-      "  return migration_set_from(entries);\n}\n"
+      "  return migration_set_from(entries, kLogDigest);\n}\n"
       "}  // namespace stepwise\n";
   const std::string out_path = argv[2];
   const std::string tmp = out_path + ".tmp";

@@ -27,6 +27,11 @@ class AttemptLog {
     kPlanning,  // what the planner needs: the no-op `up` path, kept as lean as it can be
     kFull,      // plus names, times and error texts, for status and validate
   };
+  // The no-op check, one small row whatever the log's length: true when every logged version's
+  // newest attempt is a succeeded up and their (version, checksum) pairs digest to
+  // `log_digest` (MigrationSet::log_digest), i.e. exactly that set is applied and nothing else.
+  // False on any doubt, any error included: read() then decides.
+  [[nodiscard]] virtual bool matches(std::string_view log_digest) = 0;
   // Reads every attempt in one round trip. A missing log reads as an empty history with
   // log_table_exists() == false; nothing is created.
   [[nodiscard]] virtual History read(Detail detail = Detail::kPlanning) = 0;

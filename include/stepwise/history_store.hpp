@@ -34,6 +34,7 @@ class HistoryStore final : public AttemptLog {
  public:
   HistoryStore(Connection& conn, TableName table, RunnerIdentity who);
 
+  [[nodiscard]] bool matches(std::string_view log_digest) override;
   [[nodiscard]] History read(Detail detail = Detail::kPlanning) override;
   // Creates the schema and table when missing, and upgrades an older layout of the table in
   // place (format 1, version bigint -> format 2, version text -> format 3, origin and notes

@@ -77,8 +77,10 @@ struct Directives {
 class MigrationSet {
  public:
   MigrationSet() = default;
-  explicit MigrationSet(std::vector<Migration> sorted, std::shared_ptr<const void> storage = {})
-      : migrations_(std::move(sorted)), storage_(std::move(storage)) {}
+  // `log_digest`: log_digest_of(sorted), when the caller has it already (stepwise-embed
+  // computes it at build time); empty: computed here.
+  explicit MigrationSet(std::vector<Migration> sorted, std::shared_ptr<const void> storage = {},
+                        std::string log_digest = {});
 
   [[nodiscard]] const std::vector<Migration>& all() const noexcept { return migrations_; }
   [[nodiscard]] const Migration* find(const Version& v) const;
@@ -89,11 +91,19 @@ class MigrationSet {
   }
   // A digest over every file name and checksum: names the set in --version and status.
   [[nodiscard]] std::string digest() const;
+  // What the attempt log digests to when exactly this set is applied and nothing else
+  // (AttemptLog::matches): the no-op `up` compares one value instead of reading every row.
+  [[nodiscard]] const std::string& log_digest() const noexcept { return log_digest_; }
 
  private:
   std::vector<Migration> migrations_;
   std::shared_ptr<const void> storage_;
+  std::string log_digest_;
 };
+
+// Hex SHA-256 of "<version> <up checksum>" for each migration in version order, joined by ",":
+// the text the attempt log's one-row digest query aggregates on the server.
+[[nodiscard]] std::string log_digest_of(std::span<const Migration> sorted);
 
 // Validates files (all problems at once, one line each, every line naming its file) and
 // builds the set. Files that are not *.sql are ignored. Throws SourceError.
@@ -122,6 +132,8 @@ struct EmbeddedMigration {
   EmbeddedScript down;
 };
 // The set from already-validated entries: no validation, no copy of any text, no hashing.
-[[nodiscard]] MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries);
+// `log_digest` as MigrationSet's (computed at build time), or empty.
+[[nodiscard]] MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries,
+                                              std::string log_digest = {});
 
 }  // namespace stepwise

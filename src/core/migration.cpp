@@ -99,6 +99,24 @@ const Migration* MigrationSet::find(const Version& v) const {
   return it != migrations_.end() && it->version == v ? &*it : nullptr;
 }
 
+MigrationSet::MigrationSet(std::vector<Migration> sorted, std::shared_ptr<const void> storage,
+                           std::string log_digest)
+    : migrations_(std::move(sorted)),
+      storage_(std::move(storage)),
+      log_digest_(log_digest.empty() ? log_digest_of(migrations_) : std::move(log_digest)) {}
+
+std::string log_digest_of(std::span<const Migration> sorted) {
+  std::string text;
+  text.reserve(sorted.size() * 82);
+  for (const auto& m : sorted) {
+    if (!text.empty()) text += ',';
+    text += m.version.to_string();
+    text += ' ';
+    text += m.up.checksum;
+  }
+  return sha256_hex(text);
+}
+
 std::string MigrationSet::digest() const {
   std::string all;
   for (const auto& m : migrations_) {
@@ -314,7 +332,8 @@ MigrationSet build_planning_set(std::span<const MigrationFile> files) {
   return build_set(files, false);
 }
 
-MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries) {
+MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries,
+                                std::string log_digest) {
   std::vector<Migration> out;
   out.reserve(entries.size());
   const auto script = [](const EmbeddedScript& e) {
@@ -327,7 +346,7 @@ MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries) {
     m.up = script(e.up);
     if (e.has_down) m.down = script(e.down);
   }
-  return MigrationSet(std::move(out));
+  return MigrationSet(std::move(out), {}, std::move(log_digest));
 }
 
 }  // namespace stepwise

@@ -63,6 +63,25 @@ std::string HistoryStore::qualified() {
   return qualified_;
 }
 
+bool HistoryStore::matches(std::string_view log_digest) {
+  // The newest attempt per version, aggregated on the server into the text log_digest_of()
+  // hashes: "<version> <checksum>" in numeric version order, joined by ",". Plain SQL that
+  // PostgreSQL and CockroachDB both run; a format-1 log (version bigint) reads the same.
+  try {
+    const auto rows = conn_.execute(fmt::format(
+        "SELECT bool_and(direction = 'up' AND outcome = 'succeeded'),"
+        " encode(sha256(string_agg(version::text || ' ' || checksum, ','"
+        " ORDER BY version::numeric)::bytea), 'hex')"
+        " FROM (SELECT DISTINCT ON (version) version, direction, outcome, checksum FROM {}"
+        " WHERE kind = 'migration' ORDER BY version, id DESC) AS newest",
+        qualified()));
+    return rows.size() == 1 && rows[0].size() == 2 && rows[0][0].value_or("") == "t" &&
+           rows[0][1].value_or("") == log_digest;
+  } catch (const DbError&) {
+    return false;  // a missing log, an engine without one of these functions: read() decides
+  }
+}
+
 History HistoryStore::read(Detail detail) {
   // No ORDER BY and no formatting functions on the planning path: a fresh backend then needs
   // the fewest catalog lookups. History sorts by id itself.

@@ -33,6 +33,10 @@ struct Trace {
 bool is_log_read(std::string_view sql) {
   return sql.starts_with("SELECT id, version");
 }
+// The no-op check (HistoryStore::matches): one row, whatever the log's length.
+bool is_digest_query(std::string_view sql) {
+  return sql.starts_with("SELECT bool_and(direction = 'up' AND outcome = 'succeeded')");
+}
 bool contains(std::string_view hay, std::string_view needle) {
   return hay.find(needle) != std::string_view::npos;
 }
@@ -101,8 +105,15 @@ class FakeConnection final : public Connection {
   int commits = 0;                // texts ending in COMMIT that the fake server accepted
   std::vector<Params> query_params;
 
+  // The digest query's answer: (newest attempts all succeeded ups, digest); none: no rows.
+  std::optional<std::pair<std::string, std::string>> digest_answer;
+
   Rows execute(std::string_view sql) override {
     record(sql);
+    if (is_digest_query(sql)) {
+      if (!digest_answer) return {};
+      return {{digest_answer->first, digest_answer->second}};
+    }
     if (is_log_read(sql)) {
       ++log_reads_done;
       if (log_reads.empty()) return {};
@@ -354,24 +365,35 @@ std::vector<Version> applied_versions(const RunResult& r) {
 // ------------------------------------------------------------------ the no-op path
 
 TEST_F(HistoryStoreSqlTest, NoOpSendsExactlyOneStatementAndNeverTouchesTheLock) {
-  conn.log_reads = {all_applied()};
+  conn.digest_answer = {{"t", set.log_digest()}};
   const auto result = runner.run(set, RunOptions{});
   ASSERT_EQ(conn.sent.size(), 1u) << dump();
-  EXPECT_TRUE(is_log_read(conn.sent[0])) << conn.sent[0];
+  EXPECT_TRUE(is_digest_query(conn.sent[0])) << conn.sent[0];
+  // The newest attempt per version, aggregated in numeric version order on the server.
+  EXPECT_TRUE(contains(conn.sent[0], "ORDER BY version::numeric")) << conn.sent[0];
   EXPECT_TRUE(contains(conn.sent[0], "FROM \"public\".\"stepwise_log\"")) << conn.sent[0];
+  EXPECT_TRUE(contains(conn.sent[0], "ORDER BY version, id DESC")) << conn.sent[0];
   EXPECT_EQ(lock.attempts, 0);
-  EXPECT_EQ(lock.released, 0);
   EXPECT_EQ(trace.events.size(), 1u) << dump();
   EXPECT_FALSE(result.took_lock);
-  EXPECT_FALSE(result.done_by_other);
   EXPECT_TRUE(result.plan.empty());
-  EXPECT_TRUE(result.applied.empty());
   EXPECT_EQ(result.version_after, 3);
-  EXPECT_EQ(reporter.locks, 0);
-  EXPECT_TRUE(reporter.started.empty());
 }
 
-// ------------------------------------------------------------------ with work
+TEST_F(HistoryStoreSqlTest, ADigestThatDiffersOrNotAllSucceededUpsMeansTheFullRead) {
+  for (const auto& answer : {std::pair<std::string, std::string>{"t", "another digest"},
+                             std::pair<std::string, std::string>{"f", set.log_digest()}}) {
+    conn.sent.clear();
+    conn.digest_answer = answer;
+    conn.log_reads = {all_applied()};
+    const auto result = runner.run(set, RunOptions{});
+    ASSERT_EQ(conn.sent.size(), 2u) << dump();
+    EXPECT_TRUE(is_digest_query(conn.sent[0])) << conn.sent[0];
+    EXPECT_TRUE(is_log_read(conn.sent[1])) << conn.sent[1];
+    EXPECT_TRUE(contains(conn.sent[1], "FROM \"public\".\"stepwise_log\"")) << conn.sent[1];
+    EXPECT_EQ(result.version_after, 3);
+  }
+}
 
 TEST_F(HistoryStoreSqlTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
   conn.table_exists = false;
@@ -386,16 +408,17 @@ TEST_F(HistoryStoreSqlTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
   EXPECT_EQ(result.version_after, 3);
   EXPECT_EQ(conn.log_reads_done, 2);
 
-  // Order: read, lock, read again, check table, create table, steps, release.
-  ASSERT_TRUE(is_log_read(trace.events[0].substr(5))) << dump();
+  // Order: the digest, read, lock, read again, check table, create table, steps, release.
+  ASSERT_TRUE(is_digest_query(trace.events[0].substr(5))) << dump();
+  ASSERT_TRUE(is_log_read(trace.events[1].substr(5))) << dump();
   const auto acquire = index_of("lock: acquire");
-  ASSERT_EQ(acquire, 1u) << dump();
+  ASSERT_EQ(acquire, 2u) << dump();
   const auto create =
       index_where([](const std::string& e) { return contains(e, "CREATE TABLE IF NOT EXISTS"); });
   ASSERT_NE(create, std::string::npos) << dump();
   EXPECT_GT(create, acquire) << dump();
   EXPECT_FALSE(contains(trace.events[create], "CREATE SCHEMA")) << "schema exists";
-  const auto reread = index_where([](const std::string& e) { return is_log_read(e.substr(5)); }, 1);
+  const auto reread = index_where([](const std::string& e) { return is_log_read(e.substr(5)); }, 2);
   ASSERT_NE(reread, std::string::npos) << dump();
   EXPECT_GT(reread, acquire) << dump();
   EXPECT_LT(reread, create) << dump();
@@ -407,7 +430,8 @@ TEST_F(HistoryStoreSqlTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
   // UPDATE that finishes the attempt and COMMIT.
   std::vector<std::string> steps;
   for (const auto& s : conn.sent)
-    if (!is_log_read(s) && !contains(s, "pg_catalog") && !contains(s, "CREATE TABLE IF NOT EXISTS"))
+    if (!is_log_read(s) && !is_digest_query(s) && !contains(s, "pg_catalog") &&
+        !contains(s, "CREATE TABLE IF NOT EXISTS"))
       steps.push_back(s);
   ASSERT_EQ(steps.size(), 3u) << dump();
   // With the log empty, the one catalog query also asks for other tools' history tables.
@@ -662,8 +686,8 @@ TEST_F(NoTxHistoryStoreSqlTest, RunsStatementsOneAtATimeOutsideATransaction) {
   EXPECT_EQ(conn.commits, 0u) << dump();
   std::vector<std::string> work;
   for (const auto& s : conn.sent)
-    if (!is_log_read(s) && !contains(s, "pg_catalog") && !s.starts_with("SET ") &&
-        !s.starts_with("RESET "))
+    if (!is_log_read(s) && !is_digest_query(s) && !contains(s, "pg_catalog") &&
+        !s.starts_with("SET ") && !s.starts_with("RESET "))
       work.push_back(s);
   ASSERT_EQ(work.size(), 8u) << dump();
   EXPECT_TRUE(work[0].starts_with("INSERT INTO \"public\".\"stepwise_log\"")) << work[0];

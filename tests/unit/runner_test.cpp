@@ -120,6 +120,13 @@ class FakeAttemptLog final : public AttemptLog {
   // attempt row come before it.
   static constexpr int kLinesBefore = 2;
 
+  // What matches() answers: whether the log holds exactly the set whose digest it is given.
+  std::optional<std::string> digest_of_the_log;
+  bool matches(std::string_view log_digest) override {
+    const bool yes = digest_of_the_log == log_digest;
+    trace_.events.emplace_back(yes ? "log: matches" : "log: does not match");
+    return yes;
+  }
   History read(Detail) override {
     trace_.events.emplace_back("log: read");
     ++reads_done;
@@ -380,10 +387,47 @@ class RunnerTest : public ::testing::Test {
 
 // ------------------------------------------------------------------ the no-op path
 
+TEST_F(RunnerTest, NoOpWhenTheLogMatchesTheSetAsksOneQuestionAndNothingElse) {
+  log.digest_of_the_log = set.log_digest();
+  const auto result = runner.run(set, RunOptions{});
+  EXPECT_EQ(trace.events, (std::vector<std::string>{"log: matches"})) << trace.dump();
+  EXPECT_EQ(log.reads_done, 0);
+  EXPECT_EQ(lock.attempts, 0);
+  EXPECT_FALSE(result.took_lock);
+  EXPECT_TRUE(result.plan.empty());
+  EXPECT_TRUE(result.plan.warnings.empty());
+  EXPECT_EQ(result.plan.from, 3);
+  EXPECT_EQ(result.plan.to, 3);
+  EXPECT_EQ(result.version_after, 3);
+}
+
+TEST_F(RunnerTest, ALogOfAnotherSetIsReadInFull) {
+  // One file more in the set than in the log: the digests differ, and the read plans the rest.
+  const auto fewer = build_migration_set(
+      std::vector<MigrationFile>{file("1_a.up.sql", kSqlA), file("2_b.up.sql", kSqlB)});
+  log.digest_of_the_log = fewer.log_digest();
+  EXPECT_NE(fewer.log_digest(), set.log_digest());
+  log.reads = {std::vector<Attempt>{applied(1, 1), applied(2, 2)}};
+  const auto result = runner.run(set, RunOptions{});
+  EXPECT_EQ(trace.events[0], "log: does not match") << trace.dump();
+  EXPECT_EQ(trace.events[1], "log: read") << trace.dump();
+  EXPECT_EQ(applied_versions(result), (std::vector<Version>{3}));
+}
+
+TEST_F(RunnerTest, AnExplicitTargetAlwaysReadsTheLog) {
+  log.digest_of_the_log = set.log_digest();
+  log.reads = {all_applied()};
+  RunOptions o;
+  o.target = Target::at(3);
+  (void)runner.run(set, o);
+  EXPECT_EQ(trace.events, (std::vector<std::string>{"log: read"})) << trace.dump();
+}
+
 TEST_F(RunnerTest, NoOpReadsTheLogOnceAndNeverTouchesTheLock) {
   log.reads = {all_applied()};
   const auto result = runner.run(set, RunOptions{});
-  EXPECT_EQ(trace.events, (std::vector<std::string>{"log: read"})) << trace.dump();
+  EXPECT_EQ(trace.events, (std::vector<std::string>{"log: does not match", "log: read"}))
+      << trace.dump();
   EXPECT_EQ(lock.attempts, 0);
   EXPECT_FALSE(result.took_lock);
   EXPECT_FALSE(result.done_by_other);
@@ -399,7 +443,7 @@ TEST_F(RunnerTest, NoOpReportsPlanWarnings) {
   rows.push_back(row(4, 99, "future", Direction::kUp, Outcome::kSucceeded, "x"));
   log.reads = {rows};
   const auto result = runner.run(set, RunOptions{});
-  EXPECT_EQ(trace.events.size(), 1u) << trace.dump();
+  EXPECT_EQ(trace.events.size(), 2u) << trace.dump();
   EXPECT_TRUE(result.plan.ahead);
   ASSERT_EQ(reporter.warnings.size(), 1u);
   EXPECT_TRUE(contains(reporter.warnings[0], "99")) << reporter.warnings[0];
@@ -422,7 +466,7 @@ TEST_F(RunnerTest, ReadErrorPropagatesWithoutTheLock) {
     EXPECT_EQ(e.sqlstate(), "42501");
   }
   EXPECT_EQ(lock.attempts, 0);
-  EXPECT_EQ(trace.events.size(), 1u) << trace.dump();
+  EXPECT_EQ(trace.events.size(), 2u) << trace.dump();
 }
 
 TEST_F(RunnerTest, DryRunPlansWithoutTheLockOrWrites) {
@@ -430,7 +474,7 @@ TEST_F(RunnerTest, DryRunPlansWithoutTheLockOrWrites) {
   RunOptions o;
   o.dry_run = true;
   const auto result = runner.run(set, o);
-  EXPECT_EQ(trace.events.size(), 1u) << trace.dump();
+  EXPECT_EQ(trace.events.size(), 2u) << trace.dump();
   EXPECT_FALSE(result.took_lock);
   EXPECT_EQ(result.plan.steps.size(), 3u);
   EXPECT_TRUE(result.applied.empty());
@@ -455,7 +499,8 @@ TEST_F(RunnerTest, FreshDatabaseAppliesEveryStepUnderTheLockInOrder) {
   EXPECT_EQ(result.version_after, 3);
   // Read, lock, read again, the log (asking for other tools' tables: the log is empty), each
   // step with its attempt in one transaction, release.
-  const std::vector<std::string> expected_events = {"log: read",
+  const std::vector<std::string> expected_events = {"log: does not match",
+                                                    "log: read",
                                                     "lock: acquire",
                                                     "log: read",
                                                     "log: ensure, refusing foreign",
@@ -505,8 +550,8 @@ TEST_F(RunnerTest, StatementTimeoutIsTransactionLocalInEachStep) {
 TEST_F(RunnerTest, RereadUnderTheLockShowingNothingPendingRunsNoStep) {
   log.reads = {MissingLog{}, all_applied()};  // another runner did it all meanwhile
   const auto result = runner.run(set, RunOptions{});
-  EXPECT_EQ(trace.events,
-            (std::vector<std::string>{"log: read", "lock: acquire", "log: read", "lock: release"}))
+  EXPECT_EQ(trace.events, (std::vector<std::string>{"log: does not match", "log: read",
+                                                    "lock: acquire", "log: read", "lock: release"}))
       << trace.dump();
   EXPECT_TRUE(result.took_lock);
   EXPECT_TRUE(result.done_by_other);

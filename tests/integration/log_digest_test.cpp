@@ -1,0 +1,108 @@
+// The no-op check (AttemptLog::matches) against a real log: it says "exactly this set is
+// applied" only when a full read and a plan would say nothing is left to do, in every state a
+// log can be in.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "../../src/pqxx/pqxx_connection.hpp"
+#include "stepwise/history_store.hpp"
+#include "stepwise/migration.hpp"
+#include "stepwise/source.hpp"
+#include "test_db.hpp"
+
+namespace stepwise::test {
+namespace {
+
+class LogDigest : public ::testing::Test {
+ protected:
+  TestDb db;
+  MigrationDir dir;
+
+  void SetUp() override {
+    REQUIRE_TEST_DATABASE();
+    dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+    dir.write("1_a.down.sql", "DROP TABLE a;\n");
+    dir.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
+    dir.write("2_b.down.sql", "DROP TABLE b;\n");
+  }
+  [[nodiscard]] bool matches(const std::string& folder) {
+    const auto source = validate_source(load_directory(folder));
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    HistoryStore store(*conn, TableName{"public", "stepwise_log"}, RunnerIdentity{"h", 1, "t"});
+    return store.matches(source.migrations.log_digest());
+  }
+  int up(std::vector<std::string> args = {}) {
+    std::vector<std::string> all = {"--source", dir.path()};
+    all.insert(all.end(), args.begin(), args.end());
+    if (args.empty()) all.emplace_back("up");
+    return db.stepwise(all).exit_code;
+  }
+};
+
+TEST_F(LogDigest, MissingLogDoesNotMatch) {
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+TEST_F(LogDigest, AppliedSetMatchesAndAnotherSetDoesNot) {
+  ASSERT_EQ(up(), 0);
+  EXPECT_TRUE(matches(dir.path()));
+  // One more file: pending, so no match.
+  MigrationDir more;
+  for (const auto* f : {"1_a.up.sql", "2_b.up.sql"})
+    more.write(f, f[0] == '1' ? "CREATE TABLE a (id int);\n" : "CREATE TABLE b (id int);\n");
+  more.write("3_c.up.sql", "CREATE TABLE c (id int);\n");
+  EXPECT_FALSE(matches(more.path()));
+  // One file fewer: the database is ahead of that set.
+  MigrationDir fewer;
+  fewer.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  EXPECT_FALSE(matches(fewer.path()));
+}
+
+TEST_F(LogDigest, AnEditedFileDoesNotMatch) {
+  ASSERT_EQ(up(), 0);
+  dir.write("2_b.up.sql", "CREATE TABLE b (id bigint);\n");  // applied with another checksum
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+TEST_F(LogDigest, ARolledBackVersionDoesNotMatchAndReappliedDoes) {
+  ASSERT_EQ(up(), 0);
+  ASSERT_EQ(up({"migrate-to", "1"}), 0);
+  EXPECT_FALSE(matches(dir.path()));
+  ASSERT_EQ(up(), 0);
+  EXPECT_TRUE(matches(dir.path()));  // the newest attempt of 2 is a succeeded up again
+}
+
+TEST_F(LogDigest, ANewerFailedOrRunningAttemptDoesNotMatch) {
+  ASSERT_EQ(up(), 0);
+  db.query(
+      "INSERT INTO stepwise_log (version, name, direction, outcome, checksum, checksum_algorithm,"
+      " host, pid, tool_version) SELECT version, name, 'down', 'failed', checksum,"
+      " checksum_algorithm, host, pid, tool_version FROM stepwise_log WHERE version = '2'");
+  EXPECT_FALSE(matches(dir.path()));
+  db.query("DELETE FROM stepwise_log WHERE outcome = 'failed'");
+  EXPECT_TRUE(matches(dir.path()));
+  db.query("UPDATE stepwise_log SET outcome = 'running' WHERE version = '1'");
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+TEST_F(LogDigest, VersionsAreOrderedAsNumbersWhateverTheCollation) {
+  // 9 < 10 as numbers, "10" < "9" as text: the server must aggregate in the client's order.
+  MigrationDir nine_ten;
+  nine_ten.write("9_a.up.sql", "CREATE TABLE a (id int);\n");
+  nine_ten.write("10_b.up.sql", "CREATE TABLE b (id int);\n");
+  ASSERT_EQ(db.stepwise({"--source", nine_ten.path(), "up"}).exit_code, 0);
+  EXPECT_TRUE(matches(nine_ten.path()));
+}
+
+TEST_F(LogDigest, ABackupRowIsNotAMigration) {
+  ASSERT_EQ(up(), 0);
+  db.query(
+      "INSERT INTO stepwise_log (kind, version, name, direction, outcome, checksum,"
+      " checksum_algorithm, host, pid, tool_version) VALUES ('backup', '2', '/tmp/x', 'none',"
+      " 'succeeded', 'abc', 'sha256', 'h', 1, 't')");
+  EXPECT_TRUE(matches(dir.path()));
+}
+
+}  // namespace
+}  // namespace stepwise::test
