@@ -234,6 +234,7 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
   }
   bool end_object() override {
     --depth_;
+    if (depth_ == 3) in_attrs_ = false;
     if (in_objects_ && !broken_ && depth_ == 2) {
       for (const auto& [bit, name] : {std::pair{kKind, "kind"}, std::pair{kSchema, "schema"},
                                       std::pair{kName, "name"}, std::pair{kAttrs, "attrs"}})
@@ -256,7 +257,7 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
     if (depth_ == 1 && top_is_object_) top_key_ = std::move(k);
     if (!in_objects_ || broken_) return true;
     if (depth_ == 3) object_key_ = std::move(k);
-    if (depth_ == 4) attr_key_ = intern_attr_key(k);
+    if (depth_ == 4 && in_attrs_) attr_key_ = intern_attr_key(k);
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& e) override {
@@ -283,7 +284,7 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
     if (top_key_ == "objects") {
       objects_is_array_ = is_array;
       in_objects_ = is_array;
-      if (is_array) d_.objects.clear();
+      if (is_array && !d_.objects.empty()) d_.objects.clear();
     }
     if (top_key_ == "unknown_kinds") {
       in_unknown_ = is_array;
@@ -312,6 +313,7 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
     if (depth_ == 3) {
       if (object_key_ == "attrs" && object) {
         have_ |= kAttrs;
+        in_attrs_ = true;
         object_.attrs.clear();
         return;
       }
@@ -319,7 +321,7 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
         semantic(fmt::format("objects[{}].{}: wrong type", d_.objects.size(), object_key_));
       return;
     }
-    if (depth_ == 4)
+    if (depth_ == 4 && in_attrs_)
       semantic(
           fmt::format("objects[{}].attrs.{}: type must be string", d_.objects.size(), *attr_key_));
   }
@@ -333,7 +335,7 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
     }
     if (in_unknown_ && depth_ == 2) {
       if (t != Scalar::kString) semantic("unknown_kinds: type must be string");
-      if (!broken_) d_.unknown_kinds.push_back(std::move(*v));
+      if (!broken_) d_.unknown_kinds.emplace_back(*v);
       return true;
     }
     if (!in_objects_ || broken_) return true;
@@ -352,16 +354,16 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
         return semantic(fmt::format("objects[{}].{}: type must be string", d_.objects.size(),
                                     object_key_)),
                true;
-      if (object_key_ == "kind") object_.kind = std::move(*v), have_ |= kKind;
-      if (object_key_ == "schema") object_.schema = std::move(*v), have_ |= kSchema;
-      if (object_key_ == "name") object_.name = std::move(*v), have_ |= kName;
-      if (object_key_ == "table") object_.table = std::move(*v);
-    } else if (depth_ == 4) {
+      if (object_key_ == "kind") object_.kind.assign(*v), have_ |= kKind;
+      if (object_key_ == "schema") object_.schema.assign(*v), have_ |= kSchema;
+      if (object_key_ == "name") object_.name.assign(*v), have_ |= kName;
+      if (object_key_ == "table") object_.table.assign(*v);
+    } else if (depth_ == 4 && in_attrs_) {
       if (t != Scalar::kString)
         return semantic(fmt::format("objects[{}].attrs.{}: type must be string", d_.objects.size(),
                                     *attr_key_)),
                true;
-      object_.attrs.append_unsorted(*attr_key_, std::move(*v));
+      object_.attrs.append_unsorted(*attr_key_, std::string(*v));
     }
     return true;
   }
@@ -369,7 +371,7 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
   SchemaDescription& d_;
   int depth_ = 0;
   bool top_is_object_ = false, format_one_ = false, objects_is_array_ = false;
-  bool in_objects_ = false, in_unknown_ = false, broken_ = false;
+  bool in_objects_ = false, in_unknown_ = false, in_attrs_ = false, broken_ = false;
   std::string top_key_, object_key_;
   const std::string* attr_key_ = nullptr;
   SchemaObject object_;
@@ -382,6 +384,13 @@ class DescriptionReader final : public nlohmann::json::json_sax_t {
 SchemaDescription parse_schema_json(std::string_view text, std::string_view origin) {
   SchemaDescription d;
   {
+    // Room for every object at once (an object has one "kind" member; an attribute called
+    // "kind" only makes the guess larger): growing the vector would hold it twice.
+    std::size_t guess = 0;
+    for (auto p = text.find("\"kind\""); p != std::string_view::npos;
+         p = text.find("\"kind\"", p + 6))
+      ++guess;
+    d.objects.reserve(guess);
     DescriptionReader reader(d);
     const bool parsed = nlohmann::json::sax_parse(text.begin(), text.end(), &reader);
     if (!parsed)
