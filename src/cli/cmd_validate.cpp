@@ -1,4 +1,7 @@
 #include <fmt/format.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -164,6 +167,12 @@ void write_fix_script(const ValidateOptions& options, const Validation& v) {
 }  // namespace
 
 int run_validate(Context& ctx, const ValidateOptions& options) {
+#if defined(__GLIBC__)
+  // One malloc arena: the expected description is read on one thread while two others build
+  // the live one; with an arena each, what one frees is not reused by the others (5 MB more
+  // peak RSS at 10,000 tables, and no measurable time saved).
+  (void)mallopt(M_ARENA_MAX, 1);
+#endif
   const auto& source = ctx.source();
   const auto exp = expectation_for(source.migrations, source.releases, options.release);
   if (!options.wait) {
