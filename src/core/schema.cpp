@@ -153,12 +153,21 @@ void canonicalize(SchemaDescription& d) {
   order.reserve(d.objects.size());
   for (std::size_t i = 0; i < d.objects.size(); ++i)
     order.emplace_back(kind_rank(d.objects[i].kind), i);
-  std::sort(order.begin(), order.end(), [&](const auto& x, const auto& y) {
-    if (x.first != y.first) return x.first < y.first;
+  // By kind first (integers), then each kind's run by name unless it is in order already: an
+  // expected file is written sorted, and the catalog queries ORDER BY what we sort on.
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  const auto by_name = [&](const auto& x, const auto& y) {
     const auto& a = d.objects[x.second];
     const auto& b = d.objects[y.second];
     return std::tie(a.schema, a.table, a.name) < std::tie(b.schema, b.table, b.name);
-  });
+  };
+  for (auto run = order.begin(); run != order.end();) {
+    const auto end =
+        std::find_if(run, order.end(), [&](const auto& x) { return x.first != run->first; });
+    if (!std::is_sorted(run, end, by_name)) std::sort(run, end, by_name);
+    run = end;
+  }
   // The permutation applied in place (cycle by cycle): no second vector of objects.
   std::vector<std::size_t> from(order.size());
   for (std::size_t i = 0; i < order.size(); ++i) from[i] = order[i].second;
