@@ -32,6 +32,19 @@ class Connection {
   }
   // One statement with $1, $2 ... parameters sent separately from the SQL text.
   virtual Rows query(std::string_view sql, const Params& params) = 0;
+  // As query(), handing each row to `row` as it is read (the fields are valid during the call
+  // only; nullopt is SQL NULL) instead of copying the result: a large catalog read is never
+  // held twice. An exception from `row` stops the reading and is rethrown once the connection
+  // is idle again. The default serves connections that have only query() (test fakes).
+  using RowFields = std::span<const std::optional<std::string_view>>;
+  virtual void query_each(std::string_view sql, const Params& params,
+                          const std::function<void(RowFields)>& row) {
+    std::vector<std::optional<std::string_view>> fields;
+    for (const auto& r : query(sql, params)) {
+      fields.assign(r.begin(), r.end());
+      row(fields);
+    }
+  }
   [[nodiscard]] virtual std::string quote_identifier(std::string_view name) = 0;
   [[nodiscard]] virtual std::string quote_literal(std::string_view value) = 0;
   // Asks the server to cancel the running statement. Safe to call from another thread.

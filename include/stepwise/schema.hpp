@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "stepwise/attr_map.hpp"
+
 namespace stepwise {
 
 // Kinds, in the order they are listed and created (dropped in the reverse order): a function
@@ -23,7 +25,7 @@ struct SchemaObject {
   std::string schema;
   std::string table;  // parent table for column, constraint, index, trigger, policy
   std::string name;
-  std::map<std::string, std::string> attrs;
+  AttrMap attrs;  // std::map-like (attr_map.hpp)
 
   // "public.tasks.status" / "public.tasks": how findings name the object.
   [[nodiscard]] std::string display() const;

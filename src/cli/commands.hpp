@@ -61,6 +61,8 @@ struct ValidateOptions {
   bool skip_drift = false;
   bool ignore_extensions = false;  // --ignore-extensions: same as --ignore kind:extension
   std::string fix_script;          // --fix-script FILE: one script for all drift findings
+  // Not a flag: a one-shot validate frees the expected JSON text once it is parsed.
+  bool release_expected_text = false;
 };
 int run_validate(Context& ctx, const ValidateOptions& options);
 // validate's checks against an expectation, and their rendering (cmd_validate.cpp).

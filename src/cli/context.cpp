@@ -67,6 +67,12 @@ const Source& Context::source() {
   return *source_;
 }
 
+void Context::release_expected_text(const Version& v) {
+  if (!source_) return;
+  const auto it = source_->expected.find(v);
+  if (it != source_->expected.end()) std::string().swap(it->second);
+}
+
 namespace {
 std::string self_exe() {
   char exe[4096] = {};

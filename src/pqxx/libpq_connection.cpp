@@ -11,6 +11,8 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -109,6 +111,43 @@ class LibpqConnection final : public Connection {
     return collect({});
   }
 
+  void query_each(std::string_view sql, const Params& params,
+                  const std::function<void(RowFields)>& row) override {
+    usable();
+    std::vector<const char*> values;  // nullptr is SQL NULL
+    values.reserve(params.size());
+    for (const auto& f : params) values.push_back(f ? f->c_str() : nullptr);
+    const std::string text(sql);
+    if (PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0) == 0)
+      raise(from_connection());
+    // Row by row as they arrive: the whole result is never held by libpq, nor copied.
+    (void)PQsetSingleRowMode(conn_);
+    std::exception_ptr failed;
+    std::vector<std::optional<std::string_view>> fields;
+    const RowSink sink = [&](const PGresult* r) {
+      if (failed) return;  // the rest is drained unread
+      const int n = PQntuples(r);
+      const int cols = PQnfields(r);
+      fields.resize(static_cast<std::size_t>(cols));
+      try {
+        for (int i = 0; i < n; ++i) {
+          for (int j = 0; j < cols; ++j)
+            fields[static_cast<std::size_t>(j)] =
+                PQgetisnull(r, i, j)
+                    ? std::nullopt
+                    : std::optional<std::string_view>(std::string_view(
+                          PQgetvalue(r, i, j), static_cast<std::size_t>(PQgetlength(r, i, j))));
+          row(fields);
+        }
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    };
+    collect({}, &sink);
+    if (failed) std::rethrow_exception(failed);
+  }
+
   std::string quote_identifier(std::string_view name) override {
     return escaped(PQescapeIdentifier(conn_, name.data(), name.size()));
   }
@@ -203,7 +242,8 @@ class LibpqConnection final : public Connection {
 
   // Reads every result of the request just sent. The rows are those of the last result that
   // has rows; the first error wins (the server stops at it anyway).
-  Rows collect(std::span<const std::string> copy_data) {
+  using RowSink = std::function<void(const PGresult*)>;
+  Rows collect(std::span<const std::string> copy_data, const RowSink* sink = nullptr) {
     Rows rows;
     std::optional<Failure> error;
     const auto note = [&](Failure f) {
@@ -214,7 +254,10 @@ class LibpqConnection final : public Connection {
       switch (PQresultStatus(r.get())) {
         case PGRES_TUPLES_OK:
         case PGRES_SINGLE_TUPLE:
-          rows = to_rows(r.get());
+          if (sink != nullptr)
+            (*sink)(r.get());
+          else
+            rows = to_rows(r.get());
           break;
         case PGRES_COPY_IN: {
           const bool sent = next < copy_data.size() ? put_copy(copy_data[next++])
