@@ -101,8 +101,9 @@ class MigrationSet {
   std::string log_digest_;
 };
 
-// Hex SHA-256 of "<version> <up checksum>" for each migration in version order, joined by ",":
-// the text the attempt log's one-row digest query aggregates on the server.
+// Hex SHA-256 of "<version> <up checksum>" for each migration, in byte order of the version
+// digits ("10" before "9"), joined by ",": the text the attempt log's one-row digest query
+// aggregates on the server.
 [[nodiscard]] std::string log_digest_of(std::span<const Migration> sorted);
 
 // Validates files (all problems at once, one line each, every line naming its file) and

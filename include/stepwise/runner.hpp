@@ -75,6 +75,11 @@ struct RunOptions {
   // 40001 / 40P01 (serialization failure, CockroachDB restart, deadlock): jittered backoff.
   int serialization_retries = 10;
   bool dry_run = false;
+  // From this many migrations on, the no-op check asks the log for its one-row digest
+  // (AttemptLog::matches) before reading it: measured on PostgreSQL 15 from a fresh backend,
+  // 10 rows read in 1.0 ms and digest in 2.1 ms; 5000 rows read in ~5 ms plus ~8 ms to build the
+  // history on the client, digest in ~9 ms.
+  std::size_t digest_from = 500;
   // With stepwise's log empty, refuse (PlanRefused) when another tool's history table has rows
   // (find_foreign_history): `stepwise adopt` must record it first. Checked under the lock.
   bool refuse_foreign_history = true;

@@ -65,15 +65,17 @@ std::string HistoryStore::qualified() {
 
 bool HistoryStore::matches(std::string_view log_digest) {
   // The newest attempt per version, aggregated on the server into the text log_digest_of()
-  // hashes: "<version> <checksum>" in numeric version order, joined by ",". Plain SQL that
-  // PostgreSQL and CockroachDB both run; a format-1 log (version bigint) reads the same.
+  // hashes: "<version> <checksum>" in byte order of the version digits, joined by ",". One
+  // sort in the "C" collation (the database's own collation sorts text several times slower),
+  // and the aggregate takes the rows in that order; should a server not keep it, the digest
+  // differs and read() decides. A format-1 log (version bigint) reads the same.
   try {
     const auto rows = conn_.execute(fmt::format(
         "SELECT bool_and(direction = 'up' AND outcome = 'succeeded'),"
-        " encode(sha256(string_agg(version::text || ' ' || checksum, ','"
-        " ORDER BY version::numeric)::bytea), 'hex')"
-        " FROM (SELECT DISTINCT ON (version) version, direction, outcome, checksum FROM {}"
-        " WHERE kind = 'migration' ORDER BY version, id DESC) AS newest",
+        " encode(sha256(string_agg(v || ' ' || checksum, ',')::bytea), 'hex')"
+        " FROM (SELECT DISTINCT ON (v) v, direction, outcome, checksum"
+        " FROM (SELECT version::text COLLATE \"C\" AS v, id, direction, outcome, checksum"
+        " FROM {} WHERE kind = 'migration') AS attempts ORDER BY v, id DESC) AS newest",
         qualified()));
     return rows.size() == 1 && rows[0].size() == 2 && rows[0][0].value_or("") == "t" &&
            rows[0][1].value_or("") == log_digest;

@@ -32,7 +32,7 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
   RunResult result;
   // The no-op path: one read, no lock. This is what every pod start pays: first one row that
   // says whether exactly this set is applied, then, when it is not, the whole log.
-  if (options.target.kind == Target::Kind::kLatest && !set.empty() &&
+  if (options.target.kind == Target::Kind::kLatest && set.size() >= options.digest_from &&
       store_.matches(set.log_digest())) {
     result.plan.from = result.plan.to = result.version_after = set.latest();
     if (options.dry_run) reporter_.plan_ready(result.plan);

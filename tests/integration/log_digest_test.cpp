@@ -87,7 +87,7 @@ TEST_F(LogDigest, ANewerFailedOrRunningAttemptDoesNotMatch) {
 }
 
 TEST_F(LogDigest, VersionsAreOrderedAsNumbersWhateverTheCollation) {
-  // 9 < 10 as numbers, "10" < "9" as text: the server must aggregate in the client's order.
+  // 9 < 10 as numbers, "10" < "9" as bytes: server and client must agree on one order.
   MigrationDir nine_ten;
   nine_ten.write("9_a.up.sql", "CREATE TABLE a (id int);\n");
   nine_ten.write("10_b.up.sql", "CREATE TABLE b (id int);\n");
