@@ -92,6 +92,18 @@ class LibpqConnection final : public Connection {
 
   Rows execute(std::string_view sql) override { return execute_with_copy(sql, {}); }
 
+  // Sends `sql` with its parameters (text format; nullopt is SQL NULL).
+  void send_with_params(std::string_view sql, const Params& params) {
+    usable();
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& f : params) values.push_back(f ? f->c_str() : nullptr);
+    const std::string text(sql);
+    if (PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0) == 0)
+      raise(from_connection());
+  }
+
   Rows execute_with_copy(std::string_view sql, std::span<const std::string> copy_data) override {
     usable();
     const std::string text(sql);
@@ -100,27 +112,13 @@ class LibpqConnection final : public Connection {
   }
 
   Rows query(std::string_view sql, const Params& params) override {
-    usable();
-    std::vector<const char*> values;  // nullptr is SQL NULL
-    values.reserve(params.size());
-    for (const auto& f : params) values.push_back(f ? f->c_str() : nullptr);
-    const std::string text(sql);
-    if (PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
-                          values.data(), nullptr, nullptr, 0) == 0)
-      raise(from_connection());
+    send_with_params(sql, params);
     return collect({});
   }
 
   void query_each(std::string_view sql, const Params& params,
                   const std::function<void(RowFields)>& row) override {
-    usable();
-    std::vector<const char*> values;  // nullptr is SQL NULL
-    values.reserve(params.size());
-    for (const auto& f : params) values.push_back(f ? f->c_str() : nullptr);
-    const std::string text(sql);
-    if (PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
-                          values.data(), nullptr, nullptr, 0) == 0)
-      raise(from_connection());
+    send_with_params(sql, params);
     // Row by row as they arrive: the whole result is never held by libpq, nor copied.
     (void)PQsetSingleRowMode(conn_);
     std::exception_ptr failed;

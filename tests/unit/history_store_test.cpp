@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "runner_fakes.hpp"
 #include "stepwise/database.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/history_store.hpp"
@@ -23,12 +24,11 @@
 namespace stepwise {
 namespace {
 
-// ------------------------------------------------------------------ fakes
+using test_fakes::FakeLock;
+using test_fakes::RecordingReporter;
+using test_fakes::Trace;
 
-// Everything the fakes see, in order: "sql: <text>", "lock: acquire", "lock: release".
-struct Trace {
-  std::vector<std::string> events;
-};
+// ------------------------------------------------------------------ fakes
 
 bool is_log_read(std::string_view sql) {
   return sql.starts_with("SELECT id, version");
@@ -196,80 +196,6 @@ class FakeConnection final : public Connection {
   }
   Trace& trace_;
   std::function<void(std::string_view)> notice_;
-};
-
-class FakeLock final : public Lock {
- public:
-  explicit FakeLock(Trace& trace) : trace_(trace) {}
-  // Each attempt takes the next answer; when none are left the lock is free.
-  std::deque<bool> answers;
-
-  bool try_acquire() override {
-    ++attempts;
-    bool ok = true;
-    if (!answers.empty()) {
-      ok = answers.front();
-      answers.pop_front();
-    }
-    trace_.events.emplace_back(ok ? "lock: acquire" : "lock: busy");
-    if (ok) ++acquired;
-    return ok;
-  }
-  void release() override {
-    ++released;
-    trace_.events.emplace_back("lock: release");
-  }
-  std::string holder() override { return "backend pid 99 (other-runner)"; }
-  [[nodiscard]] std::string describe() const override { return "fake lock"; }
-  [[nodiscard]] bool has_shared_mode() const override { return shared_mode; }
-  bool try_acquire_shared() override {
-    ++shared_attempts;
-    bool ok = true;
-    if (!shared_answers.empty()) {
-      ok = shared_answers.front();
-      shared_answers.pop_front();
-    }
-    trace_.events.emplace_back(ok ? "lock: shared" : "lock: shared busy");
-    if (ok) ++shared_held;
-    return ok;
-  }
-  void release_shared() override {
-    --shared_held;
-    trace_.events.emplace_back("lock: shared release");
-  }
-
-  bool shared_mode = false;
-  std::deque<bool> shared_answers;  // like `answers`, for the shared mode
-  int shared_attempts = 0;
-  int shared_held = 0;
-  int attempts = 0;
-  int acquired = 0;
-  int released = 0;
-
- private:
-  Trace& trace_;
-};
-
-class RecordingReporter final : public Reporter {
- public:
-  void warning(std::string_view m) override { warnings.emplace_back(m); }
-  void lock_acquired(std::chrono::milliseconds) override { ++locks; }
-  void plan_ready(const Plan& p) override { plans.push_back(p.steps.size()); }
-  void step_started(const Step& s, std::size_t i, std::size_t total) override {
-    started.push_back(s.migration->version);
-    indexes.emplace_back(i, total);
-  }
-  void step_finished(const Step& s, std::size_t, std::size_t, std::chrono::milliseconds) override {
-    finished.push_back(s.migration->version);
-  }
-  void statement_skipped(const Step&, std::string_view why) override { skipped.emplace_back(why); }
-
-  std::vector<std::string> warnings;
-  int locks = 0;
-  std::vector<std::size_t> plans;
-  std::vector<Version> started, finished;
-  std::vector<std::pair<std::size_t, std::size_t>> indexes;
-  std::vector<std::string> skipped;
 };
 
 // ------------------------------------------------------------------ helpers
