@@ -72,13 +72,18 @@ struct Directives {
 [[nodiscard]] Directives parse_directives(std::string_view file, std::string_view sql,
                                           std::string* problem);
 
+// Hex SHA-256 of "<version> <up checksum>" for each migration, in byte order of the version
+// digits ("10" before "9"), joined by ",": the text the attempt log's one-row digest query
+// aggregates on the server.
+[[nodiscard]] std::string log_digest_of(std::span<const Migration> sorted);
+
 // The validated, version-sorted set. `storage` owns the text the migrations' views point into
 // (null when it is static, as for the set stepwise-embed compiled in).
 class MigrationSet {
  public:
   MigrationSet() = default;
   // `log_digest`: log_digest_of(sorted), when the caller has it already (stepwise-embed
-  // computes it at build time); empty: computed here.
+  // computes it at build time); empty: computed by log_digest() when asked for.
   explicit MigrationSet(std::vector<Migration> sorted, std::shared_ptr<const void> storage = {},
                         std::string log_digest = {});
 
@@ -93,18 +98,16 @@ class MigrationSet {
   [[nodiscard]] std::string digest() const;
   // What the attempt log digests to when exactly this set is applied and nothing else
   // (AttemptLog::matches): the no-op `up` compares one value instead of reading every row.
-  [[nodiscard]] const std::string& log_digest() const noexcept { return log_digest_; }
+  // Only the no-op check of a large set asks for it, so a set never pays for it otherwise.
+  [[nodiscard]] std::string log_digest() const {
+    return log_digest_.empty() ? log_digest_of(migrations_) : log_digest_;
+  }
 
  private:
   std::vector<Migration> migrations_;
   std::shared_ptr<const void> storage_;
   std::string log_digest_;
 };
-
-// Hex SHA-256 of "<version> <up checksum>" for each migration, in byte order of the version
-// digits ("10" before "9"), joined by ",": the text the attempt log's one-row digest query
-// aggregates on the server.
-[[nodiscard]] std::string log_digest_of(std::span<const Migration> sorted);
 
 // Validates files (all problems at once, one line each, every line naming its file) and
 // builds the set. Files that are not *.sql are ignored. Throws SourceError.

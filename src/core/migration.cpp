@@ -103,7 +103,7 @@ MigrationSet::MigrationSet(std::vector<Migration> sorted, std::shared_ptr<const 
                            std::string log_digest)
     : migrations_(std::move(sorted)),
       storage_(std::move(storage)),
-      log_digest_(log_digest.empty() ? log_digest_of(migrations_) : std::move(log_digest)) {}
+      log_digest_(std::move(log_digest)) {}
 
 std::string log_digest_of(std::span<const Migration> sorted) {
   // In byte order of the version digits, as the server sorts them in the "C" collation

@@ -311,5 +311,16 @@ TEST(ValidateSource, MigrationAndReleaseProblemsReportedTogether) {
   }
 }
 
+// stepwise-embed computes the log digest at build time; the no-op check compares it with the
+// server's. A build-time value that differs from the set's own would make every no-op fall
+// back to reading the log, unnoticed.
+TEST(Embedded, BuildTimeLogDigestIsTheSetsOwn) {
+  const auto set = embedded_migrations();
+  const auto folder = validate_source(load_directory(STEPWISE_MIGRATIONS_DIR));
+  EXPECT_EQ(set.log_digest(), log_digest_of(set.all()));
+  EXPECT_EQ(set.log_digest(), folder.migrations.log_digest());
+  EXPECT_EQ(set.log_digest().size(), 64u);
+}
+
 }  // namespace
 }  // namespace stepwise

@@ -26,6 +26,7 @@ namespace {
 
 using test_fakes::FakeLock;
 using test_fakes::RecordingReporter;
+using test_fakes::throw_if_failing;
 using test_fakes::Trace;
 
 // ------------------------------------------------------------------ fakes
@@ -90,14 +91,7 @@ class FakeConnection final : public Connection {
   bool table_exists = true;
   std::string version_type = "text";  // the log's version column (format 2)
   bool has_origin = true;             // the log's origin column (format 3)
-  // The server rejects any statement text holding `needle`. With `line` > 0 the error carries a
-  // "LINE n:" counted, as the server does, from the start of the text sent.
-  struct Failure {
-    std::string needle;
-    std::string message;
-    std::string sqlstate;
-    int line = 0;  // line within the needle
-  };
+  using Failure = test_fakes::Failure;
   std::vector<Failure> failures;
   long long next_id = 500;
 
@@ -133,17 +127,7 @@ class FakeConnection final : public Connection {
       }
       return rows;
     }
-    for (const auto& f : failures) {
-      const auto pos = sql.find(f.needle);
-      if (pos == std::string_view::npos) continue;
-      std::string detail = "ERROR:  " + f.message;
-      if (f.line > 0) {
-        const auto before =
-            std::count(sql.begin(), sql.begin() + static_cast<std::ptrdiff_t>(pos), '\n');
-        detail += "\nLINE " + std::to_string(before + f.line) + ": ...";
-      }
-      throw DbError(f.message, f.sqlstate, detail);
-    }
+    throw_if_failing(failures, sql);
     if (sql.ends_with("COMMIT")) ++commits;
     if (contains(sql, "RETURNING id")) return {{std::to_string(next_id++)}};
     return {};

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "stepwise/errors.hpp"
 #include "stepwise/lock.hpp"
 #include "stepwise/runner.hpp"
 
@@ -33,6 +34,29 @@ struct Trace {
     return out;
   }
 };
+
+// A statement the fake server rejects: any text holding `needle`. With `line` > 0 the error
+// carries a "LINE n" counted, as the server does, from the start of the text sent.
+struct Failure {
+  std::string needle;
+  std::string message;
+  std::string sqlstate;
+  int line = 0;  // line within the needle
+};
+// Throws the DbError of the first failure whose needle `sql` holds.
+inline void throw_if_failing(const std::vector<Failure>& failures, std::string_view sql) {
+  for (const auto& f : failures) {
+    const auto pos = sql.find(f.needle);
+    if (pos == std::string_view::npos) continue;
+    std::string detail = "ERROR:  " + f.message;
+    if (f.line > 0) {
+      const auto before =
+          std::count(sql.begin(), sql.begin() + static_cast<std::ptrdiff_t>(pos), '\n');
+      detail += "\nLINE " + std::to_string(before + f.line) + ": ...";
+    }
+    throw DbError(f.message, f.sqlstate, detail);
+  }
+}
 
 class FakeLock final : public Lock {
  public:
