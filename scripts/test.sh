@@ -12,9 +12,11 @@ peer_env=$(scripts/install-peer-tools.sh --print-env)
 eval "$peer_env"
 cmake --preset dev >/dev/null
 cmake --build --preset dev
+echo "test.sh: dependencies and build took ${SECONDS} s"
 # A short fuzzing run of the file and releases.json parsers (clang, libFuzzer, ASan, UBSan);
 # scripts/fuzz.sh runs longer by hand (FUZZ_SECONDS).
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
+echo "test.sh: fuzzing done at ${SECONDS} s"
 # Integration tests must not silently skip here: a missing server is a failure.
 export STEPWISE_REQUIRE_DB=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
