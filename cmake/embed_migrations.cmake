@@ -54,4 +54,13 @@ function(stepwise_add_migrator)
   else()
     target_link_libraries(${ARG_NAME} PRIVATE stepwise::stepwise_main)
   endif()
+  # `serve` loads its HTTP transport, stepwise-http.so, from beside the binary (or lib/stepwise/).
+  if(TARGET stepwise-http)
+    add_dependencies(${ARG_NAME} stepwise-http)
+  elseif(TARGET stepwise::stepwise-http)
+    add_custom_command(TARGET ${ARG_NAME} POST_BUILD
+      COMMAND ${CMAKE_COMMAND} -E copy_if_different $<TARGET_FILE:stepwise::stepwise-http>
+              $<TARGET_FILE_DIR:${ARG_NAME}>
+      VERBATIM)
+  endif()
 endfunction()

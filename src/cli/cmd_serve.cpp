@@ -1,12 +1,11 @@
 // stepwise serve: the upgrades API (Sourcegraph RFC 850's VerifyDatabase, the upgrade plan, the
-// upgrade itself with live progress) and the maintenance page, over HTTP (cpp-httplib).
+// upgrade itself with live progress) and the maintenance page, over HTTP (an HttpTransport:
+// cpp-httplib in the stepwise-http.so module, loaded here only).
 #include <fmt/format.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-
-#include <httplib.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -16,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../serve/http_transport.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "stepwise/duration.hpp"
@@ -27,6 +27,9 @@
 
 namespace stepwise::cli {
 
+using serve::ChunkSink;
+using serve::HttpRequest;
+using serve::HttpResponse;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -192,25 +195,25 @@ class Server {
     return secrets_;
   }
   [[nodiscard]] std::string clean(const std::string& text) const { return redact(text, secrets()); }
-  void send_json(httplib::Response& res, int status, const nlohmann::json& doc) const {
+  void send_json(HttpResponse& res, int status, const nlohmann::json& doc) const {
     res.status = status;
     res.set_content(clean(doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) + "\n",
                     "application/json");
   }
-  void send_error(httplib::Response& res, const HttpError& e) const {
+  void send_error(HttpResponse& res, const HttpError& e) const {
     nlohmann::json doc{{"error", e.message}};
     if (!e.hint.empty()) doc["hint"] = e.hint;
     send_json(res, e.status, doc);
   }
   // The bearer token check: true when the request may go on (else the response is set).
-  bool authorized(const httplib::Request& req, httplib::Response& res, bool mutating) const {
+  bool authorized(const HttpRequest& req, HttpResponse& res, bool mutating) const {
     if (!mutating && options_.public_read) return true;
     if (token_.empty()) {
       send_error(res, {403, "upgrades are disabled: serve was started without a token",
                        "start serve with --token-file FILE or STEPWISE_TOKEN"});
       return false;
     }
-    switch (check_bearer(req.get_header_value("Authorization"), token_)) {
+    switch (check_bearer(req.header("Authorization"), token_)) {
       case AuthResult::kOk:
         return true;
       case AuthResult::kMissing:
@@ -256,7 +259,7 @@ class Server {
   }
   // Maps stepwise's errors to HTTP answers.
   template <typename F>
-  void guarded(httplib::Response& res, F&& f) {
+  void guarded(HttpResponse& res, F&& f) {
     try {
       f();
     } catch (const HttpError& e) {
@@ -286,13 +289,12 @@ class Server {
 
   // --- endpoints ----------------------------------------------------------------------------
   void routes();
-  void get_database(const httplib::Request& req, httplib::Response& res);
-  void get_releases(httplib::Response& res);
-  void get_plan(const httplib::Request& req, httplib::Response& res);
-  void post_upgrade(const httplib::Request& req, httplib::Response& res);
-  void get_events(const httplib::Request& req, httplib::Response& res,
-                  const std::shared_ptr<Job>& job);
-  void get_metrics(httplib::Response& res);
+  void get_database(const HttpRequest& req, HttpResponse& res);
+  void get_releases(HttpResponse& res);
+  void get_plan(const HttpRequest& req, HttpResponse& res);
+  void post_upgrade(const HttpRequest& req, HttpResponse& res);
+  void get_events(const HttpRequest& req, HttpResponse& res, const std::shared_ptr<Job>& job);
+  void get_metrics(HttpResponse& res);
   void run_job(Job& job);
   void finish_job(Job& job, const std::string& state, const std::string& type,
                   nlohmann::json fields);
@@ -301,7 +303,7 @@ class Server {
   Context& base_;
   ServeOptions options_;
   std::string token_;
-  httplib::Server http_;
+  std::unique_ptr<serve::HttpTransport> http_;  // loaded by run()
   std::atomic<bool> shutting_down_{false};
   std::mutex read_mutex_;
   std::unique_ptr<Context> read_ctx_;
@@ -477,7 +479,7 @@ void Server::run_job(Job& job) {
   spdlog::info("upgrade {} ended: {}", job.id, job.to_json().value("state", "?"));
 }
 
-void Server::post_upgrade(const httplib::Request& req, httplib::Response& res) {
+void Server::post_upgrade(const HttpRequest& req, HttpResponse& res) {
   if (!authorized(req, res, true)) return;
   guarded(res, [&] {
     if (shutting_down_.load()) throw HttpError{503, "serve is shutting down"};
@@ -572,11 +574,11 @@ void Server::post_upgrade(const httplib::Request& req, httplib::Response& res) {
   });
 }
 
-void Server::get_events(const httplib::Request& req, httplib::Response& res,
+void Server::get_events(const HttpRequest& req, HttpResponse& res,
                         const std::shared_ptr<Job>& job) {
   std::uint64_t from = 0;
-  auto resume = req.get_header_value("Last-Event-ID");
-  if (resume.empty() && req.has_param("after")) resume = req.get_param_value("after");
+  auto resume = req.header("Last-Event-ID");
+  if (resume.empty() && req.has_param("after")) resume = req.param("after");
   if (!resume.empty()) {
     try {
       from = std::stoull(resume);
@@ -588,46 +590,45 @@ void Server::get_events(const httplib::Request& req, httplib::Response& res,
   res.set_header("Cache-Control", "no-store");
   res.set_header("X-Accel-Buffering", "no");
   auto last_write = std::make_shared<Clock::time_point>(Clock::now());
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, job, pos = from, last_write](std::size_t, httplib::DataSink& sink) mutable {
-        if (shutting_down_.load() && job->events->closed() && pos >= job->events->last_id()) {
-          sink.done();
-          return true;
-        }
-        const auto batch = job->events->after(pos, milliseconds(500));
-        if (batch.empty()) {
-          if (job->events->closed() || shutting_down_.load()) {
-            sink.done();
-            return true;
-          }
-          if (Clock::now() - *last_write > std::chrono::seconds(10)) {
-            static constexpr std::string_view kKeepAlive = ": keep-alive\n\n";
-            if (!sink.write(kKeepAlive.data(), kKeepAlive.size())) return false;
-            *last_write = Clock::now();
-          }
-          return true;
-        }
-        std::string text;
-        for (const auto& e : batch) {
-          text += sse_frame(e);
-          pos = e.id;
-        }
-        text = clean(text);
-        if (!sink.write(text.data(), text.size())) return false;
-        *last_write = Clock::now();
-        if (job->events->closed() && pos >= job->events->last_id()) sink.done();
+  res.content_type = "text/event-stream";
+  res.stream = [this, job, pos = from, last_write](ChunkSink& sink) mutable {
+    if (shutting_down_.load() && job->events->closed() && pos >= job->events->last_id()) {
+      sink.done();
+      return true;
+    }
+    const auto batch = job->events->after(pos, milliseconds(500));
+    if (batch.empty()) {
+      if (job->events->closed() || shutting_down_.load()) {
+        sink.done();
         return true;
-      });
+      }
+      if (Clock::now() - *last_write > std::chrono::seconds(10)) {
+        static constexpr std::string_view kKeepAlive = ": keep-alive\n\n";
+        if (!sink.write(kKeepAlive)) return false;
+        *last_write = Clock::now();
+      }
+      return true;
+    }
+    std::string text;
+    for (const auto& e : batch) {
+      text += sse_frame(e);
+      pos = e.id;
+    }
+    text = clean(text);
+    if (!sink.write(text)) return false;
+    *last_write = Clock::now();
+    if (job->events->closed() && pos >= job->events->last_id()) sink.done();
+    return true;
+  };
 }
 
 // --- read endpoints -------------------------------------------------------------------------
 
-void Server::get_database(const httplib::Request& req, httplib::Response& res) {
+void Server::get_database(const HttpRequest& req, HttpResponse& res) {
   if (!authorized(req, res, false)) return;
   guarded(res, [&] {
     std::optional<std::string> release;
-    if (req.has_param("release")) release = req.get_param_value("release");
+    if (req.has_param("release")) release = req.param("release");
     auto doc = with_read([&](Context& ctx) {
       const auto& source = ctx.source();
       const auto exp = expectation_for(source.migrations, source.releases, release);
@@ -638,7 +639,7 @@ void Server::get_database(const httplib::Request& req, httplib::Response& res) {
   });
 }
 
-void Server::get_releases(httplib::Response& res) {
+void Server::get_releases(HttpResponse& res) {
   guarded(res, [&] {
     auto doc = with_read([&](Context& ctx) {
       const auto& source = ctx.source();
@@ -660,12 +661,12 @@ void Server::get_releases(httplib::Response& res) {
   });
 }
 
-void Server::get_plan(const httplib::Request& req, httplib::Response& res) {
+void Server::get_plan(const HttpRequest& req, HttpResponse& res) {
   guarded(res, [&] {
-    if (!req.has_param("to") || req.get_param_value("to").empty())
+    if (!req.has_param("to") || req.param("to").empty())
       throw HttpError{400, "to: required (the release to reach), e.g. /v1/plan?to=2.0.0"};
-    const auto to = req.get_param_value("to");
-    const auto offline_text = req.has_param("offline") ? req.get_param_value("offline") : "false";
+    const auto to = req.param("to");
+    const auto offline_text = req.has_param("offline") ? req.param("offline") : "false";
     if (offline_text != "true" && offline_text != "false")
       throw HttpError{400, "offline: expected true or false"};
     const bool offline = offline_text == "true";
@@ -697,7 +698,7 @@ void Server::get_plan(const httplib::Request& req, httplib::Response& res) {
   });
 }
 
-void Server::get_metrics(httplib::Response& res) {
+void Server::get_metrics(HttpResponse& res) {
   guarded(res, [&] {
     Metrics m;
     m.gauge("stepwise_serve_up", "1 while stepwise serve runs", 1);
@@ -762,11 +763,7 @@ void Server::get_metrics(httplib::Response& res) {
 }
 
 void Server::routes() {
-  http_.set_default_headers({{"Cache-Control", "no-store"},
-                             {"X-Content-Type-Options", "nosniff"},
-                             {"Referrer-Policy", "no-referrer"},
-                             {"X-Frame-Options", "DENY"}});
-  http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+  http_->route("GET", "/", [](const HttpRequest&, HttpResponse& res) {
     res.set_header("Content-Security-Policy",
                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
@@ -774,10 +771,10 @@ void Server::routes() {
     const auto page = maintenance_page();
     res.set_content(std::string(page), "text/html; charset=utf-8");
   });
-  http_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  http_->route("GET", "/healthz", [](const HttpRequest&, HttpResponse& res) {
     res.set_content("ok\n", "text/plain");
   });
-  http_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+  http_->route("GET", "/readyz", [this](const HttpRequest&, HttpResponse& res) {
     try {
       with_read([](Context& ctx) {
         (void)ctx.connect().execute("SELECT 1");
@@ -789,19 +786,17 @@ void Server::routes() {
       res.set_content("the database is not reachable\n", "text/plain");
     }
   });
-  http_.Get("/v1/database", [this](const httplib::Request& req, httplib::Response& res) {
-    get_database(req, res);
-  });
-  http_.Get("/v1/releases", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->route("GET", "/v1/database",
+               [this](const HttpRequest& req, HttpResponse& res) { get_database(req, res); });
+  http_->route("GET", "/v1/releases", [this](const HttpRequest& req, HttpResponse& res) {
     if (authorized(req, res, false)) get_releases(res);
   });
-  http_.Get("/v1/plan", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->route("GET", "/v1/plan", [this](const HttpRequest& req, HttpResponse& res) {
     if (authorized(req, res, false)) get_plan(req, res);
   });
-  http_.Post("/v1/upgrades", [this](const httplib::Request& req, httplib::Response& res) {
-    post_upgrade(req, res);
-  });
-  http_.Get("/v1/upgrades", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->route("POST", "/v1/upgrades",
+               [this](const HttpRequest& req, HttpResponse& res) { post_upgrade(req, res); });
+  http_->route("GET", "/v1/upgrades", [this](const HttpRequest& req, HttpResponse& res) {
     if (!authorized(req, res, false)) return;
     nlohmann::json list = nlohmann::json::array();
     std::vector<std::shared_ptr<Job>> jobs;
@@ -812,37 +807,38 @@ void Server::routes() {
     for (const auto& j : jobs) list.push_back(j->to_json());
     send_json(res, 200, {{"upgrades", list}});
   });
-  http_.Get(R"(/v1/upgrades/([0-9a-f]+))",
-            [this](const httplib::Request& req, httplib::Response& res) {
-              if (!authorized(req, res, false)) return;
-              const auto job = find_job(req.matches[1]);
-              if (!job) return send_error(res, {404, "no such upgrade"});
-              send_json(res, 200, job->to_json());
-            });
-  http_.Get(R"(/v1/upgrades/([0-9a-f]+)/events)",
-            [this](const httplib::Request& req, httplib::Response& res) {
-              if (!authorized(req, res, false)) return;
-              const auto job = find_job(req.matches[1]);
-              if (!job) return send_error(res, {404, "no such upgrade"});
-              get_events(req, res, job);
-            });
-  http_.Post(R"(/v1/upgrades/([0-9a-f]+)/cancel)", [this](const httplib::Request& req,
-                                                          httplib::Response& res) {
-    if (!authorized(req, res, true)) return;
-    const auto job = find_job(req.matches[1]);
-    if (!job) return send_error(res, {404, "no such upgrade"});
-    if (job->events->closed())
-      return send_error(res, {409, "the upgrade has ended", "nothing to cancel"});
-    job->cancel_requested.store(true);
-    job->ctx->stop.store(true);  // the runner stops at the next step boundary
-    job->events->emit("cancel_requested", {{"message", "stopping at the next step boundary"}});
-    spdlog::info("upgrade {}: cancel requested", job->id);
-    send_json(res, 202, {{"id", job->id}, {"state", "cancelling"}});
-  });
-  http_.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->route("GET", R"(/v1/upgrades/([0-9a-f]+))",
+               [this](const HttpRequest& req, HttpResponse& res) {
+                 if (!authorized(req, res, false)) return;
+                 const auto job = find_job(req.matches[1]);
+                 if (!job) return send_error(res, {404, "no such upgrade"});
+                 send_json(res, 200, job->to_json());
+               });
+  http_->route("GET", R"(/v1/upgrades/([0-9a-f]+)/events)",
+               [this](const HttpRequest& req, HttpResponse& res) {
+                 if (!authorized(req, res, false)) return;
+                 const auto job = find_job(req.matches[1]);
+                 if (!job) return send_error(res, {404, "no such upgrade"});
+                 get_events(req, res, job);
+               });
+  http_->route(
+      "POST", R"(/v1/upgrades/([0-9a-f]+)/cancel)",
+      [this](const HttpRequest& req, HttpResponse& res) {
+        if (!authorized(req, res, true)) return;
+        const auto job = find_job(req.matches[1]);
+        if (!job) return send_error(res, {404, "no such upgrade"});
+        if (job->events->closed())
+          return send_error(res, {409, "the upgrade has ended", "nothing to cancel"});
+        job->cancel_requested.store(true);
+        job->ctx->stop.store(true);  // the runner stops at the next step boundary
+        job->events->emit("cancel_requested", {{"message", "stopping at the next step boundary"}});
+        spdlog::info("upgrade {}: cancel requested", job->id);
+        send_json(res, 202, {{"id", job->id}, {"state", "cancelling"}});
+      });
+  http_->route("GET", "/metrics", [this](const HttpRequest& req, HttpResponse& res) {
     if (authorized(req, res, false)) get_metrics(res);
   });
-  http_.set_error_handler([this](const httplib::Request&, httplib::Response& res) {
+  http_->on_error([this](const HttpRequest&, HttpResponse& res) {
     if (!res.body.empty()) return;
     const char* what = res.status == 413   ? "the request body is too large"
                        : res.status == 404 ? "not found"
@@ -850,10 +846,9 @@ void Server::routes() {
                                            : "error";
     send_json(res, res.status, {{"error", what}});
   });
-  http_.set_exception_handler(
-      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        send_error(res, {500, "internal error"});
-      });
+  http_->on_exception([this](const HttpRequest&, HttpResponse& res) {
+    send_error(res, {500, "internal error"});
+  });
 }
 
 void Server::shut_down() {
@@ -869,7 +864,7 @@ void Server::shut_down() {
     job->ctx->stop.store(true);
     if (auto* c = job->ctx->active.load()) c->cancel();
   }
-  http_.stop();
+  if (http_) http_->stop();
 }
 
 int Server::run() {
@@ -925,6 +920,8 @@ int Server::run() {
   const auto read_timeout = parse_duration("--read-timeout", options_.read_timeout);
   const auto write_timeout = parse_duration("--write-timeout", options_.write_timeout);
 
+  http_ = serve::load_http_transport();
+
   // Signals: blocked here (and so in every thread started from now on), taken by one thread.
   sigset_t set;
   sigemptyset(&set);
@@ -933,15 +930,20 @@ int Server::run() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   base_.signals_watched_elsewhere();
 
-  http_.new_task_queue = [] { return new httplib::ThreadPool(24); };
-  http_.set_payload_max_length(options_.max_body);
-  http_.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(read_timeout));
-  http_.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(write_timeout));
-  http_.set_keep_alive_timeout(2);
-  http_.set_keep_alive_max_count(100);
+  serve::HttpSettings settings;
+  settings.threads = 24;
+  settings.max_body = options_.max_body;
+  settings.read_timeout = std::chrono::duration_cast<std::chrono::microseconds>(read_timeout);
+  settings.write_timeout = std::chrono::duration_cast<std::chrono::microseconds>(write_timeout);
+  settings.keep_alive_seconds = 2;
+  settings.keep_alive_max_requests = 100;
+  settings.default_headers = {{"Cache-Control", "no-store"},
+                              {"X-Content-Type-Options", "nosniff"},
+                              {"Referrer-Policy", "no-referrer"},
+                              {"X-Frame-Options", "DENY"}};
+  http_->configure(settings);
   routes();
-  const int bound =
-      port == 0 ? http_.bind_to_any_port(host) : (http_.bind_to_port(host, port) ? port : -1);
+  const int bound = http_->bind(host, port);
   if (bound < 0)
     throw UsageError(fmt::format("--listen {}: cannot listen there (in use, or no such address)",
                                  printable(options_.listen, 80)));
@@ -956,7 +958,7 @@ int Server::run() {
   spdlog::info("serve: listening on http://{}:{}/ ({})",
                host.find(':') != std::string::npos ? "[" + host + "]" : host, bound,
                options_.public_read ? "read endpoints public" : "every endpoint needs the token");
-  http_.listen_after_bind();
+  http_->listen();
   // Stopped: let the upgrade record its interrupted step, then end.
   std::vector<std::shared_ptr<Job>> jobs;
   {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "process.hpp"
 #include "serve_process.hpp"
 #include "tcp_forwarder.hpp"
 #include "test_db.hpp"
@@ -382,6 +383,28 @@ TEST(ServeReadUrl, ReadEndpointsUseTheSeparateConnection) {
   const auto started = serve.post("/v1/upgrades", R"({"to": "2.0"})");
   ASSERT_EQ(started.status, 202) << started.body;
   EXPECT_EQ(serve.wait_for(started.json["id"])["state"], "succeeded");
+}
+
+// The HTTP transport is a module only serve loads: a binary without it still runs everything
+// else, and serve says in one line what is missing and where it looked (exit 1).
+TEST(ServeModule, BinaryWithoutItsHttpModuleSaysSoAndEverythingElseRuns) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  const MigrationDir dir;
+  const auto bin = std::filesystem::path(dir.path()) / "bin" / "stepwise";
+  std::filesystem::create_directories(bin.parent_path());
+  std::filesystem::copy_file(stepwise_cmd({}).front(), bin);
+  const auto up = run({bin.string(), "--database-url", db.url(), "up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  const auto serve = run({bin.string(), "--database-url", db.url(), "serve", "--listen",
+                          "127.0.0.1:0", "--public-read"},
+                         {}, std::chrono::seconds(20));
+  EXPECT_EQ(serve.exit_code, 1) << serve.err;
+  EXPECT_NE(serve.err.find("its HTTP module stepwise-http.so is missing (looked in " +
+                           (bin.parent_path() / "stepwise-http.so").string()),
+            std::string::npos)
+      << serve.err;
+  EXPECT_EQ(std::count(serve.err.begin(), serve.err.end(), '\n'), 2) << serve.err;  // error + hint
 }
 
 }  // namespace
