@@ -199,7 +199,7 @@ if [ "$FULL_BUILD" != 1 ] && [ -z "$BINARY" ]; then
   log "building the release binary in build/container (background)"
   (cd "$REPO" && cmake -S . -B build/container -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTEPWISE_WERROR=ON \
       -DSTEPWISE_BUILD_TESTS=OFF >"$T/compile.log" 2>&1 &&
-   timeout 1500 cmake --build build/container --target stepwise >>"$T/compile.log" 2>&1) &
+   timeout 1500 cmake --build build/container --target stepwise stepwise-http >>"$T/compile.log" 2>&1) &
   BUILD_PID=$!
   BG_PIDS+=("$BUILD_PID")
   BINARY="$REPO/build/container/stepwise"
@@ -306,8 +306,11 @@ else
   mkdir -p "$T/prebuilt"
   cp "$HERE/prebuilt.Dockerfile" "$T/prebuilt/Dockerfile"
   strip -o "$T/prebuilt/stepwise" "$BINARY" 2>/dev/null || cp "$BINARY" "$T/prebuilt/stepwise"
-  # The Debian packages that hold the shared libraries it loads.
-  pkgs=$(for l in $(ldd "$BINARY" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
+  MODULE="$(dirname "$BINARY")/stepwise-http.so"   # serve's HTTP transport, built beside it
+  [ -f "$MODULE" ] || abort "setup: no HTTP module at $MODULE"
+  strip -o "$T/prebuilt/stepwise-http.so" "$MODULE" 2>/dev/null || cp "$MODULE" "$T/prebuilt/stepwise-http.so"
+  # The Debian packages that hold the shared libraries they load.
+  pkgs=$(for l in $(ldd "$BINARY" "$MODULE" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'); do
            dpkg -S "$l" 2>/dev/null || dpkg -S "$(readlink -f "$l")" 2>/dev/null
          done | cut -d: -f1 | sort -u | tr '\n' ' ')
   log "packaging $BINARY (runtime packages: $pkgs)"
@@ -321,12 +324,30 @@ IMAGE_SIZE=$("$DOCKER" image ls --format '{{.Size}}' stepwise:test)
 IMAGE_BYTES=$("$DOCKER" image inspect -f '{{.Size}}' stepwise:test)
 meta=$("$DOCKER" image inspect -f '{{.Config.User}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}' stepwise:test)
 files=$(id=$("$DOCKER" create stepwise:test) && "$DOCKER" export "$id" | tar -t; "$DOCKER" rm "$id" >/dev/null)
-unexpected=$(grep -v -E '^(\.dockerenv|dev/.*|proc/|sys/|etc/(passwd|group|nsswitch\.conf|hosts|hostname|resolv\.conf|mtab)|etc/|tmp/|home/(stepwise/)?|usr/(local/(bin/(stepwise)?)?)?/?|lib64/(ld-linux-x86-64\.so\.2)?|lib/(x86_64-linux-gnu/(lib[^/]+\.so[.0-9]*)?)?|dev/|proc|sys)$' <<<"$files" | tr '\n' ' ')
+unexpected=$(grep -v -E '^(\.dockerenv|dev/.*|proc/|sys/|etc/(passwd|group|nsswitch\.conf|hosts|hostname|resolv\.conf|mtab)|etc/|tmp/|home/(stepwise/)?|usr/(local/((bin/(stepwise)?)|(lib/(stepwise/(stepwise-http\.so)?)?))?)?/?|lib64/(ld-linux-x86-64\.so\.2)?|lib/(x86_64-linux-gnu/(lib[^/]+\.so[.0-9]*)?)?|dev/|proc|sys)$' <<<"$files" | tr '\n' ' ')
 version=$(timeout 30 "$DOCKER" run --rm stepwise:test --version 2>&1)
 if [ "$meta" = '10001:10001|["stepwise"]|["up"]' ] && [ -z "$unexpected" ] && grep -q '^stepwise ' <<<"$version"; then
-  pass "image: stepwise:test is $IMAGE_SIZE ($IMAGE_BYTES bytes): user 10001, ENTRYPOINT [\"stepwise\"], CMD [\"up\"], holds only the binary and its shared libraries; --version runs"
+  pass "image: stepwise:test is $IMAGE_SIZE ($IMAGE_BYTES bytes): user 10001, ENTRYPOINT [\"stepwise\"], CMD [\"up\"], holds only the binary, its HTTP module and their shared libraries; --version runs"
 else
   fail "image: metadata [$meta], unexpected files [$unexpected], --version: $version"
+fi
+
+# serve loads its HTTP module (stepwise-http.so) at start: in the image it must find it and
+# the libraries it needs, and listen (no database is needed to listen).
+serve_name="${PROJECT}-serve"
+"$DOCKER" run -d --name "$serve_name" --network host stepwise:test \
+  --database-url postgres://nobody@127.0.0.1:1/none serve --listen 127.0.0.1:0 --public-read >/dev/null 2>&1
+serve_log=""
+for _ in $(seq 1 30); do
+  serve_log=$("$DOCKER" logs "$serve_name" 2>&1)
+  grep -q 'serve: listening on\|error' <<<"$serve_log" && break
+  sleep 0.5
+done
+"$DOCKER" rm -f "$serve_name" >/dev/null 2>&1
+if grep -q 'serve: listening on http://127.0.0.1:' <<<"$serve_log"; then
+  pass "image: serve loads its HTTP module and listens"
+else
+  fail "image: serve did not listen: $(tail -n 3 <<<"$serve_log")"
 fi
 
 log "building the example application images (bundle pattern)"
