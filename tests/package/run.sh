@@ -39,5 +39,8 @@ check "the migrator applies its set" "$m" --database-url "$url" up
 check "its tables exist" bash -c "[ \"\$(psql -qAtX '$url' -c \"SELECT count(*) FROM pg_tables WHERE tablename IN ('products','orders')\")\" = 2 ]"
 check "a second run is a no-op" bash -c "'$m' --database-url '$url' up | grep -q 'nothing to do'"
 check "and it goes down with its own down files" "$m" --database-url "$url" migrate-to 0
+# serve's HTTP module is copied beside the migrator, and serve loads it and listens.
+check "serve's HTTP module is beside the migrator" test -f "$work/build/stepwise-http.so"
+check "the migrator's serve listens" bash -c "timeout 5 '$m' --database-url '$url' serve --listen 127.0.0.1:0 --public-read 2>&1 | grep -q -m1 'serve: listening on'"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
