@@ -697,8 +697,11 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
       const auto i = order[k];
       try {
         RowReader reader(kQueries[i], d.reference_role);
-        c.query_each(sql[i], params,
-                     [&](Connection::RowFields r) { found[i].push_back(reader.read(r)); });
+        c.query_each(sql[i], params, [&](Connection::RowFields r) {
+          auto o = reader.read(r);
+          canonicalize_object(o);
+          if (!options.keep || options.keep(o)) found[i].push_back(std::move(o));
+        });
       } catch (const DbError&) {
         if (!options.partial_catalog) throw;
         found[i].clear();
