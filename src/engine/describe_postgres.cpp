@@ -702,6 +702,10 @@ SchemaDescription describe_in_transaction(Connection& conn, const DescribeOption
           canonicalize_object(o);
           if (!options.keep || options.keep(o)) found[i].push_back(std::move(o));
         });
+        // What was kept before `keep` could judge (validate: the expected description was
+        // still being parsed) is judged again now.
+        if (options.keep)
+          std::erase_if(found[i], [&](const SchemaObject& o) { return !options.keep(o); });
       } catch (const DbError&) {
         if (!options.partial_catalog) throw;
         found[i].clear();
