@@ -177,6 +177,10 @@ class AttrMap {
   void append_unsorted(std::string_view key, std::string value) {
     slots_.push_back({intern_attr_key(key), std::move(value)});
   }
+  // The same with a key from intern_attr_key (a reader interning its keys once).
+  void append_unsorted(const std::string* interned_key, std::string value) {
+    slots_.push_back({interned_key, std::move(value)});
+  }
   void finish() {
     std::stable_sort(slots_.begin(), slots_.end(),
                      [](const Slot& a, const Slot& b) { return *a.key < *b.key; });

@@ -25,6 +25,10 @@ struct DescribeOptions {
   // Opens another session to the same database: a large schema's catalogs are then read by two
   // sessions in one exported snapshot. Empty: one session reads everything.
   std::function<std::unique_ptr<Connection>()> open_helper;
+  // Called with each object as it is read (canonicalize_object() applied), from any of the
+  // reading threads: false leaves it out of the description (validate: it equals its expected
+  // counterpart, see ExpectedMatcher in drift.hpp). A hint: an engine may not call it.
+  std::function<bool(const SchemaObject&)> keep;
 };
 
 // Reads the catalogs (pg_catalog) as they are: in one read-only snapshot of its own, or in the

@@ -38,4 +38,26 @@ struct DiffOptions {
 
 [[nodiscard]] bool glob_match(std::string_view pattern, std::string_view text);
 
+// Reading a live description against the expected one without holding what matches it
+// (validate at 10,000 tables: the live description was a third of its memory). keep() says
+// whether a live object must be kept: false when it equals the expected object of its key
+// (noted). After the read, sweep() applies keep() to what was read before the matcher was
+// ready; matches_all() says whether the live schema is exactly the expected one (no drift:
+// diff_schemas would find nothing); restore() makes the kept description the one read in full
+// (the kept objects and copies of the expected ones matched) for diff_schemas.
+class ExpectedMatcher {
+ public:
+  explicit ExpectedMatcher(const SchemaDescription& expected);
+  // From several threads at once for objects of distinct keys (a live description's).
+  [[nodiscard]] bool keep(const SchemaObject& live);
+  void sweep(SchemaDescription& kept);
+  [[nodiscard]] bool matches_all(const SchemaDescription& kept) const;
+  void restore(SchemaDescription& kept) const;
+
+ private:
+  const SchemaDescription& expected_;
+  std::vector<const SchemaObject*> index_;  // by key; of equal keys the last
+  std::vector<char> matched_;               // by place in index_ (not vector<bool>: threads)
+};
+
 }  // namespace stepwise

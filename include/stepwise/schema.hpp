@@ -47,6 +47,9 @@ struct SchemaDescription {
 // Sorts objects (kind order, then schema, table, name), drops empty attributes and collapses
 // white space runs in view definitions.
 void canonicalize(SchemaDescription& d);
+// canonicalize()'s part for one object: drops empty attributes, collapses white space runs in
+// a view's definition.
+void canonicalize_object(SchemaObject& o);
 
 // Stable, sorted JSON: diffable with plain `diff`. Format documented in docs/describe.md.
 [[nodiscard]] std::string to_json(const SchemaDescription& d);

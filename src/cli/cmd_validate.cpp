@@ -5,12 +5,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <future>
 #include <thread>
 
 #include "commands.hpp"
 #include "stepwise/describe.hpp"
+#include "stepwise/drift.hpp"
 #include "stepwise/duration.hpp"
 #include "stepwise/fix_script.hpp"
 #include "stepwise/validation.hpp"
@@ -41,21 +43,38 @@ Validation check_in(Context& ctx, const ValidateOptions& options, const Expectat
     return v;
   }
   // The expected description is parsed while the server answers the catalog queries: for a
-  // large schema each takes about as long as the other.
+  // large schema each takes about as long as the other. Once it is, live objects equal to
+  // theirs are not kept (ExpectedMatcher): on a schema without drift almost nothing is.
+  struct Expected {
+    explicit Expected(SchemaDescription d) : description(std::move(d)), matcher(description) {}
+    SchemaDescription description;
+    ExpectedMatcher matcher;
+  };
+  std::atomic<Expected*> ready{nullptr};
   auto expected = std::async(
-      std::launch::async,
-      [&ctx, &text = it->second, release = options.release_expected_text, v = v.database_version] {
-        auto parsed = parse_schema_json(text, fmt::format("expected/{}.json", v));
+      std::launch::async, [&ctx, &ready, &text = it->second,
+                           release = options.release_expected_text, v = v.database_version] {
+        auto e =
+            std::make_unique<Expected>(parse_schema_json(text, fmt::format("expected/{}.json", v)));
         if (release) ctx.release_expected_text(v);
-        return parsed;
+        ready.store(e.get(), std::memory_order_release);
+        return e;
       });
   auto d = ctx.describe_options(options.schemas);
   d.in_caller_transaction = snapshot;
+  d.keep = [&ready](const SchemaObject& o) {
+    auto* e = ready.load(std::memory_order_acquire);
+    return e == nullptr || e->matcher.keep(o);
+  };
   DiffOptions diff;
   diff.ignore = options.ignore;
   if (options.ignore_extensions) diff.ignore.emplace_back("kind:extension");
   auto actual = ctx.describe(conn, d);
-  add_drift(v, diff_schemas(expected.get(), actual, diff));
+  const auto e = expected.get();
+  e->matcher.sweep(actual);
+  if (e->matcher.matches_all(actual)) return v;  // no drift
+  e->matcher.restore(actual);
+  add_drift(v, diff_schemas(e->description, actual, diff));
   return v;
 }
 }  // namespace

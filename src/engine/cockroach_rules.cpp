@@ -33,6 +33,7 @@ SchemaDescription CockroachRules::describe(Connection& conn, const DescribeOptio
   auto read = options;
   read.in_caller_transaction = true;
   read.partial_catalog = true;
+  read.keep = nullptr;  // objects are normalized after reading: nothing can be left out before
   SchemaDescription d;
   if (options.in_caller_transaction) {
     d = read_catalogs(conn, read);

@@ -1,11 +1,15 @@
 // The description's containers and its JSON reading without a database: AttrMap behaves as
 // the std::map it replaced, and the streaming reader accepts and refuses what the DOM reading
-// did (the text round-trips through to_json byte for byte).
+// did (the text round-trips through to_json byte for byte); ExpectedMatcher (validate keeps
+// only what differs from the expected description) changes no finding.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
+#include "schema_objects.hpp"
+#include "stepwise/drift.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/schema.hpp"
 
@@ -140,6 +144,84 @@ TEST(SchemaJson, RefusesWhatIsNotADescription) {
                  bad + "unknown_kinds: type must be array");
   expect_refused(R"({"format": 1, "objects": [], "unknown_kinds": [1]})",
                  bad + "unknown_kinds: type must be string");
+}
+
+// validate drops live objects equal to the expected ones as it reads them: what it finds is
+// what diffing the description read in full finds.
+SchemaDescription two_tables() {
+  SchemaDescription d;
+  d.objects = {
+      test::object("table", "public", "", "a", {{"sql_name", "public.a"}}),
+      test::object("column", "public", "a", "id", {{"type", "bigint"}, {"position", "1"}}),
+      test::object("table", "public", "", "b", {{"sql_name", "public.b"}}),
+      test::object("column", "public", "b", "id", {{"type", "integer"}, {"position", "1"}})};
+  canonicalize(d);
+  return d;
+}
+
+TEST(ExpectedMatcher, KeepsNothingOfASchemaWithoutDrift) {
+  const auto expected = two_tables();
+  ExpectedMatcher m(expected);
+  SchemaDescription kept;
+  for (const auto& o : two_tables().objects)
+    if (m.keep(o)) kept.objects.push_back(o);
+  EXPECT_TRUE(kept.objects.empty());
+  EXPECT_TRUE(m.matches_all(kept));
+  EXPECT_TRUE(diff_schemas(expected, two_tables()).empty());
+  // Restored, it is the description as read.
+  m.restore(kept);
+  EXPECT_EQ(kept, two_tables());
+}
+
+TEST(ExpectedMatcher, RestoresTheFullDescriptionWhenThereIsDrift) {
+  const auto expected = two_tables();
+  auto live = two_tables();
+  const auto find = [&](const std::string& kind, const std::string& name) {
+    return std::find_if(live.objects.begin(), live.objects.end(), [&](const SchemaObject& o) {
+      return o.kind == kind && o.display() == name;
+    });
+  };
+  find("column", "public.a.id")->attrs["type"] = "integer";  // changed
+  live.objects.erase(find("table", "public.b"));             // missing (its column stays)
+  live.objects.push_back(test::object("column", "public", "b", "note", {{"type", "text"}}));
+  canonicalize(live);
+  ExpectedMatcher m(expected);
+  SchemaDescription kept;
+  // Half read before the matcher was ready (kept), half after.
+  for (std::size_t i = 0; i < live.objects.size(); ++i)
+    if (i < 2 || m.keep(live.objects[i])) kept.objects.push_back(live.objects[i]);
+  m.sweep(kept);
+  EXPECT_FALSE(m.matches_all(kept));
+  m.restore(kept);
+  EXPECT_EQ(kept, live);
+  EXPECT_EQ(diff_schemas(expected, kept), diff_schemas(expected, live));
+  EXPECT_FALSE(diff_schemas(expected, kept).empty());
+}
+
+TEST(ExpectedMatcher, AnExpectedObjectMissingLiveIsDrift) {
+  const auto expected = two_tables();
+  auto live = two_tables();
+  live.objects.pop_back();
+  ExpectedMatcher m(expected);
+  SchemaDescription kept;
+  for (const auto& o : live.objects)
+    if (m.keep(o)) kept.objects.push_back(o);
+  EXPECT_TRUE(kept.objects.empty());
+  EXPECT_FALSE(m.matches_all(kept));
+  m.restore(kept);
+  EXPECT_EQ(kept, live);
+}
+
+TEST(ExpectedMatcher, RepeatedExpectedKeysAreNeverCalledAMatch) {
+  auto expected = two_tables();
+  expected.objects.push_back(expected.objects.front());  // a hand-written file, twice the key
+  ExpectedMatcher m(expected);
+  SchemaDescription kept;
+  for (const auto& o : two_tables().objects)
+    if (m.keep(o)) kept.objects.push_back(o);
+  EXPECT_FALSE(m.matches_all(kept));  // the differ decides
+  m.restore(kept);
+  EXPECT_EQ(kept, two_tables());
 }
 
 }  // namespace
