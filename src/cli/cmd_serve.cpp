@@ -931,12 +931,9 @@ int Server::run() {
   base_.signals_watched_elsewhere();
 
   serve::HttpSettings settings;
-  settings.threads = 24;
   settings.max_body = options_.max_body;
   settings.read_timeout = std::chrono::duration_cast<std::chrono::microseconds>(read_timeout);
   settings.write_timeout = std::chrono::duration_cast<std::chrono::microseconds>(write_timeout);
-  settings.keep_alive_seconds = 2;
-  settings.keep_alive_max_requests = 100;
   settings.default_headers = {{"Cache-Control", "no-store"},
                               {"X-Content-Type-Options", "nosniff"},
                               {"Referrer-Policy", "no-referrer"},

@@ -47,14 +47,10 @@ class HttplibTransport final : public HttpTransport {
       handler(to_request(req), ours);
       apply(ours, res);
     };
-    if (method == "GET")
-      server_.Get(pattern, std::move(call));
-    else if (method == "POST")
+    if (method == "POST")
       server_.Post(pattern, std::move(call));
-    else if (method == "PUT")
-      server_.Put(pattern, std::move(call));
-    else if (method == "DELETE")
-      server_.Delete(pattern, std::move(call));
+    else
+      server_.Get(pattern, std::move(call));
   }
   void on_error(HttpHandler handler) override {
     server_.set_error_handler(

@@ -89,7 +89,8 @@ struct HttpSettings {
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;
-  // `pattern` is a regular expression matched against the whole path; its groups are matches.
+  // method: "GET" or "POST" (serve needs no other). `pattern` is a regular expression
+  // matched against the whole path; its groups are matches.
   virtual void route(std::string_view method, const std::string& pattern, HttpHandler handler) = 0;
   // Called for every answer with status >= 400 (the server's own 404, 413, 400 among them).
   virtual void on_error(HttpHandler handler) = 0;
