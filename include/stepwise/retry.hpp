@@ -42,4 +42,8 @@ struct Backoff {
 [[nodiscard]] std::optional<Backoff> next_backoff(Retry kind, int attempt,
                                                   const RetryLimits& limits, std::uint32_t jitter);
 
+// The wait after failed connect try number `attempt` (from 0) while a server starts: 200 ms,
+// doubling, capped at 2 s. No jitter: the deadline (--connect-timeout) bounds the tries.
+[[nodiscard]] std::chrono::milliseconds connect_backoff(int attempt);
+
 }  // namespace stepwise

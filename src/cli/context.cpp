@@ -6,14 +6,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 
 #include "output.hpp"
 #include "stepwise/bundle.hpp"
+#include "stepwise/connect_retry.hpp"
 #include "stepwise/duration.hpp"
 #include "stepwise/errors.hpp"
+#include "stepwise/lock_policy.hpp"
 #include "stepwise/redact.hpp"
 #include "stepwise/text.hpp"
 #include "stepwise/version.hpp"
@@ -148,53 +151,23 @@ std::string database_url(const GlobalOptions& o) {
 
 Connection& Context::connect() {
   if (conn_) return *conn_;
-  const auto deadline = Clock::now() + connect_timeout_;
-  const auto start = Clock::now();
-  // Each attempt gets its own bound so a black-holed host cannot outlast --connect-timeout.
-  const auto per_attempt = std::clamp<long long>(connect_timeout_.count() / 1000, 2, 10);
   // Known before parsing: a malformed connection string must not leak PGPASSWORD either.
   if (const char* pw = std::getenv("PGPASSWORD"); pw && *pw) secrets_.emplace_back(pw);
-  conninfo_ = parse_conninfo(database_url(options_), static_cast<int>(per_attempt));
-  const auto& info = conninfo_;
-  secrets_ = info.secrets;
-  milliseconds backoff{200};
-  auto next_log = start;
-  while (true) {
-    try {
-      conn_ = open_connection(info);
-      break;
-    } catch (const ConnectError& e) {
-      const std::string why = e.what();
-      // A host that does not resolve may be a password where the host should be (an unencoded
-      // '@' in a URL): from now on it is masked in every line printed, the display included.
-      if (is_unresolved_host_error(why))
-        for (const auto& h : info.hosts)
-          if (std::find(secrets_.begin(), secrets_.end(), h) == secrets_.end())
-            secrets_.push_back(h);
-      const auto now = Clock::now();
-      if (!is_transient_connect_error(why))
-        throw ConnectError(fmt::format("cannot connect to {}: {}", info.display, why),
-                           "check the user, password and database name in --database-url");
-      if (now + backoff >= deadline || stop.load())
-        throw ConnectError(
-            fmt::format("cannot connect to {} within {}: {}", info.display,
-                        format_duration(connect_timeout_), why),
-            is_unresolved_host_error(why)
-                ? "check the host name (not shown: it may be part of a password, as when an '@' "
-                  "in a URL's password is not written %40)"
-                : "is the server up and reachable? raise --connect-timeout to wait longer");
-      if (now >= next_log) {
-        spdlog::info("waiting for the database at {}: {} ({} elapsed)", info.display, why,
-                     format_duration(std::chrono::duration_cast<milliseconds>(now - start)));
-        next_log = now + milliseconds(5000);
-      }
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, milliseconds(2000));
-    }
-  }
+  conninfo_ = parse_conninfo(database_url(options_), connect_attempt_seconds(connect_timeout_));
+  secrets_ = conninfo_.secrets;
+  ConnectRetryOptions retry;
+  retry.timeout = connect_timeout_;
+  retry.stop = &stop;
+  retry.on_waiting = [](const std::string& message) { spdlog::info("{}", message); };
+  // A host that did not resolve may be a misplaced password: masked in every line from now on.
+  retry.mask_hosts = [this](const std::vector<std::string>& hosts) {
+    for (const auto& h : hosts)
+      if (std::find(secrets_.begin(), secrets_.end(), h) == secrets_.end()) secrets_.push_back(h);
+  };
+  conn_ = connect_with_retry(conninfo_, retry);
   conn_->on_notice([](std::string_view notice) { spdlog::debug("server: {}", notice); });
   active.store(conn_.get());
-  spdlog::debug("connected to {} (backend pid {})", info.display, conn_->backend_pid());
+  spdlog::debug("connected to {} (backend pid {})", conninfo_.display, conn_->backend_pid());
   return *conn_;
 }
 
@@ -299,33 +272,23 @@ SchemaDescription Context::describe(Connection& conn, const DescribeOptions& opt
 
 std::unique_ptr<Lock> Context::make_lock() {
   auto& conn = connect();
-  const auto& rules = engine().rules();
-  if (rules.pooler_matters()) pooled_ = behind_connection_pooler(conn);
-  const auto kind = rules.choose_lock(lock_strategy_, pooled_);
-  if (pooled_ && lock_strategy_ == LockStrategy::kAuto) {
-    spdlog::info(
-        "a connection pooler is between stepwise and the server (the backend pid differs from "
-        "the server session's): using the lease lock");
-  } else if (pooled_ && kind != LockKind::kLease) {
-    spdlog::warn(
-        "a connection pooler is between stepwise and the server: --lock-strategy advisory is "
-        "safe only in session pooling mode; a step that lands on another server session stops "
-        "with exit code 9, unapplied");
-  }
+  const auto decision = decide_lock(engine().rules(), lock_strategy_,
+                                    [&conn] { return behind_connection_pooler(conn); });
+  pooled_ = decision.pooled;
+  if (decision.level == LockDecision::Level::kInfo) spdlog::info("{}", decision.message);
+  if (decision.level == LockDecision::Level::kWarn) spdlog::warn("{}", decision.message);
   const auto who = runner_identity();
-  LeaseLock::Options o;
-  o.log_table = log_table_;
-  o.holder_id = fmt::format(
-      "{}:{}:{:08x}", who.host, who.pid,
-      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
-  o.ttl = lease_ttl_;
-  o.open_connection = [this] { return open_another(); };
-  o.on_lost = [this](const std::string& why) {
-    spdlog::error("lost the migration lease: {}; stopping", why);
-    stop.store(true);
-    if (auto* c = active.load()) c->cancel();
-  };
-  return stepwise::make_lock(kind, conn, std::move(o));
+  LeaseSetup lease;
+  lease.log_table = log_table_;
+  lease.ttl = lease_ttl_;
+  lease.host = who.host;
+  lease.pid = who.pid;
+  lease.nonce = static_cast<std::uint32_t>(Clock::now().time_since_epoch().count());
+  lease.open_connection = [this] { return open_another(); };
+  lease.stop = &stop;
+  lease.active = &active;
+  lease.log_error = [](const std::string& message) { spdlog::error("{}", message); };
+  return stepwise::make_lock(decision.kind, conn, lease_options(std::move(lease)));
 }
 
 void Context::print_json(const nlohmann::json& doc) const {

@@ -39,4 +39,8 @@ std::optional<Backoff> next_backoff(Retry kind, int attempt, const RetryLimits& 
   return b;
 }
 
+milliseconds connect_backoff(int attempt) {
+  return std::min(milliseconds(200LL << std::clamp(attempt, 0, 4)), milliseconds(2000));
+}
+
 }  // namespace stepwise

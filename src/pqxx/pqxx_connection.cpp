@@ -324,4 +324,15 @@ bool is_unresolved_host_error(const std::string& message) {
   return message.find("could not translate host name") != std::string::npos;
 }
 
+std::unique_ptr<Connection> connect_with_retry(const ConnInfo& info,
+                                               const ConnectRetryOptions& options) {
+  ConnectAttempt attempt;
+  attempt.display = info.display;
+  attempt.hosts = info.hosts;
+  attempt.open = [&info] { return open_connection(info); };
+  attempt.is_transient = is_transient_connect_error;
+  attempt.is_unresolved_host = is_unresolved_host_error;
+  return connect_with_retry(attempt, options);
+}
+
 }  // namespace stepwise

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "stepwise/connect_retry.hpp"
 #include "stepwise/database.hpp"
 
 namespace stepwise {
@@ -49,5 +50,10 @@ struct ConnInfo {
 // Opens one connection; throws ConnectError (message already redacted; quoted tokens other
 // than ConnInfo::shown values, keywords and hosts that resolved replaced by "***").
 [[nodiscard]] std::unique_ptr<Connection> open_connection(const ConnInfo& info);
+
+// Opens a connection to `info`, retrying as stepwise/connect_retry.hpp says, with libpq's
+// attempts and its messages' meaning (is_transient_connect_error, is_unresolved_host_error).
+[[nodiscard]] std::unique_ptr<Connection> connect_with_retry(const ConnInfo& info,
+                                                             const ConnectRetryOptions& options);
 
 }  // namespace stepwise

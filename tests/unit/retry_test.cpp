@@ -57,6 +57,14 @@ TEST(Backoff, GivesUpAfterTheLimitAndNeverRetriesTheRest) {
   EXPECT_FALSE(next_backoff(Retry::kLockTimeout, 0, limits, 0));
 }
 
+TEST(Backoff, ConnectTriesWait200msDoublingUpToTwoSeconds) {
+  const std::int64_t expected[] = {200, 400, 800, 1600, 2000, 2000};
+  for (int attempt = 0; attempt < 6; ++attempt)
+    EXPECT_EQ(connect_backoff(attempt), milliseconds(expected[attempt])) << attempt;
+  EXPECT_EQ(connect_backoff(1000), milliseconds(2000));  // no overflow, however many tries
+  EXPECT_EQ(connect_backoff(-1), milliseconds(200));
+}
+
 TEST(EngineRules, LockChoiceFollowsTheStrategyThePoolerAndTheEngine) {
   const PostgresRules pg;
   EXPECT_EQ(pg.choose_lock(LockStrategy::kAuto, false), LockKind::kAdvisory);
