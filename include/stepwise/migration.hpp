@@ -23,6 +23,9 @@ struct MigrationFile {
   std::string bytes;     // exact file contents
   std::string checksum;  // lowercase hex SHA-256 of bytes; computed when empty
   std::size_t size = 0;  // size on disk when larger than bytes (an oversized file is cut)
+  // Listed by name only, not read (a down file in a folder's planning view: `up` never runs it,
+  // and the full load before any work reads and checks it).
+  bool unread = false;
 };
 
 enum class Direction { kUp, kDown };
@@ -113,11 +116,13 @@ class MigrationSet {
 // builds the set. Files that are not *.sql are ignored. Throws SourceError.
 [[nodiscard]] MigrationSet build_migration_set(std::span<const MigrationFile> files);
 
-// The planning view of a folder for a no-op `up`: every check build_migration_set makes (the
-// same problems, the same SourceError), but no text is copied and a BEGIN ... COMMIT wrapper is
-// not blanked, so the set is for planning only: a run with work to do loads and validates the
-// folder with build_migration_set and applies from that. The views point into `files`, which
-// must outlive the set.
+// The planning view of a folder for a no-op `up`: every check build_migration_set makes on the
+// files it was given (the same problems, the same SourceError), but no text is copied and a
+// BEGIN ... COMMIT wrapper is not blanked, so the set is for planning only: a run with work to
+// do loads and validates the folder with build_migration_set and applies from that. A file
+// marked `unread` (a down file the loader only listed) takes part in the naming and pairing
+// checks only; its script has a name and no text or checksum. The views point into `files`,
+// which must outlive the set.
 [[nodiscard]] MigrationSet build_planning_set(std::span<const MigrationFile> files);
 
 // A migration as stepwise-embed wrote it: validated at build time, texts in static storage.

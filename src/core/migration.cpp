@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <deque>
 #include <set>
+#include <stdexcept>
 
 #include "stepwise/checksum.hpp"
 #include "stepwise/errors.hpp"
@@ -235,7 +236,9 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
       continue;
     }
     if (!parsed) continue;  // not a migration file
-    if (auto bad = check_bytes(f); !bad.empty()) {
+    if (f.unread && full)
+      throw std::logic_error("build_migration_set: " + f.name + " was listed but not read");
+    if (auto bad = f.unread ? std::string() : check_bytes(f); !bad.empty()) {
       problems.push_back(std::move(bad));
       unreadable.insert(parsed->version);
       continue;
@@ -286,6 +289,7 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
       std::string problem;
       Script s;
       s.file = full ? keep(f.name) : std::string_view(f.name);
+      if (f.unread) return s;  // the planning view of a down file: its name, nothing more
       std::string_view bytes = f.bytes;
       if (bytes.starts_with("\xEF\xBB\xBF")) bytes.remove_prefix(3);  // the server rejects a BOM
       s.checksum = f.checksum.empty() ? keep(sha256_hex(f.bytes))

@@ -77,6 +77,38 @@ TEST(Up, SourceIsValidatedInFullBeforeWorkAndBrokenFilesFailEvenTheNoOp) {
   EXPECT_NE(broken.err.find("1_a.up.sql:2"), std::string::npos) << broken.err;
 }
 
+// The planning view lists down files by name and never reads them: `up` does not run them.
+// A broken down file is found by the full load before any work, and by migrate-to.
+TEST(Up, SourceNoOpDoesNotReadDownFilesButWorkValidatesThem) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  dir.write("1_a.down.sql", "DROP TABLE a;\n");
+  ASSERT_EQ(db.stepwise({"--source", dir.path(), "up"}).exit_code, 0);
+  dir.write("1_a.down.sql", "DROP TABLE a;\nSELECT 'open;\n");
+  const auto noop = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(noop.exit_code, 0) << noop.err;
+  EXPECT_NE(noop.out.find("nothing to do"), std::string::npos) << noop.out;
+
+  dir.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
+  const auto work = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(work.exit_code, 3) << work.err;
+  EXPECT_NE(work.err.find("1_a.down.sql:2"), std::string::npos) << work.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'b'"), 0);
+  const auto down = db.stepwise({"--source", dir.path(), "migrate-to", "0"});
+  EXPECT_EQ(down.exit_code, 3) << down.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'a'"), 1);
+  // A down file without its up file is still refused by name, unread.
+  std::filesystem::remove(std::filesystem::path(dir.path()) / "2_b.up.sql");
+  dir.write("1_a.down.sql", "DROP TABLE a;\n");
+  dir.write("3_c.down.sql", "SELECT 1;\n");
+  const auto orphan = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(orphan.exit_code, 3) << orphan.err;
+  EXPECT_NE(orphan.err.find("3_c.down.sql: down file without its up file"), std::string::npos)
+      << orphan.err;
+}
+
 TEST(Up, SecondRunAppliesNothingAndTakesNoLock) {
   REQUIRE_TEST_DATABASE();
   TestDb db;

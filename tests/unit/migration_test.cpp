@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -791,6 +792,25 @@ TEST(BuildPlanningSet, RefusesWhatTheFullSetRefuses) {
   const std::vector<MigrationFile> wrapped{file("1_a.up.sql", "BEGIN;\nSELECT 1;\nCOMMIT;\n")};
   EXPECT_EQ(build_planning_set(wrapped).all()[0].up.sql, "BEGIN;\nSELECT 1;\nCOMMIT;\n");
   EXPECT_EQ(build_migration_set(wrapped).all()[0].up.sql.find("BEGIN"), std::string_view::npos);
+}
+
+TEST(BuildPlanningSet, UnreadDownFilesArePairedByNameOnly) {
+  MigrationFile down;
+  down.name = "1_a.down.sql";
+  down.unread = true;
+  const std::vector<MigrationFile> files{file("1_a.up.sql", "SELECT 1;\n"), down};
+  const auto set = build_planning_set(files);
+  ASSERT_EQ(set.size(), 1u);
+  ASSERT_TRUE(set.all()[0].down.has_value());
+  EXPECT_EQ(set.all()[0].down->file, "1_a.down.sql");
+  EXPECT_TRUE(set.all()[0].down->sql.empty());
+  EXPECT_TRUE(set.all()[0].down->checksum.empty());
+  // Unread files can only be planned from: the set that is applied must have read them all.
+  EXPECT_THROW((void)build_migration_set(files), std::logic_error);
+  MigrationFile orphan = down;
+  orphan.name = "2_b.down.sql";
+  EXPECT_THROW((void)build_planning_set(std::vector<MigrationFile>{file("1_a.up.sql", ""), orphan}),
+               SourceError);
 }
 
 TEST(BuildMigrationSet, TextsSurviveTheFilesAndMovesOfTheSet) {
