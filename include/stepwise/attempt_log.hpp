@@ -79,6 +79,11 @@ class AttemptLog {
                                int statements_done, const DbError* error) = 0;
   // Marks an attempt whose runner is gone (found under the lock).
   virtual void mark_abandoned(long long id) = 0;
+
+  // After the run's last step, under the lock: lets the next no-op answer from one row
+  // (matches()) instead of reading the whole log. Never throws; a log without a summary
+  // ignores it.
+  virtual void refresh_summary() = 0;
 };
 
 }  // namespace stepwise

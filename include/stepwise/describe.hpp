@@ -15,7 +15,9 @@ namespace stepwise {
 
 struct DescribeOptions {
   std::vector<std::string> schemas;  // empty: every schema but the system ones
-  std::vector<TableName> exclude;    // stepwise's own tables (log, lock)
+  // stepwise's own objects, by schema and name: the log, the lock table and the no-op
+  // summary's sequence and function (Context::own_tables)
+  std::vector<TableName> exclude;
   // CockroachDB implements pg_catalog only in part: each kind is read on its own, and a kind
   // whose query fails is reported as unknown (never as missing).
   bool partial_catalog = false;

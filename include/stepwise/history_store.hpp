@@ -34,12 +34,15 @@ class HistoryStore final : public AttemptLog {
  public:
   HistoryStore(Connection& conn, TableName table, RunnerIdentity who);
 
+  // Reads the no-op summary (one row) when it is current, the log's server-side digest
+  // otherwise.
   [[nodiscard]] bool matches(std::string_view log_digest) override;
   [[nodiscard]] History read(Detail detail = Detail::kPlanning) override;
   // Creates the schema and table when missing, and upgrades an older layout of the table in
   // place (format 1, version bigint -> format 2, version text -> format 3, origin and notes
   // columns). Call only under the lock. The same one catalog query also looks for the tables
-  // in `refuse_if_present`.
+  // in `refuse_if_present`. On PostgreSQL it also puts the no-op summary in place
+  // (noop_summary_for; best effort, see ensure_summary).
   std::optional<TableName> ensure_table(
       const std::vector<TableName>& refuse_if_present = {}) override;
   [[nodiscard]] const TableName& table() const noexcept override { return table_; }
@@ -70,6 +73,10 @@ class HistoryStore final : public AttemptLog {
   void insert_finished(const Step& step, Outcome outcome, double seconds, int statements_done,
                        const DbError* error) override;
   void mark_abandoned(long long id) override;
+  // Records the log's digest in the no-op summary, answering for the log as it is now (a
+  // transaction of its own). Call under the lock, after the run's last step. Does nothing when
+  // ensure_table() could not put the summary in place; a failure leaves it stale (safe).
+  void refresh_summary() override;
 
   // A pg_dump taken before an upgrade: a row of kind 'backup' (not a migration attempt).
   void record_backup(const Version& database_version, const std::string& path,
@@ -86,6 +93,15 @@ class HistoryStore final : public AttemptLog {
 
  private:
   void upgrade_layout(bool cockroach, bool version_text, bool has_origin);
+  [[nodiscard]] std::string quoted(const TableName& name);  // "schema"."name"
+  // The no-op digest as one SELECT over the log (a row with NULL unless all is applied).
+  [[nodiscard]] std::string digest_sql();
+  // The no-op question: the summary's digest when it answers for the log, else the log's.
+  [[nodiscard]] std::string summary_sql();
+  [[nodiscard]] bool summary_in_place();
+  // Creates the change counter, its function and the always-enabled statement trigger on the
+  // log, when any is missing; failures leave summary_ready_ false.
+  void ensure_summary();
   std::string insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
                          std::string_view extra_vals);
   std::string running_sql(const Step& step);
@@ -99,6 +115,7 @@ class HistoryStore final : public AttemptLog {
   TableName table_;
   RunnerIdentity who_;
   std::string qualified_;
+  bool summary_ready_ = false;  // ensure_table() put the no-op summary in place
 };
 
 }  // namespace stepwise

@@ -21,6 +21,17 @@ struct TableName {
 // The lock table that sits next to the log table (lease strategy).
 [[nodiscard]] TableName lock_table_for(const TableName& log);
 
+// The no-op summary kept next to the log table (PostgreSQL; HistoryStore::matches): a sequence
+// that every change to the log moves (through an always-enabled statement trigger calling a
+// function), whose comment records the log's digest as last verified and the sequence value
+// and log file it answers for.
+struct NoopSummaryNames {
+  TableName sequence;  // <log>_gen; its comment: "stepwise-noop-summary <digest> <gen> <filenode>"
+  TableName function;  // <log>_changed(), the trigger's function
+  std::string trigger = "stepwise_log_changed";
+};
+[[nodiscard]] NoopSummaryNames noop_summary_for(const TableName& log);
+
 // The 64-bit advisory-lock key of a log table: first 8 bytes of
 // SHA-256("stepwise:" + schema + "." + table). Per database, by PostgreSQL's own scoping.
 [[nodiscard]] long long lock_key(const TableName& log);

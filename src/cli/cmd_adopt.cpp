@@ -183,6 +183,7 @@ int run_adopt(Context& ctx, const AdoptOptions& o) {
     (void)store.ensure_table();
     store.record_adopted(rows, origin,
                          profile.fence_steps ? profile.lock->held_check_sql() : std::string());
+    store.refresh_summary();  // under the lock: the next no-op reads one row
     if (held) held->release();
   }
 

@@ -66,11 +66,23 @@ TableName parse_table_name(std::string_view flag, std::string_view text) {
   return TableName{parts[0], parts[1]};
 }
 
-TableName lock_table_for(const TableName& log) {
-  auto name = log.table + "_lock";
+namespace {
+// `log` with `suffix` appended, cut so that the whole stays a valid identifier (the server
+// would cut it silently, and two names could then meet).
+TableName beside(const TableName& log, std::string_view suffix) {
+  auto name = log.table + std::string(suffix);
   if (name.size() > kMaxIdentifierBytes)
-    name = log.table.substr(0, kMaxIdentifierBytes - 5) + "_lock";
+    name = log.table.substr(0, kMaxIdentifierBytes - suffix.size()) + std::string(suffix);
   return TableName{log.schema, name};
+}
+}  // namespace
+
+TableName lock_table_for(const TableName& log) {
+  return beside(log, "_lock");
+}
+
+NoopSummaryNames noop_summary_for(const TableName& log) {
+  return NoopSummaryNames{beside(log, "_gen"), beside(log, "_changed")};
 }
 
 long long lock_key(const TableName& log) {

@@ -245,6 +245,7 @@ const KindQuery kQueries[] = {
      "   JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace"
      "   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid"
      "   AND (d.deptype = 'i' OR tn.nspname || '.' || t.relname = ANY($2)))"
+     " AND n.nspname || '.' || c.relname <> ALL($2)"
      " AND" NOT_FROM_EXTENSION("pg_class", "c.oid") "ORDER BY 1, 3"},
     // Functions and procedures: signature and full definition (aggregates: signature only).
     {"function",
@@ -261,7 +262,7 @@ const KindQuery kQueries[] = {
       COMMENT("p.oid", "pg_proc"),
       ACL("p.proacl", "p.proowner", "f")},
      " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
-     " WHERE n.nspname = ANY($1) AND $2::text[] IS NOT NULL"
+     " WHERE n.nspname = ANY($1) AND n.nspname || '.' || p.proname <> ALL($2)"
      " AND" NOT_FROM_EXTENSION("pg_proc", "p.oid") "ORDER BY 1, 3"},
     // Triggers (not the internal ones behind foreign keys; not a partition's inherited clone).
     {"trigger",

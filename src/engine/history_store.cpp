@@ -58,29 +58,152 @@ HistoryStore::HistoryStore(Connection& conn, TableName table, RunnerIdentity who
     : conn_(conn), table_(std::move(table)), who_(std::move(who)) {}
 
 std::string HistoryStore::qualified() {
-  if (qualified_.empty())
-    qualified_ = conn_.quote_identifier(table_.schema) + "." + conn_.quote_identifier(table_.table);
+  if (qualified_.empty()) qualified_ = quoted(table_);
   return qualified_;
 }
 
-bool HistoryStore::matches(std::string_view log_digest) {
+std::string HistoryStore::quoted(const TableName& name) {
+  return conn_.quote_identifier(name.schema) + "." + conn_.quote_identifier(name.table);
+}
+
+std::string HistoryStore::digest_sql() {
   // The newest attempt per version, aggregated on the server into the text log_digest_of()
   // hashes: "<version> <checksum>" in byte order of the version digits, joined by ",". One
   // sort in the "C" collation (the database's own collation sorts text several times slower),
   // and the aggregate takes the rows in that order; should a server not keep it, the digest
-  // differs and read() decides. A format-1 log (version bigint) reads the same.
+  // differs and read() decides. A format-1 log (version bigint) reads the same. NULL unless
+  // every version's newest attempt is a succeeded up.
+  return fmt::format(
+      "SELECT CASE WHEN bool_and(direction = 'up' AND outcome = 'succeeded') THEN"
+      " encode(sha256(string_agg(v || ' ' || checksum, ',')::bytea), 'hex') END"
+      " FROM (SELECT DISTINCT ON (v) v, direction, outcome, checksum"
+      " FROM (SELECT version::text COLLATE \"C\" AS v, id, direction, outcome, checksum"
+      " FROM {} WHERE kind = 'migration') AS attempts ORDER BY v, id DESC) AS newest",
+      qualified());
+}
+
+namespace {
+constexpr std::string_view kSummaryMark = "stepwise-noop-summary";
+
+// A dollar-quote tag that `body` does not contain.
+std::string dollar_tag(std::string_view body, std::string_view name) {
+  std::string tag = fmt::format("${}$", name);
+  for (int i = 0; body.find(tag) != std::string_view::npos; ++i)
+    tag = fmt::format("${}{}$", name, i);
+  return tag;
+}
+}  // namespace
+
+std::string HistoryStore::summary_sql() {
+  // The summary is the counter's comment, "stepwise-noop-summary <digest> <gen> <filenode>".
+  // It answers when the counter has not moved since it was written (no change to the log), the
+  // log's file is the one it was written for (no TRUNCATE, VACUUM FULL or rewriting ALTER), and
+  // the trigger that moves the counter fires for every session (enabled ALWAYS: even with
+  // session_replication_role = replica). Otherwise the other branch digests the log.
+  const auto names = noop_summary_for(table_);
+  const auto log = conn_.quote_literal(qualified());
+  return fmt::format(
+      "SELECT CASE WHEN c.p[1] = '{0}' AND c.p[3] = (CASE WHEN g.is_called THEN g.last_value"
+      " ELSE 0 END)::text AND c.p[4] = pg_catalog.pg_relation_filenode({1}::regclass)::text"
+      " AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = {1}::regclass"
+      " AND t.tgname = {2} AND t.tgenabled = 'A') THEN c.p[2] ELSE ({3}) END"
+      " FROM {4} g, (SELECT pg_catalog.string_to_array(pg_catalog.obj_description({5}::regclass,"
+      " 'pg_class'), ' ') AS p) c",
+      kSummaryMark, log, conn_.quote_literal(names.trigger), digest_sql(), quoted(names.sequence),
+      conn_.quote_literal(quoted(names.sequence)));
+}
+
+bool HistoryStore::matches(std::string_view log_digest) {
+  const auto same = [&](const Rows& rows) {
+    return rows.size() == 1 && rows[0].size() == 1 && rows[0][0].value_or("") == log_digest;
+  };
+  // The no-op summary first: one row, whatever the log's length (a CASE branch's subquery runs
+  // only when taken). A log without a summary (CockroachDB's, an older stepwise's, one that
+  // another role owns) fails on the missing counter and is digested on its own.
   try {
-    const auto rows = conn_.execute(fmt::format(
-        "SELECT bool_and(direction = 'up' AND outcome = 'succeeded'),"
-        " encode(sha256(string_agg(v || ' ' || checksum, ',')::bytea), 'hex')"
-        " FROM (SELECT DISTINCT ON (v) v, direction, outcome, checksum"
-        " FROM (SELECT version::text COLLATE \"C\" AS v, id, direction, outcome, checksum"
-        " FROM {} WHERE kind = 'migration') AS attempts ORDER BY v, id DESC) AS newest",
-        qualified()));
-    return rows.size() == 1 && rows[0].size() == 2 && rows[0][0].value_or("") == "t" &&
-           rows[0][1].value_or("") == log_digest;
+    return same(conn_.execute(summary_sql()));
+  } catch (const DbError&) {
+  }
+  try {
+    return same(conn_.execute(digest_sql()));
   } catch (const DbError&) {
     return false;  // a missing log, an engine without one of these functions: read() decides
+  }
+}
+
+bool HistoryStore::summary_in_place() {
+  const auto names = noop_summary_for(table_);
+  const auto rows = conn_.execute(fmt::format(
+      "SELECT pg_catalog.to_regclass({0}) IS NOT NULL AND pg_catalog.to_regprocedure({1}) IS NOT"
+      " NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = {2}::regclass"
+      " AND t.tgname = {3} AND t.tgenabled = 'A')",
+      conn_.quote_literal(quoted(names.sequence)),
+      conn_.quote_literal(quoted(names.function) + "()"), conn_.quote_literal(qualified()),
+      conn_.quote_literal(names.trigger)));
+  return rows.size() == 1 && rows[0].size() == 1 && rows[0][0].value_or("") == "t";
+}
+
+void HistoryStore::ensure_summary() {
+  // Best effort: without the summary every no-op digests the whole log, as before. A role
+  // that does not own the log may not add its trigger; an engine without triggers has none.
+  const auto names = noop_summary_for(table_);
+  try {
+    if (summary_in_place()) {
+      summary_ready_ = true;
+      return;
+    }
+    const auto seq = quoted(names.sequence);
+    const auto body = fmt::format(
+        "BEGIN IF pg_catalog.to_regclass({0}) IS NOT NULL THEN"
+        " PERFORM pg_catalog.nextval({0}); END IF; RETURN NULL; END",
+        conn_.quote_literal(seq));
+    const auto tag = dollar_tag(body, "stepwise_counter");
+    // One implicit transaction: all of it or nothing. A statement trigger that only moves a
+    // sequence: a step pays one bump per statement that writes the log, and takes no row
+    // lock, so no writer ever waits for another (a lost runner's open step included).
+    conn_.execute(fmt::format(
+        "CREATE SEQUENCE IF NOT EXISTS {0} CACHE 1;\n"
+        "CREATE OR REPLACE FUNCTION {1}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
+        " SET search_path = pg_catalog, pg_temp AS {2}{3}{2};\n"
+        "DROP TRIGGER IF EXISTS {4} ON {5};\n"
+        "CREATE TRIGGER {4} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {5}"
+        " FOR EACH STATEMENT EXECUTE FUNCTION {1}();\n"
+        "ALTER TABLE {5} ENABLE ALWAYS TRIGGER {4}",
+        seq, quoted(names.function), tag, body, conn_.quote_identifier(names.trigger),
+        qualified()));
+    summary_ready_ = true;
+  } catch (const DbError&) {
+    summary_ready_ = false;
+  }
+}
+
+void HistoryStore::refresh_summary() {
+  if (!summary_ready_) return;
+  // Under SHARE, no session can be writing the log: every writer that moved the counter has
+  // committed, and the block's statements (READ COMMITTED: each takes its snapshot after the
+  // lock) see all they wrote. The counter read here is then exactly the one the digest
+  // answers for, and any later change moves it. A writer still open (a lost runner's step)
+  // makes it give up after a second: the summary stays stale, and the no-op digests the log.
+  const auto names = noop_summary_for(table_);
+  const auto seq = conn_.quote_literal(quoted(names.sequence));
+  const auto body = fmt::format(
+      "BEGIN EXECUTE pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', {0},"
+      " pg_catalog.concat_ws(' ', '{1}', COALESCE(({2}), 'none'),"
+      " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {3}),"
+      " pg_catalog.pg_relation_filenode({4}::regclass))); END",
+      seq, kSummaryMark, digest_sql(), quoted(names.sequence), conn_.quote_literal(qualified()));
+  const auto tag = dollar_tag(body, "stepwise_summary");
+  try {
+    execute_or_roll_back(
+        fmt::format("BEGIN ISOLATION LEVEL READ COMMITTED;\n"
+                    "SET LOCAL lock_timeout = '1s';\n"
+                    "SET LOCAL synchronous_commit = off;\n"
+                    "LOCK TABLE {0} IN SHARE MODE;\n"
+                    "DO {1}{2}{1};\n"
+                    "COMMIT",
+                    qualified(), tag, body));
+  } catch (const DbError&) {
+    // Stale is safe: the no-op then digests the whole log.
   }
 }
 
@@ -194,8 +317,9 @@ std::optional<TableName> HistoryStore::ensure_table(
     const auto type = rows.at(0).at(2).value_or("");
     const bool version_text = type == "text" || type.empty();
     const bool has_origin = rows.at(0).size() > 4 && rows.at(0).at(4).value_or("f") == "t";
-    if (!version_text || !has_origin)
-      upgrade_layout(!rows.at(0).at(3).value_or("").empty(), version_text, has_origin);
+    const bool cockroach = !rows.at(0).at(3).value_or("").empty();
+    if (!version_text || !has_origin) upgrade_layout(cockroach, version_text, has_origin);
+    if (!cockroach) ensure_summary();
     return std::nullopt;
   }
   std::string sql;
@@ -235,6 +359,7 @@ COMMENT ON TABLE {0} IS {1};)",
     // lock forced through transaction pooling, nor a run without the lock (adopt's check).
     if (!is_concurrent_create_duplicate(e.sqlstate())) throw;
   }
+  if (rows.at(0).at(3).value_or("").empty()) ensure_summary();  // CockroachDB has no triggers
   return std::nullopt;
 }
 
@@ -483,10 +608,7 @@ std::string HistoryStore::step_fence(const Step& step, std::optional<long long> 
       static_cast<std::int32_t>(key >> 32), static_cast<std::int32_t>(key & 0xffffffffull),
       held_check, kFenceSqlstate, qualified(), version,
       latest_attempt ? std::to_string(*latest_attempt) : std::string("NULL"));
-  std::string tag = "$stepwise_fence$";
-  for (int i = 0; body.find(tag) != std::string::npos; ++i)
-    tag = fmt::format("$stepwise_fence{}$", i);
-  return fmt::format("DO {0}{1}{0};\n", tag, body);
+  return fmt::format("DO {0}{1}{0};\n", dollar_tag(body, "stepwise_fence"), body);
 }
 
 long long HistoryStore::insert_running_fenced(const Step& step, std::string_view fence) {

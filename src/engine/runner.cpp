@@ -160,6 +160,7 @@ RunResult Runner::run(const MigrationSet& set, const RunOptions& options) {
         {step.migration->version, std::string(step.migration->name), step.direction, took});
   }
   result.version_after = result.plan.to;
+  store_.refresh_summary();  // still under the lock: the next no-op reads one row
   release();
   return result;
 }

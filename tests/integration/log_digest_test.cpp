@@ -104,5 +104,89 @@ TEST_F(LogDigest, ABackupRowIsNotAMigration) {
   EXPECT_TRUE(matches(dir.path()));
 }
 
+// The no-op summary (one row next to the log) answers only while nothing changed the log
+// since a run refreshed it; any hand change makes the no-op digest the log itself.
+class LogSummary : public LogDigest {
+ protected:
+  void SetUp() override {
+    LogDigest::SetUp();
+    ASSERT_EQ(up(), 0);
+    ASSERT_TRUE(matches(dir.path()));
+    ASSERT_TRUE(current()) << "a run that applied something refreshes the summary";
+  }
+  // The summary's own condition (the counter's comment), read the way matches() reads it.
+  bool current() {
+    return db.scalar(
+               "SELECT COALESCE(c.p[1] = 'stepwise-noop-summary' AND c.p[3] = (CASE WHEN"
+               " g.is_called THEN g.last_value ELSE 0 END)::text AND c.p[4] ="
+               " pg_relation_filenode('stepwise_log')::text AND EXISTS (SELECT 1 FROM pg_trigger"
+               " WHERE tgrelid = 'stepwise_log'::regclass AND tgname = 'stepwise_log_changed' AND"
+               " tgenabled = 'A'), false) FROM stepwise_log_gen g, (SELECT"
+               " string_to_array(obj_description('stepwise_log_gen'::regclass, 'pg_class'), ' ')"
+               " AS p) c") == "t";
+  }
+};
+
+TEST_F(LogSummary, ItIsWhatAnswersWhileTheLogIsUnchanged) {
+  // Another digest with the same counter and file: believed, since the log was not touched.
+  db.query(
+      "DO $$ BEGIN EXECUTE format('COMMENT ON SEQUENCE stepwise_log_gen IS %L', regexp_replace("
+      "obj_description('stepwise_log_gen'::regclass, 'pg_class'), ' [0-9a-f]{64} ', ' "
+      "notthisset ')); END $$");
+  ASSERT_TRUE(current());
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+TEST_F(LogSummary, AHandDeleteIsSeenEvenInReplicaMode) {
+  // session_replication_role = replica silences ordinary triggers (pg_restore, logical
+  // replication); the summary's fires ALWAYS.
+  db.query("SET session_replication_role = replica; DELETE FROM stepwise_log WHERE version = '2'");
+  EXPECT_FALSE(current());
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+TEST_F(LogSummary, AHandUpdateIsSeen) {
+  db.query("UPDATE stepwise_log SET checksum = 'edited' WHERE version = '1'");
+  EXPECT_FALSE(current());
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+TEST_F(LogSummary, ATruncateIsSeen) {
+  db.query("TRUNCATE stepwise_log");
+  EXPECT_FALSE(current());
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+TEST_F(LogSummary, ADisabledTriggerMakesTheNoOpDigestTheLog) {
+  db.query("ALTER TABLE stepwise_log DISABLE TRIGGER ALL");
+  EXPECT_FALSE(current());
+  EXPECT_TRUE(matches(dir.path()));  // the log itself still matches
+  db.query("UPDATE stepwise_log SET outcome = 'failed' WHERE version = '2'");
+  EXPECT_FALSE(matches(dir.path()));
+  db.query("UPDATE stepwise_log SET outcome = 'succeeded' WHERE version = '2'");
+  // The next run that applies puts the trigger back and refreshes.
+  dir.write("3_c.up.sql", "CREATE TABLE c (id int);\n");
+  ASSERT_EQ(up(), 0);
+  EXPECT_TRUE(current());
+  EXPECT_TRUE(matches(dir.path()));
+}
+
+TEST_F(LogSummary, ARewrittenLogIsDigestedAgain) {
+  db.query("VACUUM FULL stepwise_log");
+  EXPECT_FALSE(current());
+  EXPECT_TRUE(matches(dir.path()));
+}
+
+TEST_F(LogSummary, ItIsNoDriftAndANewRunCreatesItAgainWhenDropped) {
+  const auto validate = db.stepwise({"--source", dir.path(), "validate"});
+  EXPECT_EQ(validate.exit_code, 0) << validate.out << validate.err;
+  db.query("DROP SEQUENCE stepwise_log_gen");
+  EXPECT_TRUE(matches(dir.path()));  // digested on its own; log writes still work
+  dir.write("3_c.up.sql", "CREATE TABLE c (id int);\n");
+  ASSERT_EQ(up(), 0);
+  EXPECT_TRUE(current());
+  EXPECT_TRUE(matches(dir.path()));
+}
+
 }  // namespace
 }  // namespace stepwise::test

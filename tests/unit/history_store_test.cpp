@@ -34,9 +34,24 @@ using test_fakes::Trace;
 bool is_log_read(std::string_view sql) {
   return sql.starts_with("SELECT id, version");
 }
-// The no-op check (HistoryStore::matches): one row, whatever the log's length.
+// The no-op check (HistoryStore::matches): one row, whatever the log's length. The summary's
+// statement holds the digest of the log as its fallback branch; the plain digest is the
+// statement for a log without a summary.
+bool is_summary_query(std::string_view sql) {
+  return sql.starts_with("SELECT CASE WHEN c.p[1] = 'stepwise-noop-summary'");
+}
+bool is_plain_digest_query(std::string_view sql) {
+  return sql.starts_with("SELECT CASE WHEN bool_and(direction = 'up' AND outcome = 'succeeded')");
+}
 bool is_digest_query(std::string_view sql) {
-  return sql.starts_with("SELECT bool_and(direction = 'up' AND outcome = 'succeeded')");
+  return is_summary_query(sql) || is_plain_digest_query(sql);
+}
+bool is_summary_check(std::string_view sql) {
+  return sql.starts_with("SELECT pg_catalog.to_regclass(");
+}
+// The summary's refresh after the last step: a transaction of its own, not a step's.
+bool is_summary_refresh(std::string_view sql) {
+  return sql.starts_with("BEGIN ISOLATION LEVEL READ COMMITTED;\nSET LOCAL lock_timeout");
 }
 bool contains(std::string_view hay, std::string_view needle) {
   return hay.find(needle) != std::string_view::npos;
@@ -99,14 +114,27 @@ class FakeConnection final : public Connection {
   int commits = 0;                // texts ending in COMMIT that the fake server accepted
   std::vector<Params> query_params;
 
-  // The digest query's answer: (newest attempts all succeeded ups, digest); none: no rows.
+  // The log's digest as the server computes it: (newest attempts all succeeded ups, digest);
+  // none: no rows.
   std::optional<std::pair<std::string, std::string>> digest_answer;
+  // The no-op summary: its table, counter, function and trigger are in place (ensure_table
+  // creates none); `summary_digest` set: it is current and answers with that digest.
+  bool summary_in_place = true;
+  std::optional<std::string> summary_digest;
+  int summary_refreshes = 0;  // the refresh transactions sent
 
   Rows execute(std::string_view sql) override {
     record(sql);
     if (is_digest_query(sql)) {
+      if (is_summary_query(sql)) throw_if_failing(failures, sql);  // a log without a summary
+      if (is_summary_query(sql) && summary_digest) return {{*summary_digest}};
       if (!digest_answer) return {};
-      return {{digest_answer->first, digest_answer->second}};
+      return {{digest_answer->first == "t" ? Field(digest_answer->second) : Field()}};
+    }
+    if (is_summary_check(sql)) return {{summary_in_place ? "t" : "f"}};
+    if (is_summary_refresh(sql)) {
+      ++summary_refreshes;
+      return {};
     }
     if (is_log_read(sql)) {
       ++log_reads_done;
@@ -307,6 +335,80 @@ TEST_F(HistoryStoreSqlTest, ADigestThatDiffersOrNotAllSucceededUpsMeansTheFullRe
     EXPECT_TRUE(contains(conn.sent[1], "FROM \"public\".\"stepwise_log\"")) << conn.sent[1];
     EXPECT_EQ(result.version_after, 3);
   }
+}
+
+// The no-op summary: one row answers for the whole log once a run refreshed it.
+TEST_F(HistoryStoreSqlTest, ACurrentSummaryAnswersTheNoOpInOneStatement) {
+  conn.summary_digest = set.log_digest();
+  conn.digest_answer = {{"t", "not asked"}};
+  RunOptions o;
+  o.digest_from = 1;
+  const auto result = runner.run(set, o);
+  ASSERT_EQ(conn.sent.size(), 1u) << dump();
+  EXPECT_TRUE(is_summary_query(conn.sent[0])) << conn.sent[0];
+  // Current only with the counter unmoved, the same file, and the trigger enabled ALWAYS.
+  for (const auto* part :
+       {"c.p[3] = (CASE WHEN g.is_called THEN g.last_value ELSE 0 END)::text",
+        "c.p[4] = pg_catalog.pg_relation_filenode('\"public\".\"stepwise_log\"'::regclass)::text",
+        "t.tgenabled = 'A'", "FROM \"public\".\"stepwise_log_gen\" g",
+        "obj_description('\"public\".\"stepwise_log_gen\"'::regclass, 'pg_class')"})
+    EXPECT_TRUE(contains(conn.sent[0], part)) << part;
+  EXPECT_EQ(lock.attempts, 0);
+  EXPECT_TRUE(result.plan.empty());
+}
+
+TEST_F(HistoryStoreSqlTest, ALogWithoutASummaryIsDigestedOnItsOwn) {
+  conn.failures.push_back({"\"stepwise_log_gen\" g", "relation does not exist", "42P01", 0});
+  conn.digest_answer = {{"t", set.log_digest()}};
+  RunOptions o;
+  o.digest_from = 1;
+  const auto result = runner.run(set, o);
+  ASSERT_EQ(conn.sent.size(), 2u) << dump();
+  EXPECT_TRUE(is_summary_query(conn.sent[0])) << conn.sent[0];
+  EXPECT_TRUE(is_plain_digest_query(conn.sent[1])) << conn.sent[1];
+  EXPECT_EQ(lock.attempts, 0);
+  EXPECT_TRUE(result.plan.empty());
+}
+
+TEST_F(HistoryStoreSqlTest, TheSummaryIsPutInPlaceAndRefreshedAfterTheLastStep) {
+  conn.summary_in_place = false;
+  conn.log_reads = {Records{}};
+  (void)runner.run(set, RunOptions{});
+  const auto create = std::find_if(conn.sent.begin(), conn.sent.end(), [](const std::string& s) {
+    return s.starts_with("CREATE SEQUENCE IF NOT EXISTS \"public\".\"stepwise_log_gen\" CACHE 1");
+  });
+  ASSERT_NE(create, conn.sent.end()) << dump();
+  for (const auto* part :
+       {"SECURITY DEFINER SET search_path = pg_catalog, pg_temp",
+        "AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON \"public\".\"stepwise_log\" FOR EACH "
+        "STATEMENT",
+        "ALTER TABLE \"public\".\"stepwise_log\" ENABLE ALWAYS TRIGGER \"stepwise_log_changed\""})
+    EXPECT_TRUE(contains(*create, part)) << part << "\n" << *create;
+  // Created before the first step; refreshed once, after the last step's commit.
+  const auto first_step = std::find_if(conn.sent.begin(), conn.sent.end(), is_begin);
+  EXPECT_LT(create, first_step);
+  ASSERT_EQ(conn.summary_refreshes, 1) << dump();
+  const auto refresh = std::find_if(conn.sent.begin(), conn.sent.end(),
+                                    [](const std::string& s) { return is_summary_refresh(s); });
+  const auto last_commit = std::find_if(conn.sent.rbegin(), conn.sent.rend(),
+                                        [](const auto& s) { return is_begin(s) && is_commit(s); });
+  ASSERT_NE(last_commit, conn.sent.rend());
+  EXPECT_GT(refresh, last_commit.base() - 1);
+  for (const auto* part :
+       {"LOCK TABLE \"public\".\"stepwise_log\" IN SHARE MODE;",
+        "COMMENT ON SEQUENCE %s IS %L', '\"public\".\"stepwise_log_gen\"'",
+        "COALESCE((SELECT CASE WHEN bool_and(", "FROM \"public\".\"stepwise_log_gen\"", "COMMIT"})
+    EXPECT_TRUE(contains(*refresh, part)) << part << "\n" << *refresh;
+}
+
+TEST_F(HistoryStoreSqlTest, ASummaryThatCannotBeCreatedChangesNothingElse) {
+  // A role that does not own the log may not add a trigger to it: the run goes on without.
+  conn.summary_in_place = false;
+  conn.failures.push_back({"CREATE SEQUENCE IF NOT EXISTS", "must be owner", "42501", 0});
+  conn.log_reads = {Records{}};
+  const auto result = runner.run(set, RunOptions{});
+  EXPECT_EQ(applied_versions(result), (std::vector<Version>{1, 2, 3}));
+  EXPECT_EQ(conn.summary_refreshes, 0) << dump();
 }
 
 TEST_F(HistoryStoreSqlTest, FreshDatabaseAppliesEveryStepUnderTheLock) {

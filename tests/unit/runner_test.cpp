@@ -190,6 +190,11 @@ class FakeAttemptLog final : public AttemptLog {
   void mark_abandoned(long long id) override {
     trace_.events.push_back("log: abandoned " + std::to_string(id));
   }
+  void refresh_summary() override {
+    refreshes_under_lock.push_back(lock != nullptr && lock->acquired > lock->released);
+  }
+  const FakeLock* lock = nullptr;          // the test's lock: held when the summary is refreshed
+  std::vector<bool> refreshes_under_lock;  // one entry per refresh_summary()
 
   [[nodiscard]] std::vector<Version> versions_with(Outcome outcome) const {
     std::vector<Version> out;
@@ -734,6 +739,29 @@ TEST_F(RunnerTest, FailureOfALaterStepKeepsEarlierStepsCommitted) {
   EXPECT_THROW((void)runner.run(set, RunOptions{}), StepFailed);
   EXPECT_EQ(log.versions_with(Outcome::kSucceeded), (std::vector<Version>{1, 2}));
   EXPECT_EQ(log.versions_with(Outcome::kFailed), (std::vector<Version>{3}));
+}
+
+// The no-op summary answers for the log only when refreshed after the last step, under the
+// lock; a failed run leaves it as it was (the log then has a failed attempt to plan from).
+TEST_F(RunnerTest, TheSummaryIsRefreshedOnceUnderTheLockAfterTheLastStepOnly) {
+  log.lock = &lock;
+  log.reads = {std::vector<Attempt>{}};
+  (void)runner.run(set, RunOptions{});
+  EXPECT_EQ(log.refreshes_under_lock, (std::vector<bool>{true}));
+  EXPECT_EQ(lock.released, lock.acquired);
+
+  log.refreshes_under_lock.clear();
+  log.digest_of_the_log = set.log_digest();
+  (void)runner.run(set, with_digest());  // the no-op: nothing to answer for
+  EXPECT_TRUE(log.refreshes_under_lock.empty());
+}
+
+TEST_F(RunnerTest, AFailedRunDoesNotRefreshTheSummary) {
+  log.lock = &lock;
+  log.reads = {std::vector<Attempt>{}};
+  conn.failures.push_back({kSqlC, "syntax error", "42601", 0});
+  EXPECT_THROW((void)runner.run(set, RunOptions{}), StepFailed);
+  EXPECT_TRUE(log.refreshes_under_lock.empty());
 }
 
 TEST_F(RunnerTest, FailedStepWithoutLineNamesJustTheFile) {
