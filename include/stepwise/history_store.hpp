@@ -96,11 +96,11 @@ class HistoryStore final : public AttemptLog {
   [[nodiscard]] std::string quoted(const TableName& name);  // "schema"."name"
   // The no-op digest as one SELECT over the log (a row with NULL unless all is applied).
   [[nodiscard]] std::string digest_sql();
-  // The no-op question: the summary's digest when it answers for the log, else the log's.
-  [[nodiscard]] std::string summary_sql();
-  [[nodiscard]] bool summary_in_place();
-  // Creates the change counter, its function and the always-enabled statement trigger on the
-  // log, when any is missing; failures leave summary_ready_ false.
+  // The hash the summary sequence holds for `digest` (an SQL expression) and the log as it is.
+  [[nodiscard]] std::string summary_hash_sql(std::string_view digest);
+  // Creates the counter and summary sequences, the triggers' function and the always-enabled
+  // triggers on the log, when any is missing or altered (and the role owns the log); failures
+  // leave summary_ready_ false.
   void ensure_summary();
   std::string insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
                          std::string_view extra_vals);

@@ -1,5 +1,6 @@
 #pragma once
 // The log table's qualified name, as given by --log-table.
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,16 +22,19 @@ struct TableName {
 // The lock table that sits next to the log table (lease strategy).
 [[nodiscard]] TableName lock_table_for(const TableName& log);
 
-// The no-op summary kept next to the log table (PostgreSQL; HistoryStore::matches): a sequence
-// that every change to the log moves (through an always-enabled statement trigger calling a
-// function), whose comment records the log's digest as last verified and the sequence value
-// and log file it answers for.
+// The no-op summary kept next to the log table (PostgreSQL; HistoryStore::matches): a counter
+// sequence that every change to the log moves (through always-enabled triggers calling a
+// function), and a second sequence whose value is a hash of the log's digest as last verified
+// with the counter value and log file it answers for.
 struct NoopSummaryNames {
-  TableName sequence;  // <log>_gen; its comment: "stepwise-noop-summary <digest> <gen> <filenode>"
-  TableName function;  // <log>_changed(), the trigger's function
-  std::string trigger = "stepwise_log_changed";
+  TableName counter;   // <log>_gen
+  TableName summary;   // <log>_noop
+  TableName function;  // <log>_changed(), the triggers' function
+  std::string row_trigger = "stepwise_log_changed";
+  std::string truncate_trigger = "stepwise_log_truncated";
 };
-[[nodiscard]] NoopSummaryNames noop_summary_for(const TableName& log);
+// nullopt when the log's name leaves no room for the suffixes (over 57 bytes): no summary.
+[[nodiscard]] std::optional<NoopSummaryNames> noop_summary_for(const TableName& log);
 
 // The 64-bit advisory-lock key of a log table: first 8 bytes of
 // SHA-256("stepwise:" + schema + "." + table). Per database, by PostgreSQL's own scoping.

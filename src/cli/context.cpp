@@ -180,9 +180,11 @@ std::unique_ptr<Connection> Context::open_database(const std::string& dbname) co
 }
 
 std::vector<TableName> Context::own_tables() const {
-  const auto summary = noop_summary_for(log_table_);
+  std::vector<TableName> own{log_table_, lock_table_for(log_table_)};
   // The function shares the exclusion list: describe leaves out functions by the same names.
-  return {log_table_, lock_table_for(log_table_), summary.sequence, summary.function};
+  if (const auto summary = noop_summary_for(log_table_))
+    own.insert(own.end(), {summary->counter, summary->summary, summary->function});
+  return own;
 }
 
 const Engine& Context::engine() {

@@ -81,8 +81,11 @@ TableName lock_table_for(const TableName& log) {
   return beside(log, "_lock");
 }
 
-NoopSummaryNames noop_summary_for(const TableName& log) {
-  return NoopSummaryNames{beside(log, "_gen"), beside(log, "_changed")};
+std::optional<NoopSummaryNames> noop_summary_for(const TableName& log) {
+  // Never cut: a cut name could be the log's own, or another's.
+  if (log.table.size() + std::string_view("_changed").size() > kMaxIdentifierBytes)
+    return std::nullopt;
+  return NoopSummaryNames{beside(log, "_gen"), beside(log, "_noop"), beside(log, "_changed")};
 }
 
 long long lock_key(const TableName& log) {

@@ -83,7 +83,6 @@ std::string HistoryStore::digest_sql() {
 }
 
 namespace {
-constexpr std::string_view kSummaryMark = "stepwise-noop-summary";
 
 // A dollar-quote tag that `body` does not contain.
 std::string dollar_tag(std::string_view body, std::string_view name) {
@@ -94,35 +93,36 @@ std::string dollar_tag(std::string_view body, std::string_view name) {
 }
 }  // namespace
 
-std::string HistoryStore::summary_sql() {
-  // The summary is the counter's comment, "stepwise-noop-summary <digest> <gen> <filenode>".
-  // It answers when the counter has not moved since it was written (no change to the log), the
-  // log's file is the one it was written for (no TRUNCATE, VACUUM FULL or rewriting ALTER), and
-  // the trigger that moves the counter fires for every session (enabled ALWAYS: even with
-  // session_replication_role = replica). Otherwise the other branch digests the log.
-  const auto names = noop_summary_for(table_);
-  const auto log = conn_.quote_literal(qualified());
+std::string HistoryStore::summary_hash_sql(std::string_view digest) {
+  // What the summary sequence holds: a hash of the digest with the counter's value and the
+  // log's file (relfilenode) it answers for. The counter moves on every change to the log; the
+  // file changes on TRUNCATE, VACUUM FULL and rewriting ALTERs.
+  const auto names = *noop_summary_for(table_);
   return fmt::format(
-      "SELECT CASE WHEN c.p[1] = '{0}' AND c.p[3] = (CASE WHEN g.is_called THEN g.last_value"
-      " ELSE 0 END)::text AND c.p[4] = pg_catalog.pg_relation_filenode({1}::regclass)::text"
-      " AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = {1}::regclass"
-      " AND t.tgname = {2} AND t.tgenabled = 'A') THEN c.p[2] ELSE ({3}) END"
-      " FROM {4} g, (SELECT pg_catalog.string_to_array(pg_catalog.obj_description({5}::regclass,"
-      " 'pg_class'), ' ') AS p) c",
-      kSummaryMark, log, conn_.quote_literal(names.trigger), digest_sql(), quoted(names.sequence),
-      conn_.quote_literal(quoted(names.sequence)));
+      "pg_catalog.hashtextextended(pg_catalog.concat_ws(' ', {0}, (SELECT CASE WHEN c.is_called"
+      " THEN c.last_value ELSE 0 END FROM {1} c), pg_catalog.pg_relation_filenode({2}::regclass)),"
+      " 0)",
+      digest, quoted(names.counter), conn_.quote_literal(qualified()));
 }
 
 bool HistoryStore::matches(std::string_view log_digest) {
   const auto same = [&](const Rows& rows) {
     return rows.size() == 1 && rows[0].size() == 1 && rows[0][0].value_or("") == log_digest;
   };
-  // The no-op summary first: one row, whatever the log's length (a CASE branch's subquery runs
-  // only when taken). A log without a summary (CockroachDB's, an older stepwise's, one that
-  // another role owns) fails on the missing counter and is digested on its own.
-  try {
-    return same(conn_.execute(summary_sql()));
-  } catch (const DbError&) {
+  // The no-op summary first: one row of each of two sequences, whatever the log's length.
+  // When it does not answer for this digest (stale, another set, a log without a summary:
+  // CockroachDB's, an older stepwise's, one another role owns), a second statement digests the
+  // log. Two statements, not one CASE: planning the digest's branch, even untaken, costs a
+  // fresh server session more than the summary's whole answer.
+  if (const auto names = noop_summary_for(table_)) {
+    const auto digest = conn_.quote_literal(log_digest);
+    try {
+      if (same(conn_.execute(fmt::format(
+              "SELECT CASE WHEN s.is_called AND s.last_value = {0} THEN {1} END FROM {2} s",
+              summary_hash_sql(digest), digest, quoted(names->summary)))))
+        return true;
+    } catch (const DbError&) {
+    }
   }
   try {
     return same(conn_.execute(digest_sql()));
@@ -131,78 +131,98 @@ bool HistoryStore::matches(std::string_view log_digest) {
   }
 }
 
-bool HistoryStore::summary_in_place() {
-  const auto names = noop_summary_for(table_);
-  const auto rows = conn_.execute(fmt::format(
-      "SELECT pg_catalog.to_regclass({0}) IS NOT NULL AND pg_catalog.to_regprocedure({1}) IS NOT"
-      " NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = {2}::regclass"
-      " AND t.tgname = {3} AND t.tgenabled = 'A')",
-      conn_.quote_literal(quoted(names.sequence)),
-      conn_.quote_literal(quoted(names.function) + "()"), conn_.quote_literal(qualified()),
-      conn_.quote_literal(names.trigger)));
-  return rows.size() == 1 && rows[0].size() == 1 && rows[0][0].value_or("") == "t";
-}
-
 void HistoryStore::ensure_summary() {
-  // Best effort: without the summary every no-op digests the whole log, as before. A role
-  // that does not own the log may not add its trigger; an engine without triggers has none.
+  // Best effort: without the summary every no-op digests the whole log, as before.
+  summary_ready_ = false;
   const auto names = noop_summary_for(table_);
+  if (!names) return;
+  const auto seq_is = [&](const TableName& t) {
+    return fmt::format(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_sequence q ON q.seqrelid"
+        " = c.oid WHERE c.oid = pg_catalog.to_regclass({}) AND c.relkind = 'S' AND q.seqcache ="
+        " 1)",
+        conn_.quote_literal(quoted(t)));
+  };
+  const auto trigger_is = [&](const std::string& name, int type) {
+    return fmt::format(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = {0}::regclass AND"
+        " t.tgname = {1} AND t.tgenabled = 'A' AND t.tgtype = {2} AND t.tgfoid ="
+        " pg_catalog.to_regprocedure({3}))",
+        conn_.quote_literal(qualified()), conn_.quote_literal(name), type,
+        conn_.quote_literal(quoted(names->function) + "()"));
+  };
+  // tgtype: ROW (1) | AFTER (0) | INSERT (4) | DELETE (8) | UPDATE (16) = 29; TRUNCATE (32),
+  // statement level, AFTER = 32.
   try {
-    if (summary_in_place()) {
+    const auto rows = conn_.execute(fmt::format(
+        "SELECT {} AND {} AND {} AND {}, pg_catalog.pg_has_role((SELECT c.relowner FROM"
+        " pg_catalog.pg_class c WHERE c.oid = {}::regclass), 'USAGE')",
+        seq_is(names->counter), seq_is(names->summary), trigger_is(names->row_trigger, 29),
+        trigger_is(names->truncate_trigger, 32), conn_.quote_literal(qualified())));
+    if (rows.size() == 1 && rows[0].size() == 2 && rows[0][0].value_or("") == "t") {
       summary_ready_ = true;
       return;
     }
-    const auto seq = quoted(names.sequence);
+    // Only the log's owner may add triggers to it; anyone else would queue for its lock first.
+    if (rows.size() != 1 || rows[0].size() != 2 || rows[0][1].value_or("") != "t") return;
+    const auto counter = conn_.quote_literal(quoted(names->counter));
+    // Never fails a write to the log: a missing counter, or a relation of that name that is no
+    // sequence, is left alone (the summary then answers for nothing: see matches()).
     const auto body = fmt::format(
-        "BEGIN IF pg_catalog.to_regclass({0}) IS NOT NULL THEN"
-        " PERFORM pg_catalog.nextval({0}); END IF; RETURN NULL; END",
-        conn_.quote_literal(seq));
+        "BEGIN IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid ="
+        " pg_catalog.to_regclass({0})) = 'S' THEN PERFORM pg_catalog.nextval({0}); END IF;"
+        " RETURN NULL; END",
+        counter);
     const auto tag = dollar_tag(body, "stepwise_counter");
-    // One implicit transaction: all of it or nothing. A statement trigger that only moves a
-    // sequence: a step pays one bump per statement that writes the log, and takes no row
-    // lock, so no writer ever waits for another (a lost runner's open step included).
-    conn_.execute(fmt::format(
+    // One transaction, all or nothing; a second's lock wait at most (an open writer, a reader
+    // holding the log), and then no summary this time. Row triggers, not statement ones,
+    // because logical replication's apply fires only those; TRUNCATE has only a statement
+    // trigger. Enabled ALWAYS: they fire with session_replication_role = replica too. Each
+    // bumps the counter and takes no row lock, so no writer waits for another. The counter
+    // moves once more at the end: a summary written before this (re)creation answers for
+    // nothing now, whatever happened to the log while the triggers were missing.
+    execute_or_roll_back(fmt::format(
+        "BEGIN;\nSET LOCAL lock_timeout = '1s';\n"
         "CREATE SEQUENCE IF NOT EXISTS {0} CACHE 1;\n"
-        "CREATE OR REPLACE FUNCTION {1}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
-        " SET search_path = pg_catalog, pg_temp AS {2}{3}{2};\n"
-        "DROP TRIGGER IF EXISTS {4} ON {5};\n"
-        "CREATE TRIGGER {4} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {5}"
-        " FOR EACH STATEMENT EXECUTE FUNCTION {1}();\n"
-        "ALTER TABLE {5} ENABLE ALWAYS TRIGGER {4}",
-        seq, quoted(names.function), tag, body, conn_.quote_identifier(names.trigger),
-        qualified()));
+        "CREATE SEQUENCE IF NOT EXISTS {1} MINVALUE -9223372036854775808 CACHE 1;\n"
+        "CREATE OR REPLACE FUNCTION {2}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
+        " SET search_path = pg_catalog, pg_temp AS {3}{4}{3};\n"
+        "DROP TRIGGER IF EXISTS {5} ON {7};\n"
+        "DROP TRIGGER IF EXISTS {6} ON {7};\n"
+        "CREATE TRIGGER {5} AFTER INSERT OR UPDATE OR DELETE ON {7}"
+        " FOR EACH ROW EXECUTE FUNCTION {2}();\n"
+        "CREATE TRIGGER {6} AFTER TRUNCATE ON {7} FOR EACH STATEMENT EXECUTE FUNCTION {2}();\n"
+        "ALTER TABLE {7} ENABLE ALWAYS TRIGGER {5}, ENABLE ALWAYS TRIGGER {6};\n"
+        "SELECT pg_catalog.nextval({8});\n"
+        "COMMIT",
+        quoted(names->counter), quoted(names->summary), quoted(names->function), tag, body,
+        conn_.quote_identifier(names->row_trigger), conn_.quote_identifier(names->truncate_trigger),
+        qualified(), counter));
     summary_ready_ = true;
-  } catch (const DbError&) {
-    summary_ready_ = false;
+  } catch (const Error&) {
+    // A racer, a privilege, a lock wait: no summary this time.
   }
 }
 
 void HistoryStore::refresh_summary() {
   if (!summary_ready_) return;
   // Under SHARE, no session can be writing the log: every writer that moved the counter has
-  // committed, and the block's statements (READ COMMITTED: each takes its snapshot after the
-  // lock) see all they wrote. The counter read here is then exactly the one the digest
-  // answers for, and any later change moves it. A writer still open (a lost runner's step)
-  // makes it give up after a second: the summary stays stale, and the no-op digests the log.
-  const auto names = noop_summary_for(table_);
-  const auto seq = conn_.quote_literal(quoted(names.sequence));
-  const auto body = fmt::format(
-      "BEGIN EXECUTE pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', {0},"
-      " pg_catalog.concat_ws(' ', '{1}', COALESCE(({2}), 'none'),"
-      " (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {3}),"
-      " pg_catalog.pg_relation_filenode({4}::regclass))); END",
-      seq, kSummaryMark, digest_sql(), quoted(names.sequence), conn_.quote_literal(qualified()));
-  const auto tag = dollar_tag(body, "stepwise_summary");
+  // committed, and this statement (READ COMMITTED: its snapshot is taken after the lock) sees
+  // all they wrote. The counter value it hashes is then exactly the one the digest answers
+  // for, and any later change moves it. setval is not transactional, and need not be: what it
+  // stores is true of the log whether or not this transaction commits. A writer still open (a
+  // lost runner's step) makes it give up after a second: the summary stays stale (safe).
+  const auto names = *noop_summary_for(table_);
   try {
     execute_or_roll_back(
         fmt::format("BEGIN ISOLATION LEVEL READ COMMITTED;\n"
                     "SET LOCAL lock_timeout = '1s';\n"
-                    "SET LOCAL synchronous_commit = off;\n"
                     "LOCK TABLE {0} IN SHARE MODE;\n"
-                    "DO {1}{2}{1};\n"
+                    "SELECT pg_catalog.setval({1}, {2});\n"
                     "COMMIT",
-                    qualified(), tag, body));
-  } catch (const DbError&) {
+                    qualified(), conn_.quote_literal(quoted(names.summary)),
+                    summary_hash_sql(fmt::format("COALESCE(({}), 'none')", digest_sql()))));
+  } catch (const Error&) {
     // Stale is safe: the no-op then digests the whole log.
   }
 }

@@ -5,6 +5,8 @@
 
 #include <memory>
 
+#include <pqxx/pqxx>
+
 #include "../../src/pqxx/pqxx_connection.hpp"
 #include "stepwise/history_store.hpp"
 #include "stepwise/migration.hpp"
@@ -104,8 +106,8 @@ TEST_F(LogDigest, ABackupRowIsNotAMigration) {
   EXPECT_TRUE(matches(dir.path()));
 }
 
-// The no-op summary (one row next to the log) answers only while nothing changed the log
-// since a run refreshed it; any hand change makes the no-op digest the log itself.
+// The no-op summary (two sequences next to the log) answers only while nothing changed the
+// log since a run refreshed it; any change makes the no-op digest the log itself.
 class LogSummary : public LogDigest {
  protected:
   void SetUp() override {
@@ -114,32 +116,39 @@ class LogSummary : public LogDigest {
     ASSERT_TRUE(matches(dir.path()));
     ASSERT_TRUE(current()) << "a run that applied something refreshes the summary";
   }
-  // The summary's own condition (the counter's comment), read the way matches() reads it.
+  // The summary's own condition for this folder's set, computed the way matches() asks.
   bool current() {
-    return db.scalar(
-               "SELECT COALESCE(c.p[1] = 'stepwise-noop-summary' AND c.p[3] = (CASE WHEN"
-               " g.is_called THEN g.last_value ELSE 0 END)::text AND c.p[4] ="
-               " pg_relation_filenode('stepwise_log')::text AND EXISTS (SELECT 1 FROM pg_trigger"
-               " WHERE tgrelid = 'stepwise_log'::regclass AND tgname = 'stepwise_log_changed' AND"
-               " tgenabled = 'A'), false) FROM stepwise_log_gen g, (SELECT"
-               " string_to_array(obj_description('stepwise_log_gen'::regclass, 'pg_class'), ' ')"
-               " AS p) c") == "t";
+    const auto digest = validate_source(load_directory(dir.path())).migrations.log_digest();
+    return db.scalar("SELECT n.is_called AND n.last_value = hashtextextended(concat_ws(' ', '" +
+                     digest +
+                     "', (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM"
+                     " stepwise_log_gen), pg_relation_filenode('stepwise_log')), 0)"
+                     " FROM stepwise_log_noop n") == "t";
+  }
+  // matches() on a session that gives up on a table lock after `wait`.
+  [[nodiscard]] bool matches_waiting_at_most(const std::string& wait) {
+    const auto source = validate_source(load_directory(dir.path()));
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    conn->execute("SET lock_timeout = '" + wait + "'");
+    HistoryStore store(*conn, TableName{"public", "stepwise_log"}, RunnerIdentity{"h", 1, "t"});
+    return store.matches(source.migrations.log_digest());
   }
 };
 
-TEST_F(LogSummary, ItIsWhatAnswersWhileTheLogIsUnchanged) {
-  // Another digest with the same counter and file: believed, since the log was not touched.
-  db.query(
-      "DO $$ BEGIN EXECUTE format('COMMENT ON SEQUENCE stepwise_log_gen IS %L', regexp_replace("
-      "obj_description('stepwise_log_gen'::regclass, 'pg_class'), ' [0-9a-f]{64} ', ' "
-      "notthisset ')); END $$");
-  ASSERT_TRUE(current());
-  EXPECT_FALSE(matches(dir.path()));
+TEST_F(LogSummary, ItAnswersWithoutReadingTheLog) {
+  // The log locked by another session: digesting it would wait, the summary does not.
+  pqxx::connection holder(db.url());
+  pqxx::work w(holder);
+  w.exec("LOCK TABLE stepwise_log IN ACCESS EXCLUSIVE MODE");
+  EXPECT_TRUE(matches_waiting_at_most("2s"));
+  db.query("SELECT nextval('stepwise_log_gen')");  // as a change would: no longer current
+  EXPECT_FALSE(current());
+  EXPECT_FALSE(matches_waiting_at_most("200ms"));  // the digest of the log had to wait
 }
 
 TEST_F(LogSummary, AHandDeleteIsSeenEvenInReplicaMode) {
   // session_replication_role = replica silences ordinary triggers (pg_restore, logical
-  // replication); the summary's fires ALWAYS.
+  // replication's apply); the summary's fire ALWAYS.
   db.query("SET session_replication_role = replica; DELETE FROM stepwise_log WHERE version = '2'");
   EXPECT_FALSE(current());
   EXPECT_FALSE(matches(dir.path()));
@@ -157,23 +166,38 @@ TEST_F(LogSummary, ATruncateIsSeen) {
   EXPECT_FALSE(matches(dir.path()));
 }
 
-TEST_F(LogSummary, ADisabledTriggerMakesTheNoOpDigestTheLog) {
-  db.query("ALTER TABLE stepwise_log DISABLE TRIGGER ALL");
-  EXPECT_FALSE(current());
-  EXPECT_TRUE(matches(dir.path()));  // the log itself still matches
-  db.query("UPDATE stepwise_log SET outcome = 'failed' WHERE version = '2'");
-  EXPECT_FALSE(matches(dir.path()));
-  db.query("UPDATE stepwise_log SET outcome = 'succeeded' WHERE version = '2'");
-  // The next run that applies puts the trigger back and refreshes.
-  dir.write("3_c.up.sql", "CREATE TABLE c (id int);\n");
-  ASSERT_EQ(up(), 0);
-  EXPECT_TRUE(current());
-  EXPECT_TRUE(matches(dir.path()));
-}
-
 TEST_F(LogSummary, ARewrittenLogIsDigestedAgain) {
   db.query("VACUUM FULL stepwise_log");
   EXPECT_FALSE(current());
+  EXPECT_TRUE(matches(dir.path()));
+}
+
+// Triggers dropped or disabled by the log's owner hide what is done meanwhile (docs/design.md);
+// the next run puts them back, and a summary written before answers for nothing from then on,
+// even when that run dies before it writes to the log.
+TEST_F(LogSummary, RecreatedTriggersInvalidateTheSummaryFromBefore) {
+  db.query("DROP TRIGGER stepwise_log_changed ON stepwise_log");
+  db.query("DELETE FROM stepwise_log WHERE version = '2'");
+  {
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    HistoryStore store(*conn, TableName{"public", "stepwise_log"}, RunnerIdentity{"h", 1, "t"});
+    (void)store.ensure_table();  // what a run does first under the lock, before any step
+  }
+  EXPECT_EQ(db.scalar("SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM"
+                      " pg_trigger WHERE tgrelid = 'stepwise_log'::regclass"),
+            "stepwise_log_changed:A,stepwise_log_truncated:A");
+  EXPECT_FALSE(current());
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+TEST_F(LogSummary, DisabledTriggersAreEnabledAgainByTheNextRun) {
+  db.query("ALTER TABLE stepwise_log DISABLE TRIGGER ALL");
+  dir.write("3_c.up.sql", "CREATE TABLE c (id int);\n");
+  ASSERT_EQ(up(), 0);
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'stepwise_log'::regclass"
+                     " AND tgenabled = 'A'"),
+            2);
+  EXPECT_TRUE(current());
   EXPECT_TRUE(matches(dir.path()));
 }
 
@@ -181,11 +205,32 @@ TEST_F(LogSummary, ItIsNoDriftAndANewRunCreatesItAgainWhenDropped) {
   const auto validate = db.stepwise({"--source", dir.path(), "validate"});
   EXPECT_EQ(validate.exit_code, 0) << validate.out << validate.err;
   db.query("DROP SEQUENCE stepwise_log_gen");
-  EXPECT_TRUE(matches(dir.path()));  // digested on its own; log writes still work
+  db.query(
+      "INSERT INTO stepwise_log (kind, version, name, direction, outcome, checksum,"
+      " checksum_algorithm, host, pid, tool_version) VALUES ('backup', '2', '/tmp/x', 'none',"
+      " 'succeeded', 'abc', 'sha256', 'h', 1, 't')");  // writes to the log still work
+  EXPECT_TRUE(matches(dir.path()));                    // digested on its own
   dir.write("3_c.up.sql", "CREATE TABLE c (id int);\n");
   ASSERT_EQ(up(), 0);
   EXPECT_TRUE(current());
   EXPECT_TRUE(matches(dir.path()));
+}
+
+// A log whose name leaves no room for the summary's names has none, and runs as before (a cut
+// name could be the log's own: "<59 bytes>_gen").
+TEST(LogSummaryNames, ALogNamedToTheLimitHasNoSummaryAndWorks) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  const std::string name = std::string(59, 'l') + "_gen";
+  for (int i = 0; i < 2; ++i) {
+    const auto r = db.stepwise({"--source", dir.path(), "--log-table", "public." + name, "up"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(db.count("SELECT count(*) FROM " + name), 1);
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_trigger WHERE tgrelid = '" + name + "'::regclass"),
+            0);
 }
 
 }  // namespace
