@@ -35,7 +35,9 @@ struct ConnectAttempt {
 // The caller's side: how long, when to stop, where the messages go.
 struct ConnectRetryOptions {
   std::chrono::milliseconds timeout{60'000};  // --connect-timeout
-  const std::atomic<bool>* stop = nullptr;    // set on SIGINT/SIGTERM: give up at the next failure
+  // Set on SIGINT/SIGTERM, or by a caller that no longer needs the connection: give up at the
+  // next failure, or while waiting for the next attempt (the wait wakes within milliseconds).
+  const std::atomic<bool>* stop = nullptr;
   // "waiting for the database at ...: why (1.2s elapsed)": at the first transient failure, then
   // at most every 5 s.
   std::function<void(const std::string& message)> on_waiting;

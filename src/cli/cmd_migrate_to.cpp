@@ -14,12 +14,15 @@ int run_migrate_to(Context& ctx, const MigrateToOptions& options) {
     throw UsageError(
         fmt::format("migrate-to: invalid version {} (expected a migration version, or 0 for none)",
                     printable(t, 40)));
-  // Names, pairing and checksums checked before connecting; a folder is validated through
-  // before anything is applied (Context::migrations).
-  if (ctx.options().dry_run)
-    (void)ctx.source();
-  else
-    (void)ctx.migrations();
+  // Names, pairing and checksums checked before anything is applied: a --source folder while
+  // connecting (apply), the embedded or bundled set before connecting. A folder is validated
+  // through before anything is applied (Context::migrations).
+  if (ctx.options().source_dir.empty()) {
+    if (ctx.options().dry_run)
+      (void)ctx.source();
+    else
+      (void)ctx.migrations();
+  }
   auto run = run_options(ctx);
   const Version target = *parsed;
   run.target = Target::at(target);

@@ -24,7 +24,10 @@ RunOptions run_options(Context& ctx) {
 }
 
 RunResult apply(Context& ctx, const RunOptions& run, Reporter& reporter) {
-  auto& conn = ctx.connect();
+  // With --source the folder loads while the connection is made (a broken one is reported at
+  // once, even with the server slow or away).
+  auto& conn =
+      ctx.connect_while_loading(run.dry_run ? Context::Load::kSource : Context::Load::kMigrations);
   HistoryStore store(conn, ctx.log_table(), runner_identity());
   Runner runner(
       conn, store, [&ctx] { return ctx.execution_profile(); }, reporter);

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
+#include <system_error>
 #include <thread>
 
 #include "output.hpp"
@@ -169,6 +171,43 @@ Connection& Context::connect() {
   active.store(conn_.get());
   spdlog::debug("connected to {} (backend pid {})", conninfo_.display, conn_->backend_pid());
   return *conn_;
+}
+
+Connection& Context::connect_while_loading(Load load) {
+  const bool loaded = load == Load::kSource ? source_.has_value() : source_ || planning_;
+  if (options_.source_dir.empty() || loaded || conn_) return connect();
+  // The loader touches only the set's members (source_, planning_files_, planning_,
+  // planning_view_) and reads options_; connect() only the connection's (conn_, conninfo_,
+  // secrets_, active) and `stop`. The loader prints nothing, so every line the logger masks
+  // with secrets_ comes from this thread. Its outcome is read after the join.
+  std::exception_ptr load_error;
+  std::thread loader;
+  try {
+    loader = std::thread([this, load, &load_error]() noexcept {
+      try {
+        if (load == Load::kSource)
+          (void)source();
+        else
+          (void)migrations();
+      } catch (...) {
+        load_error = std::current_exception();
+        stop.store(true);  // no connection needed: the retry gives up at once
+      }
+    });
+  } catch (const std::system_error&) {
+    return connect();  // no thread to be had: one after the other, as before
+  }
+  Connection* conn = nullptr;
+  std::exception_ptr connect_error;
+  try {
+    conn = &connect();
+  } catch (...) {
+    connect_error = std::current_exception();
+  }
+  loader.join();  // before anything is thrown: the loader uses this Context
+  if (load_error) std::rethrow_exception(load_error);
+  if (connect_error) std::rethrow_exception(connect_error);
+  return *conn;
 }
 
 std::unique_ptr<Connection> Context::open_another() const {

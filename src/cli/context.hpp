@@ -82,6 +82,14 @@ class Context {
 
   // Connects, retrying transient failures until --connect-timeout. Throws ConnectError.
   [[nodiscard]] Connection& connect();
+  // Which set connect_while_loading() loads meanwhile.
+  enum class Load { kMigrations, kSource };
+  // connect(), with the --source folder loading meanwhile on a second thread (migrations() or
+  // source()): the no-op waits for the slower of the two rather than their sum. A folder that
+  // does not load wins: it sets `stop`, which ends the connect retry at once, and its error is
+  // thrown even when the connect failed too; else as connect(). Without --source, once loaded
+  // or connected: connect() alone, on this thread (the caller loads when it did before).
+  [[nodiscard]] Connection& connect_while_loading(Load load);
   // One more connection to the same database (single attempt), e.g. for a lease heartbeat.
   [[nodiscard]] std::unique_ptr<Connection> open_another() const;
   // A connection to another database on the same server (single attempt).

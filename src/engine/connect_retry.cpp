@@ -19,9 +19,23 @@ int connect_attempt_seconds(milliseconds total) {
   return static_cast<int>(std::clamp<long long>(total.count() / 1000, 2, 10));
 }
 
+namespace {
+// The backoff, cut short when `stop` is set: a stop (a signal, or a caller that no longer needs
+// the connection) is answered within a few milliseconds, not after up to two seconds.
+void wait_unless_stopped(milliseconds backoff, const std::atomic<bool>* stop) {
+  constexpr milliseconds kSlice{10};
+  const auto until = Clock::now() + backoff;
+  for (auto now = Clock::now(); now < until; now = Clock::now()) {
+    if (stop != nullptr && stop->load()) return;
+    std::this_thread::sleep_for(std::min<Clock::duration>(kSlice, until - now));
+  }
+}
+}  // namespace
+
 std::unique_ptr<Connection> connect_with_retry(const ConnectAttempt& attempt,
                                                const ConnectRetryOptions& options) {
   const auto now = [&] { return options.now ? options.now() : Clock::now(); };
+  const auto stopped = [&] { return options.stop != nullptr && options.stop->load(); };
   const auto start = now();
   const auto deadline = start + options.timeout;
   auto next_log = start;
@@ -36,15 +50,17 @@ std::unique_ptr<Connection> connect_with_retry(const ConnectAttempt& attempt,
       if (!attempt.is_transient(why))
         throw ConnectError(fmt::format("cannot connect to {}: {}", attempt.display, why),
                            "check the user, password and database name in --database-url");
-      const auto backoff = connect_backoff(failures);
-      if (at + backoff >= deadline || (options.stop != nullptr && options.stop->load()))
-        throw ConnectError(
+      const auto gave_up = [&] {
+        return ConnectError(
             fmt::format("cannot connect to {} within {}: {}", attempt.display,
                         format_duration(options.timeout), why),
             unresolved
                 ? "check the host name (not shown: it may be part of a password, as when an '@' "
                   "in a URL's password is not written %40)"
                 : "is the server up and reachable? raise --connect-timeout to wait longer");
+      };
+      const auto backoff = connect_backoff(failures);
+      if (at + backoff >= deadline || stopped()) throw gave_up();
       if (at >= next_log) {
         if (options.on_waiting)
           options.on_waiting(
@@ -55,7 +71,9 @@ std::unique_ptr<Connection> connect_with_retry(const ConnectAttempt& attempt,
       if (options.sleep)
         options.sleep(backoff);
       else
-        std::this_thread::sleep_for(backoff);
+        wait_unless_stopped(backoff, options.stop);
+      // Set while waiting: no further attempt.
+      if (stopped()) throw gave_up();
     }
   }
 }

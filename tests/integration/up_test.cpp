@@ -352,5 +352,46 @@ TEST(Connect, WaitsForAServerThatIsNotUpYet) {
   EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log"), kExampleCount);
 }
 
+// With --source the folder loads while the connection is made: a broken folder is reported at
+// once with the server away, not after --connect-timeout, and the connect error does not hide it.
+TEST(Connect, ABrokenSourceFolderIsReportedAtOnceWhileTheServerIsAway) {
+  MigrationDir dir;
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  dir.write("1_b.up.sql", "CREATE TABLE b (id int);\n");
+  const std::vector<std::vector<std::string>> commands = {
+      {"up"}, {"--dry-run", "up"}, {"migrate-to", "1"}, {"--dry-run", "migrate-to", "1"}};
+  for (const auto& command : commands) {
+    std::vector<std::string> args = {"--database-url",    "postgres://nobody@127.0.0.1:1/x",
+                                     "--connect-timeout", "30s",
+                                     "--source",          dir.path()};
+    args.insert(args.end(), command.begin(), command.end());
+    const auto r = run(stepwise_cmd(args), {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
+    std::string shown;
+    for (const auto& word : command) shown += word + " ";
+    EXPECT_EQ(r.exit_code, 3) << shown << ": " << r.err;
+    EXPECT_NE(r.err.find("duplicate version 1"), std::string::npos) << shown << ": " << r.err;
+    EXPECT_EQ(r.err.find("cannot connect"), std::string::npos) << shown << ": " << r.err;
+    EXPECT_LT(r.took.count(), 10'000) << shown;
+  }
+}
+
+// A good folder leaves the connect failure as it was: its message, its exit code.
+TEST(Connect, AGoodSourceFolderAndAnUnreachableServerGiveTheConnectError) {
+  MigrationDir dir;
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  for (const auto& command : std::vector<std::vector<std::string>>{{"up"}, {"migrate-to", "1"}}) {
+    std::vector<std::string> args = {"--database-url",    "postgres://nobody@127.0.0.1:1/x",
+                                     "--connect-timeout", "1s",
+                                     "--source",          dir.path()};
+    args.insert(args.end(), command.begin(), command.end());
+    const auto r = run(stepwise_cmd(args), {{"STEPWISE_DATABASE_URL", ""}, {"DATABASE_URL", ""}});
+    EXPECT_EQ(r.exit_code, 4) << command[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("cannot connect to 127.0.0.1:1/x within 1.0s"), std::string::npos)
+        << command[0] << ": " << r.err;
+    EXPECT_GE(r.took.count(), 500) << command[0];  // it retried for the server, as before
+    EXPECT_LT(r.took.count(), 5000) << command[0];
+  }
+}
+
 }  // namespace
 }  // namespace stepwise::test

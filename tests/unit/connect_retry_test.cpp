@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <optional>
+#include <thread>
 
 #include "stepwise/errors.hpp"
 
@@ -183,6 +184,41 @@ TEST(ConnectRetry, AStopEndsTheWaitAtTheNextFailure) {
                ConnectError);
   EXPECT_EQ(s.attempts, 1);
   EXPECT_TRUE(s.sleeps.empty());
+}
+
+TEST(ConnectRetry, AStopSetWhileWaitingEndsTheWaitWithoutAnotherAttempt) {
+  Script s;
+  s.answers = {kRefused, std::nullopt};
+  auto options = s.options(milliseconds(60'000));
+  options.sleep = [&s](milliseconds d) {
+    s.sleeps.push_back(d);
+    s.stop = true;  // e.g. the --source folder failed to load meanwhile
+  };
+  try {
+    (void)connect_with_retry(s.attempt(), options);
+    FAIL() << "connected after a stop";
+  } catch (const ConnectError& e) {
+    EXPECT_NE(std::string(e.what()).find("within 1m00s"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.attempts, 1);
+  EXPECT_EQ(s.sleeps.size(), 1U);
+}
+
+TEST(ConnectRetry, TheRealWaitWakesPromptlyOnAStop) {
+  Script s;
+  auto options = s.options(milliseconds(60'000));
+  options.now = nullptr;
+  options.sleep = nullptr;  // the steady clock and the stop-aware wait (200 ms after one failure)
+  const auto began = Clock::now();
+  std::thread stopper([&s] {
+    std::this_thread::sleep_for(milliseconds(30));
+    s.stop = true;
+  });
+  EXPECT_THROW((void)connect_with_retry(s.attempt(), options), ConnectError);
+  const auto took = Clock::now() - began;
+  stopper.join();
+  EXPECT_EQ(s.attempts, 1);
+  EXPECT_LT(took, milliseconds(150));
 }
 
 TEST(ConnectRetry, OtherErrorsAreNotRetried) {
