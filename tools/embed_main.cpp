@@ -130,6 +130,8 @@ int main(int argc, char** argv) {
   code += fmt::format("constexpr std::size_t kMigrationCount = {};\n", source.migrations.size());
   code +=
       fmt::format("const char* const kLogDigest = {};\n", literal(source.migrations.log_digest()));
+  code += fmt::format("const char* const kLatestVersion = {};\n",
+                      literal(source.migrations.latest().to_string()));
   code +=
       "stepwise::EmbeddedScript script(const Script& s) {\n"
       "  return {view(s.file), view(s.sql), view(s.checksum),\n"
@@ -147,13 +149,15 @@ int main(int argc, char** argv) {
       "  for (auto* e = kChecks; (*e)[0] != nullptr; ++e) out.checks[(*e)[0]] = (*e)[1];\n"
       "  if (kCheckAllow != nullptr) out.check_allow = kCheckAllow;\n"
       "  return out;\n}\n"
+      // Deferred: a no-op `up` needs the count, the newest version and the log digest only.
       "MigrationSet embedded_migrations() {\n"
-      "  std::vector<EmbeddedMigration> entries;\n  entries.reserve(kMigrationCount);\n"
-      "  for (std::size_t i = 0; i < kMigrationCount; ++i) {\n"
-      "    const auto& e = kEntries[i];\n"
-      "    entries.push_back({view(e.version), view(e.name), script(e.up), e.has_down != 0,\n"
-      "                       e.has_down ? script(e.down) : EmbeddedScript{}});\n  }\n"
-      "  return migration_set_from(entries, kLogDigest);\n}\n"
+      "  return deferred_migration_set_from(kMigrationCount, kLatestVersion, kLogDigest, [] {\n"
+      "    std::vector<EmbeddedMigration> entries;\n    entries.reserve(kMigrationCount);\n"
+      "    for (std::size_t i = 0; i < kMigrationCount; ++i) {\n"
+      "      const auto& e = kEntries[i];\n"
+      "      entries.push_back({view(e.version), view(e.name), script(e.up), e.has_down != 0,\n"
+      "                         e.has_down ? script(e.down) : EmbeddedScript{}});\n    }\n"
+      "    return entries;\n  });\n}\n"
       "}  // namespace stepwise\n";
   const std::string out_path = argv[2];
   const std::string tmp = out_path + ".tmp";

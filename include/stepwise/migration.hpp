@@ -1,8 +1,10 @@
 #pragma once
 // Migration files: the name grammar, header directives, checksums, and the validated set.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -89,12 +91,22 @@ class MigrationSet {
   // computes it at build time); empty: computed by log_digest() when asked for.
   explicit MigrationSet(std::vector<Migration> sorted, std::shared_ptr<const void> storage = {},
                         std::string log_digest = {});
+  // A set whose migrations are built only when first asked for (all(), find(), digest()):
+  // size(), latest() and log_digest() answer without them, so the no-op `up` of a large
+  // embedded set builds nothing. `build` must return `size` migrations, sorted, the newest
+  // `latest`, and digesting to `log_digest`. Thread-safe.
+  [[nodiscard]] static MigrationSet deferred(std::size_t size, Version latest,
+                                             std::string log_digest,
+                                             std::function<std::vector<Migration>()> build);
 
-  [[nodiscard]] const std::vector<Migration>& all() const noexcept { return migrations_; }
+  [[nodiscard]] const std::vector<Migration>& all() const { return built(); }
   [[nodiscard]] const Migration* find(const Version& v) const;
-  [[nodiscard]] bool empty() const noexcept { return migrations_.empty(); }
-  [[nodiscard]] std::size_t size() const noexcept { return migrations_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return size() == 0; }
+  [[nodiscard]] std::size_t size() const noexcept {
+    return deferred_ ? deferred_->size : migrations_.size();
+  }
   [[nodiscard]] Version latest() const {
+    if (deferred_) return deferred_->latest;
     return migrations_.empty() ? Version() : migrations_.back().version;
   }
   // A digest over every file name and checksum: names the set in --version and status.
@@ -103,13 +115,23 @@ class MigrationSet {
   // (AttemptLog::matches): the no-op `up` compares one value instead of reading every row.
   // Only the no-op check of a large set asks for it, so a set never pays for it otherwise.
   [[nodiscard]] std::string log_digest() const {
-    return log_digest_.empty() ? log_digest_of(migrations_) : log_digest_;
+    return log_digest_.empty() ? log_digest_of(built()) : log_digest_;
   }
 
  private:
+  struct Deferred {
+    std::size_t size = 0;
+    Version latest;
+    std::function<std::vector<Migration>()> build;
+    std::once_flag once;
+    std::vector<Migration> migrations;
+  };
+  [[nodiscard]] const std::vector<Migration>& built() const;
+
   std::vector<Migration> migrations_;
   std::shared_ptr<const void> storage_;
   std::string log_digest_;
+  std::shared_ptr<Deferred> deferred_;  // set by deferred(): migrations_ stays empty
 };
 
 // Validates files (all problems at once, one line each, every line naming its file) and
@@ -144,5 +166,10 @@ struct EmbeddedMigration {
 // `log_digest` as MigrationSet's (computed at build time), or empty.
 [[nodiscard]] MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries,
                                               std::string log_digest = {});
+// The same, deferred (MigrationSet::deferred): `entries` is called when the migrations are
+// first asked for; `count` and `latest_digits` describe what it returns.
+[[nodiscard]] MigrationSet deferred_migration_set_from(
+    std::size_t count, std::string_view latest_digits, std::string log_digest,
+    std::function<std::vector<EmbeddedMigration>()> entries);
 
 }  // namespace stepwise

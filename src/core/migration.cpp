@@ -95,9 +95,32 @@ Directives parse_directives(std::string_view file, std::string_view sql, std::st
 }
 
 const Migration* MigrationSet::find(const Version& v) const {
-  auto it = std::lower_bound(migrations_.begin(), migrations_.end(), v,
+  const auto& all = built();
+  auto it = std::lower_bound(all.begin(), all.end(), v,
                              [](const Migration& m, const Version& x) { return m.version < x; });
-  return it != migrations_.end() && it->version == v ? &*it : nullptr;
+  return it != all.end() && it->version == v ? &*it : nullptr;
+}
+
+MigrationSet MigrationSet::deferred(std::size_t size, Version latest, std::string log_digest,
+                                    std::function<std::vector<Migration>()> build) {
+  MigrationSet set;
+  set.log_digest_ = std::move(log_digest);
+  set.deferred_ = std::make_shared<Deferred>();
+  set.deferred_->size = size;
+  set.deferred_->latest = std::move(latest);
+  set.deferred_->build = std::move(build);
+  return set;
+}
+
+const std::vector<Migration>& MigrationSet::built() const {
+  if (!deferred_) return migrations_;
+  std::call_once(deferred_->once, [d = deferred_.get()] {
+    d->migrations = d->build();
+    if (d->migrations.size() != d->size ||
+        (!d->migrations.empty() && !(d->migrations.back().version == d->latest)))
+      throw std::logic_error("a deferred migration set built other migrations than it described");
+  });
+  return deferred_->migrations;
 }
 
 MigrationSet::MigrationSet(std::vector<Migration> sorted, std::shared_ptr<const void> storage,
@@ -128,7 +151,7 @@ std::string log_digest_of(std::span<const Migration> sorted) {
 
 std::string MigrationSet::digest() const {
   std::string all;
-  for (const auto& m : migrations_) {
+  for (const auto& m : built()) {
     all += fmt::format("{}\t{}\n", m.up.file, m.up.checksum);
     if (m.down) all += fmt::format("{}\t{}\n", m.down->file, m.down->checksum);
   }
@@ -344,8 +367,8 @@ MigrationSet build_planning_set(std::span<const MigrationFile> files) {
   return build_set(files, false);
 }
 
-MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries,
-                                std::string log_digest) {
+namespace {
+std::vector<Migration> migrations_from(std::span<const EmbeddedMigration> entries) {
   std::vector<Migration> out;
   out.reserve(entries.size());
   const auto script = [](const EmbeddedScript& e) {
@@ -358,7 +381,21 @@ MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries,
     m.up = script(e.up);
     if (e.has_down) m.down = script(e.down);
   }
-  return MigrationSet(std::move(out), {}, std::move(log_digest));
+  return out;
+}
+}  // namespace
+
+MigrationSet migration_set_from(std::span<const EmbeddedMigration> entries,
+                                std::string log_digest) {
+  return MigrationSet(migrations_from(entries), {}, std::move(log_digest));
+}
+
+MigrationSet deferred_migration_set_from(std::size_t count, std::string_view latest_digits,
+                                         std::string log_digest,
+                                         std::function<std::vector<EmbeddedMigration>()> entries) {
+  return MigrationSet::deferred(
+      count, count == 0 ? Version() : Version::from_digits(latest_digits), std::move(log_digest),
+      [entries = std::move(entries)] { return migrations_from(entries()); });
 }
 
 }  // namespace stepwise

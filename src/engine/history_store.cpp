@@ -8,6 +8,7 @@
 #include <ctime>
 #include <vector>
 
+#include "stepwise/checksum.hpp"
 #include "stepwise/engine.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/text.hpp"
@@ -131,6 +132,17 @@ bool HistoryStore::matches(std::string_view log_digest) {
   }
 }
 
+namespace {
+// The triggers' function: moves the counter next to whichever table fired it, found by name in
+// the catalog (no privilege check that could fail a write; a renamed schema moves the counter
+// with the table), and never fails a write to the log (no such sequence: nothing to move).
+constexpr std::string_view kCounterBody =
+    "DECLARE counter oid; BEGIN SELECT c.oid INTO counter FROM pg_catalog.pg_class c JOIN"
+    " pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = TG_TABLE_SCHEMA AND"
+    " c.relname = TG_TABLE_NAME || '_gen' AND c.relkind = 'S'; IF counter IS NOT NULL THEN"
+    " PERFORM pg_catalog.nextval(counter::pg_catalog.regclass); END IF; RETURN NULL; END";
+}  // namespace
+
 void HistoryStore::ensure_summary() {
   // Best effort: without the summary every no-op digests the whole log, as before.
   summary_ready_ = false;
@@ -143,48 +155,53 @@ void HistoryStore::ensure_summary() {
         " 1)",
         conn_.quote_literal(quoted(t)));
   };
+  // A relation of that name that is no sequence (another table's): no summary, no rebuild.
+  const auto other_is = [&](const TableName& t) {
+    return fmt::format(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass({}) AND"
+        " c.relkind <> 'S')",
+        conn_.quote_literal(quoted(t)));
+  };
+  const auto function = conn_.quote_literal(quoted(names->function) + "()");
   const auto trigger_is = [&](const std::string& name, int type) {
     return fmt::format(
         "EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = {0}::regclass AND"
         " t.tgname = {1} AND t.tgenabled = 'A' AND t.tgtype = {2} AND t.tgfoid ="
         " pg_catalog.to_regprocedure({3}))",
-        conn_.quote_literal(qualified()), conn_.quote_literal(name), type,
-        conn_.quote_literal(quoted(names->function) + "()"));
+        conn_.quote_literal(qualified()), conn_.quote_literal(name), type, function);
   };
   // tgtype: ROW (1) | AFTER (0) | INSERT (4) | DELETE (8) | UPDATE (16) = 29; TRUNCATE (32),
   // statement level, AFTER = 32.
   try {
     const auto rows = conn_.execute(fmt::format(
-        "SELECT {} AND {} AND {} AND {}, pg_catalog.pg_has_role((SELECT c.relowner FROM"
-        " pg_catalog.pg_class c WHERE c.oid = {}::regclass), 'USAGE')",
+        "SELECT {} AND {} AND {} AND {} AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid"
+        " = pg_catalog.to_regprocedure({}) AND p.prosecdef AND pg_catalog.encode(pg_catalog.sha256("
+        "pg_catalog.convert_to(p.prosrc, 'UTF8')), 'hex') = '{}'),"
+        " pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid ="
+        " {}::regclass), 'USAGE') AND NOT {} AND NOT {}",
         seq_is(names->counter), seq_is(names->summary), trigger_is(names->row_trigger, 29),
-        trigger_is(names->truncate_trigger, 32), conn_.quote_literal(qualified())));
+        trigger_is(names->truncate_trigger, 32), function, sha256_hex(kCounterBody),
+        conn_.quote_literal(qualified()), other_is(names->counter), other_is(names->summary)));
     if (rows.size() == 1 && rows[0].size() == 2 && rows[0][0].value_or("") == "t") {
       summary_ready_ = true;
       return;
     }
     // Only the log's owner may add triggers to it; anyone else would queue for its lock first.
     if (rows.size() != 1 || rows[0].size() != 2 || rows[0][1].value_or("") != "t") return;
-    const auto counter = conn_.quote_literal(quoted(names->counter));
-    // Never fails a write to the log: a missing counter, or a relation of that name that is no
-    // sequence, is left alone (the summary then answers for nothing: see matches()).
-    const auto body = fmt::format(
-        "BEGIN IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid ="
-        " pg_catalog.to_regclass({0})) = 'S' THEN PERFORM pg_catalog.nextval({0}); END IF;"
-        " RETURN NULL; END",
-        counter);
-    const auto tag = dollar_tag(body, "stepwise_counter");
+    const auto tag = dollar_tag(kCounterBody, "stepwise_counter");
     // One transaction, all or nothing; a second's lock wait at most (an open writer, a reader
     // holding the log), and then no summary this time. Row triggers, not statement ones,
     // because logical replication's apply fires only those; TRUNCATE has only a statement
     // trigger. Enabled ALWAYS: they fire with session_replication_role = replica too. Each
-    // bumps the counter and takes no row lock, so no writer waits for another. The counter
-    // moves once more at the end: a summary written before this (re)creation answers for
-    // nothing now, whatever happened to the log while the triggers were missing.
+    // bumps the counter and takes no row lock, so no writer waits for another. First of all
+    // the summary is voided (setval is not transactional: voided even if this rolls back),
+    // and the counter moves: a summary written before this rebuild answers for nothing,
+    // whatever happened to the log while the triggers were missing, even if the counter is new.
     execute_or_roll_back(fmt::format(
         "BEGIN;\nSET LOCAL lock_timeout = '1s';\n"
         "CREATE SEQUENCE IF NOT EXISTS {0} CACHE 1;\n"
         "CREATE SEQUENCE IF NOT EXISTS {1} MINVALUE -9223372036854775808 CACHE 1;\n"
+        "SELECT pg_catalog.setval({8}, -9223372036854775808, false);\n"
         "CREATE OR REPLACE FUNCTION {2}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
         " SET search_path = pg_catalog, pg_temp AS {3}{4}{3};\n"
         "DROP TRIGGER IF EXISTS {5} ON {7};\n"
@@ -193,11 +210,12 @@ void HistoryStore::ensure_summary() {
         " FOR EACH ROW EXECUTE FUNCTION {2}();\n"
         "CREATE TRIGGER {6} AFTER TRUNCATE ON {7} FOR EACH STATEMENT EXECUTE FUNCTION {2}();\n"
         "ALTER TABLE {7} ENABLE ALWAYS TRIGGER {5}, ENABLE ALWAYS TRIGGER {6};\n"
-        "SELECT pg_catalog.nextval({8});\n"
+        "SELECT pg_catalog.nextval({9});\n"
         "COMMIT",
-        quoted(names->counter), quoted(names->summary), quoted(names->function), tag, body,
+        quoted(names->counter), quoted(names->summary), quoted(names->function), tag, kCounterBody,
         conn_.quote_identifier(names->row_trigger), conn_.quote_identifier(names->truncate_trigger),
-        qualified(), counter));
+        qualified(), conn_.quote_literal(quoted(names->summary)),
+        conn_.quote_literal(quoted(names->counter))));
     summary_ready_ = true;
   } catch (const Error&) {
     // A racer, a privilege, a lock wait: no summary this time.

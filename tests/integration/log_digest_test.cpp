@@ -183,10 +183,26 @@ TEST_F(LogSummary, RecreatedTriggersInvalidateTheSummaryFromBefore) {
     HistoryStore store(*conn, TableName{"public", "stepwise_log"}, RunnerIdentity{"h", 1, "t"});
     (void)store.ensure_table();  // what a run does first under the lock, before any step
   }
-  EXPECT_EQ(db.scalar("SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM"
-                      " pg_trigger WHERE tgrelid = 'stepwise_log'::regclass"),
-            "stepwise_log_changed:A,stepwise_log_truncated:A");
+  EXPECT_EQ(
+      db.scalar("SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM"
+                " pg_trigger WHERE tgrelid = 'stepwise_log'::regclass"),
+      "stepwise_log_changed:A,stepwise_log_truncated:A");
   EXPECT_FALSE(current());
+  EXPECT_FALSE(matches(dir.path()));
+}
+
+// A counter dropped and created anew starts again from 1: a summary from before must answer for
+// nothing even when the new counter comes back to the value it was written for.
+TEST_F(LogSummary, ANewCounterNeverRevivesAnOlderSummary) {
+  const auto before = db.scalar("SELECT last_value FROM stepwise_log_gen");
+  db.query("DROP SEQUENCE stepwise_log_gen");
+  {
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    HistoryStore store(*conn, TableName{"public", "stepwise_log"}, RunnerIdentity{"h", 1, "t"});
+    (void)store.ensure_table();  // a run that dies right after, before any step
+  }
+  db.query("DELETE FROM stepwise_log WHERE version = '2'");
+  db.query("SELECT setval('stepwise_log_gen', " + before + ")");  // as enough changes would
   EXPECT_FALSE(matches(dir.path()));
 }
 
@@ -214,6 +230,21 @@ TEST_F(LogSummary, ItIsNoDriftAndANewRunCreatesItAgainWhenDropped) {
   ASSERT_EQ(up(), 0);
   EXPECT_TRUE(current());
   EXPECT_TRUE(matches(dir.path()));
+}
+
+// The triggers' function finds the counter next to the table that fired it: a renamed schema
+// keeps counting.
+TEST(LogSummaryNames, ARenamedSchemaKeepsCounting) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  db.query("CREATE SCHEMA s");
+  ASSERT_EQ(db.stepwise({"--source", dir.path(), "--log-table", "s.log", "up"}).exit_code, 0);
+  db.query("ALTER SCHEMA s RENAME TO t");
+  const auto before = db.count("SELECT last_value FROM t.log_gen");
+  db.query("UPDATE t.log SET notes = 'touched'");
+  EXPECT_GT(db.count("SELECT last_value FROM t.log_gen"), before);
 }
 
 // A log whose name leaves no room for the summary's names has none, and runs as before (a cut

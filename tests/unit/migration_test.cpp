@@ -813,6 +813,31 @@ TEST(BuildPlanningSet, UnreadDownFilesArePairedByNameOnly) {
                SourceError);
 }
 
+// The embedded set's start-up path: a no-op needs its size, newest version and log digest only.
+TEST(MigrationSet, ADeferredSetBuildsItsMigrationsOnlyWhenAskedForThem) {
+  const auto full = build_migration_set(std::vector<MigrationFile>{
+      file("1_a.up.sql", "SELECT 1;\n"), file("2_b.up.sql", "SELECT 2;\n")});
+  int builds = 0;
+  const auto set = MigrationSet::deferred(full.size(), full.latest(), full.log_digest(), [&] {
+    ++builds;
+    return full.all();
+  });
+  EXPECT_EQ(set.size(), 2u);
+  EXPECT_FALSE(set.empty());
+  EXPECT_EQ(set.latest(), full.latest());
+  EXPECT_EQ(set.log_digest(), full.log_digest());
+  EXPECT_EQ(builds, 0);
+  const auto copy = set;  // shares what it builds
+  EXPECT_EQ(set.all(), full.all());
+  EXPECT_NE(copy.find(Version::from_digits("2")), nullptr);
+  EXPECT_EQ(copy.digest(), full.digest());
+  EXPECT_EQ(builds, 1);
+  // A builder that does not build what the set said it holds is a bug, not a set.
+  const auto wrong = MigrationSet::deferred(3, full.latest(), "", [&] { return full.all(); });
+  EXPECT_EQ(wrong.size(), 3u);
+  EXPECT_THROW((void)wrong.all(), std::logic_error);
+}
+
 TEST(BuildMigrationSet, TextsSurviveTheFilesAndMovesOfTheSet) {
   MigrationSet moved;
   {
