@@ -97,7 +97,8 @@ class HistoryStore final : public AttemptLog {
   // The no-op digest as one SELECT over the log (a row with NULL unless all is applied).
   [[nodiscard]] std::string digest_sql();
   // The hash the summary sequence holds for `digest` (an SQL expression) and the log as it is.
-  [[nodiscard]] std::string summary_hash_sql(std::string_view digest);
+  [[nodiscard]] std::string summary_hash_sql(const NoopSummaryNames& names,
+                                             std::string_view digest);
   // Creates the counter and summary sequences, the triggers' function and the always-enabled
   // triggers on the log, when any is missing or altered (and the role owns the log); failures
   // leave summary_ready_ false.

@@ -94,11 +94,10 @@ std::string dollar_tag(std::string_view body, std::string_view name) {
 }
 }  // namespace
 
-std::string HistoryStore::summary_hash_sql(std::string_view digest) {
+std::string HistoryStore::summary_hash_sql(const NoopSummaryNames& names, std::string_view digest) {
   // What the summary sequence holds: a hash of the digest with the counter's value and the
   // log's file (relfilenode) it answers for. The counter moves on every change to the log; the
   // file changes on TRUNCATE, VACUUM FULL and rewriting ALTERs.
-  const auto names = *noop_summary_for(table_);
   return fmt::format(
       "pg_catalog.hashtextextended(pg_catalog.concat_ws(' ', {0}, (SELECT CASE WHEN c.is_called"
       " THEN c.last_value ELSE 0 END FROM {1} c), pg_catalog.pg_relation_filenode({2}::regclass)),"
@@ -120,7 +119,7 @@ bool HistoryStore::matches(std::string_view log_digest) {
     try {
       if (same(conn_.execute(fmt::format(
               "SELECT CASE WHEN s.is_called AND s.last_value = {0} THEN {1} END FROM {2} s",
-              summary_hash_sql(digest), digest, quoted(names->summary)))))
+              summary_hash_sql(*names, digest), digest, quoted(names->summary)))))
         return true;
     } catch (const DbError&) {
     }
@@ -239,7 +238,7 @@ void HistoryStore::refresh_summary() {
                     "SELECT pg_catalog.setval({1}, {2});\n"
                     "COMMIT",
                     qualified(), conn_.quote_literal(quoted(names.summary)),
-                    summary_hash_sql(fmt::format("COALESCE(({}), 'none')", digest_sql()))));
+                    summary_hash_sql(names, fmt::format("COALESCE(({}), 'none')", digest_sql()))));
   } catch (const Error&) {
     // Stale is safe: the no-op then digests the whole log.
   }
@@ -351,11 +350,11 @@ std::optional<TableName> HistoryStore::ensure_table(
     return TableName{*rows.at(0).at(5), *rows.at(0).at(6)};
   const bool schema_exists = rows.at(0).at(0).value_or("f") == "t";
   const bool table_exists = rows.at(0).at(1).value_or("f") == "t";
+  const bool cockroach = !rows.at(0).at(3).value_or("").empty();  // it has no triggers
   if (table_exists) {
     const auto type = rows.at(0).at(2).value_or("");
     const bool version_text = type == "text" || type.empty();
     const bool has_origin = rows.at(0).size() > 4 && rows.at(0).at(4).value_or("f") == "t";
-    const bool cockroach = !rows.at(0).at(3).value_or("").empty();
     if (!version_text || !has_origin) upgrade_layout(cockroach, version_text, has_origin);
     if (!cockroach) ensure_summary();
     return std::nullopt;
@@ -397,7 +396,7 @@ COMMENT ON TABLE {0} IS {1};)",
     // lock forced through transaction pooling, nor a run without the lock (adopt's check).
     if (!is_concurrent_create_duplicate(e.sqlstate())) throw;
   }
-  if (rows.at(0).at(3).value_or("").empty()) ensure_summary();  // CockroachDB has no triggers
+  if (!cockroach) ensure_summary();
   return std::nullopt;
 }
 
