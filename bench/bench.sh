@@ -2,7 +2,9 @@
 # Benchmarks stepwise against floors measured in the same run, on a throw-away PostgreSQL
 # with fsync ON (the server defaults). Prints medians, ranges and ratios:
 #   1. no-op `up` (nothing pending) vs pq_ping (libpq connect, one query, exit): N=10, 1000 and
-#      5000 embedded, and 1000 read with --source
+#      5000 embedded, and 1000 read with --source, which also shows pq_read (pq_ping that lists
+#      the folder and reads and hashes every up file on every core while it connects: what any
+#      tool reading the folder must do at least)
 #   2. apply N=1000 migrations, one commit per step, vs `psql -1 -f all.sql` (and `psql -f`)
 #   3. 32 concurrent `up` on a fresh database (100 migrations) vs one `up`
 #   4. peak RSS of the no-op and of the 1000-step apply
@@ -31,6 +33,7 @@ if [ ! -x "$BUILD_DIR/stepwise" ]; then
 fi
 command -v /usr/bin/time >/dev/null || { echo "bench: needs GNU time (apt-get install time)" >&2; exit 1; }
 gcc -O2 -o "$WORK/pq_ping" bench/pq_ping.c -I"$(pg_config --includedir)" -lpq
+gcc -O2 -o "$WORK/pq_read" bench/pq_read.c -I"$(pg_config --includedir)" -lpq -lcrypto -lpthread
 bench/gen_migrations.sh "$WORK/m1000" 1000
 bench/gen_migrations.sh "$WORK/m100" 100
 bench/gen_migrations.sh "$WORK/m5000" 5000

@@ -37,10 +37,11 @@ for n in 10 1000-embedded 5000-embedded 1000-source; do
   "$SW" --database-url "$url" "${src[@]}" up >/dev/null 2>&1
   psql_admin "CHECKPOINT"
   for i in 1 2 3; do "$W/pq_ping" "$url" >/dev/null; "$SW" --database-url "$url" "${src[@]}" up >/dev/null 2>&1; done
-  : > "$W/floor"; : > "$W/tool"
+  : > "$W/floor"; : > "$W/tool"; : > "$W/read_floor"
   for i in $(seq 1 "$NOOP_RUNS"); do
     time_us "$W/pq_ping" "$url" >> "$W/floor"
     time_us "$SW" --database-url "$url" "${src[@]}" up >> "$W/tool"
+    if [ ${#src[@]} -gt 0 ]; then time_us "$W/pq_read" "$url" "${src[1]}" >> "$W/read_floor"; fi
   done
   read -r fm fmin fmax < <(stats < "$W/floor")
   read -r tm tmin tmax < <(stats < "$W/tool")
@@ -49,6 +50,11 @@ for n in 10 1000-embedded 5000-embedded 1000-source; do
   NOOP_MED[$n]=$(ratio "$tm" "$fm")
   printf "no-op up, N=%-13s pq_ping %6.1f ms [%s–%s]  stepwise %6.1f ms [%s–%s]  ratio %sx  (target ≤ %sx)  peak RSS %s KiB (pq_ping %s KiB)\n" \
     "$n" "$fm" "$fmin" "$fmax" "$tm" "$tmin" "$tmax" "${NOOP_MED[$n]}" "$target" "$rss" "$rss_floor"
+  if [ ${#src[@]} -gt 0 ]; then
+    read -r rm rmin rmax < <(stats < "$W/read_floor")
+    printf "  the same folder, pq_read %6.1f ms [%s–%s] (%sx pq_ping): stepwise is %sx the read floor\n" \
+      "$rm" "$rmin" "$rmax" "$(ratio "$rm" "$fm")" "$(ratio "$tm" "$rm")"
+  fi
 done
 echo
 [ "$NOOP_ONLY" = 1 ] && exit 0

@@ -19,6 +19,18 @@ namespace stepwise {
 inline constexpr std::size_t kMaxMigrationBytes = 16u * 1024u * 1024u;
 inline constexpr std::string_view kChecksumAlgorithm = "sha256";
 
+enum class TxMode { kTransaction, kNoTransaction };
+
+// What the planning view checks of one file on its own, apart from its name and its pairing:
+// its bytes (size, NUL, UTF-8), header directives, the lexer pass and transaction control. It
+// depends on no other file, so a loader may work it out for many files at once.
+struct FileCheck {
+  std::string bytes_problem;          // set: the text was not checked further
+  std::vector<std::string> problems;  // directives, lexer, transaction control; one line each
+  TxMode tx = TxMode::kTransaction;
+  bool resumable = true;
+};
+
 // A file as read from disk or from the embedded table: a base name and its bytes.
 struct MigrationFile {
   std::string name;      // base name, e.g. "20240101120000_create_users.up.sql"
@@ -28,10 +40,15 @@ struct MigrationFile {
   // Listed by name only, not read (a down file in a folder's planning view: `up` never runs it,
   // and the full load before any work reads and checks it).
   bool unread = false;
+  // check_file_text(*this), when the loader worked it out as it read (on several threads):
+  // build_planning_set uses it instead of checking the text again.
+  std::optional<FileCheck> checked{};
 };
 
+// `f` read (not `unread`); f.checksum is not looked at.
+[[nodiscard]] FileCheck check_file_text(const MigrationFile& f);
+
 enum class Direction { kUp, kDown };
-enum class TxMode { kTransaction, kNoTransaction };
 
 [[nodiscard]] std::string_view to_string(Direction d);
 

@@ -235,9 +235,27 @@ std::string no_transaction_problem(std::string_view file,
   return {};
 }
 
+// The lexer pass over `text` and the transaction-control rules of its mode; a problem line or
+// empty. unwrapped non-null: a BEGIN ... COMMIT wrapper is blanked there (text is its view).
+std::string script_problem(std::string_view file, std::string_view text, TxMode tx,
+                           std::string* unwrapped) {
+  const auto parsed = parse_script(text);
+  if (parsed.problem)
+    return fmt::format("{}:{}: {}", display_name(file), parsed.problem->line,
+                       parsed.problem->message);
+  if (tx == TxMode::kNoTransaction) return no_transaction_problem(file, parsed.statements);
+  std::string problem;
+  unwrap_transaction(file, unwrapped, parsed.statements, &problem);
+  return problem;
+}
+
+// The files of one version: normally one up and at most one down. Kept without a vector each,
+// so a set of thousands allocates little; the rest only for the duplicate message.
 struct Pair {
-  std::vector<const MigrationFile*> ups, downs;
-  std::vector<FileName> up_names, down_names;
+  const MigrationFile* up = nullptr;
+  const MigrationFile* down = nullptr;
+  std::string up_slug, down_slug;
+  std::vector<const MigrationFile*> more_ups, more_downs;  // duplicates
 };
 
 // full: texts copied into storage the set owns, a BEGIN ... COMMIT wrapper blanked. Otherwise
@@ -261,55 +279,58 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
     if (!parsed) continue;  // not a migration file
     if (f.unread && full)
       throw std::logic_error("build_migration_set: " + f.name + " was listed but not read");
-    if (auto bad = f.unread ? std::string() : check_bytes(f); !bad.empty()) {
-      problems.push_back(std::move(bad));
+    const auto bad = f.unread    ? std::string()
+                     : f.checked ? f.checked->bytes_problem
+                                 : check_bytes(f);
+    if (!bad.empty()) {
+      problems.push_back(bad);
       unreadable.insert(parsed->version);
       continue;
     }
-    auto& pair = by_version[parsed->version];
-    if (parsed->direction == Direction::kUp) {
-      pair.ups.push_back(&f);
-      pair.up_names.push_back(*parsed);
-    } else {
-      pair.downs.push_back(&f);
-      pair.down_names.push_back(*parsed);
+    auto& pair = by_version[std::move(parsed->version)];
+    const bool up = parsed->direction == Direction::kUp;
+    auto& first = up ? pair.up : pair.down;
+    if (first != nullptr) {
+      (up ? pair.more_ups : pair.more_downs).push_back(&f);
+      continue;
     }
+    first = &f;
+    (up ? pair.up_slug : pair.down_slug) = std::move(parsed->slug);
   }
 
   std::vector<Migration> out;
+  out.reserve(by_version.size());
   for (auto& [version, pair] : by_version) {
-    const auto list = [](const std::vector<const MigrationFile*>& fs) {
-      std::vector<std::string> names;
-      for (auto* f : fs) names.push_back(display_name(f->name));
+    const auto duplicate = [&](const MigrationFile* first,
+                               const std::vector<const MigrationFile*>& more) {
+      std::vector<std::string> names{display_name(first->name)};
+      for (auto* f : more) names.push_back(display_name(f->name));
       std::sort(names.begin(), names.end());
-      return fmt::format("{}", fmt::join(names, ", "));
+      problems.push_back(fmt::format("{}: duplicate version {} (files: {})",
+                                     display_name(more[0]->name), version, fmt::join(names, ", ")));
     };
-    if (pair.ups.size() > 1) {
-      problems.push_back(fmt::format("{}: duplicate version {} (files: {})",
-                                     display_name(pair.ups[1]->name), version, list(pair.ups)));
+    if (!pair.more_ups.empty()) {
+      duplicate(pair.up, pair.more_ups);
       continue;
     }
-    if (pair.downs.size() > 1) {
-      problems.push_back(fmt::format("{}: duplicate version {} (files: {})",
-                                     display_name(pair.downs[1]->name), version, list(pair.downs)));
+    if (!pair.more_downs.empty()) {
+      duplicate(pair.down, pair.more_downs);
       continue;
     }
-    if (pair.ups.empty()) {
+    if (pair.up == nullptr) {
       if (unreadable.count(version)) continue;
-      const auto& down = pair.downs[0]->name;
+      const auto& down = pair.down->name;
       const auto up = down.substr(0, down.size() - kDownSuffix.size()) + std::string(kUpSuffix);
       problems.push_back(fmt::format("{}: down file without its up file ({})", display_name(down),
                                      display_name(up)));
       continue;
     }
-    if (!pair.downs.empty() && pair.down_names[0].slug != pair.up_names[0].slug) {
+    if (pair.down != nullptr && pair.down_slug != pair.up_slug) {
       problems.push_back(fmt::format("{}: down file does not match its up file {}",
-                                     display_name(pair.downs[0]->name),
-                                     display_name(pair.ups[0]->name)));
+                                     display_name(pair.down->name), display_name(pair.up->name)));
       continue;
     }
     const auto make_script = [&](const MigrationFile& f) {
-      std::string problem;
       Script s;
       s.file = full ? keep(f.name) : std::string_view(f.name);
       if (f.unread) return s;  // the planning view of a down file: its name, nothing more
@@ -318,37 +339,35 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
       s.checksum = f.checksum.empty() ? keep(sha256_hex(f.bytes))
                    : full             ? keep(f.checksum)
                                       : std::string_view(f.checksum);
+      if (!full) {
+        // The planning view checks the text where it lies, or takes what the loader found.
+        std::optional<FileCheck> own;
+        const auto& check = f.checked ? *f.checked : own.emplace(check_file_text(f));
+        s.tx = check.tx;
+        s.resumable = check.resumable;
+        problems.insert(problems.end(), check.problems.begin(), check.problems.end());
+        s.sql = bytes;
+        return s;
+      }
+      std::string problem;
       const auto directives = parse_directives(f.name, f.bytes, &problem);
       s.tx = directives.tx;
       s.resumable = directives.resumable;
       if (!problem.empty()) problems.push_back(std::move(problem));
-      // The planning view checks the text where it lies; the full set runs a copy it may unwrap.
-      std::string sql;
-      if (full) sql.assign(bytes);
-      const std::string_view text = full ? std::string_view(sql) : bytes;
-      // Every file is read through to its end before anything runs.
-      const auto parsed = parse_script(text);
-      if (parsed.problem) {
-        problems.push_back(fmt::format("{}:{}: {}", display_name(f.name), parsed.problem->line,
-                                       parsed.problem->message));
-      } else if (s.tx == TxMode::kNoTransaction) {
-        if (auto bad = no_transaction_problem(f.name, parsed.statements); !bad.empty())
-          problems.push_back(std::move(bad));
-      } else {
-        problem.clear();
-        unwrap_transaction(f.name, full ? &sql : nullptr, parsed.statements, &problem);
-        if (!problem.empty()) problems.push_back(std::move(problem));
-      }
-      s.sql = full ? keep(std::move(sql)) : bytes;
+      // The full set runs a copy it may unwrap; every file is read through to its end first.
+      std::string sql(bytes);
+      if (auto bad = script_problem(f.name, sql, s.tx, &sql); !bad.empty())
+        problems.push_back(std::move(bad));
+      s.sql = keep(std::move(sql));
       return s;
     };
     Migration m;
     m.version = version;
-    m.up = make_script(*pair.ups[0]);
+    m.up = make_script(*pair.up);
     // The slug is part of the up file's name: "<digits>_<slug>.up.sql".
-    const auto& slug = pair.up_names[0].slug;
+    const auto& slug = pair.up_slug;
     m.name = m.up.file.substr(m.up.file.size() - kUpSuffix.size() - slug.size(), slug.size());
-    if (!pair.downs.empty()) m.down = make_script(*pair.downs[0]);
+    if (pair.down != nullptr) m.down = make_script(*pair.down);
     out.push_back(std::move(m));
   }
   if (!problems.empty()) {
@@ -358,6 +377,22 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
   return MigrationSet(std::move(out), std::move(storage));
 }
 }  // namespace
+
+FileCheck check_file_text(const MigrationFile& f) {
+  FileCheck out;
+  out.bytes_problem = check_bytes(f);
+  if (!out.bytes_problem.empty()) return out;
+  std::string problem;
+  const auto directives = parse_directives(f.name, f.bytes, &problem);
+  out.tx = directives.tx;
+  out.resumable = directives.resumable;
+  if (!problem.empty()) out.problems.push_back(std::move(problem));
+  std::string_view text = f.bytes;
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  if (auto bad = script_problem(f.name, text, out.tx, nullptr); !bad.empty())
+    out.problems.push_back(std::move(bad));
+  return out;
+}
 
 MigrationSet build_migration_set(std::span<const MigrationFile> files) {
   return build_set(files, true);

@@ -7,11 +7,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "stepwise/checksum.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/source.hpp"
 
@@ -137,6 +143,59 @@ void throw_problems(const std::vector<std::string>& problems) {
 
 }  // namespace
 
+namespace {
+
+// One name of the folder and what reading it gave.
+struct Entry {
+  std::string name;
+  bool listed_regular = false;
+  bool holds_file = false;
+  MigrationFile file;
+  std::vector<std::string> problems;
+  std::exception_ptr error;
+};
+
+// The listing hands names to the readers in batches as it goes, so reading starts with the
+// first batch: a folder of thousands of small files costs mostly system calls (getdents, then
+// openat, fstat, read, close per file), and those of different files run in parallel.
+class BatchQueue {
+ public:
+  void push(std::vector<Entry>* batch) {
+    {
+      std::lock_guard lock(mutex_);
+      pending_.push_back(batch);
+    }
+    ready_.notify_one();
+  }
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    ready_.notify_all();
+  }
+  // The next batch; null once the listing is over and every batch is taken.
+  std::vector<Entry>* pop() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return closed_ || next_ < pending_.size(); });
+    return next_ < pending_.size() ? pending_[next_++] : nullptr;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::vector<std::vector<Entry>*> pending_;
+  std::size_t next_ = 0;
+  bool closed_ = false;
+};
+
+constexpr std::size_t kBatch = 64;
+// One more reader for every this many files listed: a thread costs more than a few files.
+constexpr std::size_t kFilesPerThread = 128;
+constexpr unsigned kMaxThreads = 4;  // a container's CPU quota is rarely what the host shows
+
+}  // namespace
+
 SourceFiles load_directory(const std::string& dir, bool migrations_only) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr)
@@ -146,57 +205,123 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
   const auto dir_real = real_path(dir);
   SourceFiles out;
   out.origin = dir;
-  std::vector<std::pair<std::string, bool>> names;  // name, listed as a regular file
-  while (const dirent* e = readdir(d)) {
-    std::string_view name = e->d_name;
-    if (((name == kReleasesFile || name == kCheckAllowFile) && !migrations_only) ||
-        (name.ends_with(".sql") && !name.starts_with(".")))
-      names.emplace_back(name, e->d_type == DT_REG);
-  }
-  std::sort(names.begin(), names.end());
-  std::vector<std::string> problems;
-  for (const auto& [name, listed_regular] : names) {
-    const auto path = dir + "/" + name;
+
+  const auto read_one = [&](Entry& e) {
+    const auto& name = e.name;
+    MigrationFile& f = e.file;
     // The planning view of `up` never runs a down file: listed, and read by the full load that
     // comes before any work.
     if (migrations_only && name.ends_with(".down.sql")) {
-      MigrationFile f;
       f.name = name;
       f.unread = true;
-      out.files.push_back(std::move(f));
-      continue;
+      e.holds_file = true;
+      return;
     }
     // Regular files only; a symlink only to a regular file inside the folder. A folder, FIFO or
     // device named x.sql is refused without being read.
     std::size_t on_disk = 0;
     const int fd =
-        open_checked(dfd, dir_real, dir, name, name, &problems, &on_disk, listed_regular);
-    if (fd < 0) continue;
-    try {
-      std::size_t size = 0;
-      if (name == kReleasesFile) {
-        out.releases_json = read_fd(fd, path, kMaxReleasesBytes, &size, on_disk);
-        if (size > kMaxReleasesBytes) {  // the catch below closes fd and d
-          throw SourceError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes",
-                                        kReleasesFile, size, kMaxReleasesBytes));
-        }
-      } else if (name == kCheckAllowFile) {
-        out.check_allow = read_fd(fd, path, kMaxReleasesBytes, &size, on_disk);
-      } else {
-        MigrationFile f;
-        f.name = name;
-        // An oversized file is read only up to the limit; its real size goes to the validator.
-        f.bytes = read_fd(fd, path, kMaxMigrationBytes + 1, &size, on_disk);
-        f.size = size;
-        out.files.push_back(std::move(f));
+        open_checked(dfd, dir_real, dir, name, name, &e.problems, &on_disk, e.listed_regular);
+    if (fd < 0) return;
+    const auto path = dir + "/" + name;
+    struct Closer {
+      int fd;
+      ~Closer() { close(fd); }
+    } closer{fd};
+    std::size_t size = 0;
+    if (name == kReleasesFile) {
+      out.releases_json = read_fd(fd, path, kMaxReleasesBytes, &size, on_disk);
+      if (size > kMaxReleasesBytes) {
+        throw SourceError(fmt::format("{}: file is {} bytes, larger than the limit of {} bytes",
+                                      kReleasesFile, size, kMaxReleasesBytes));
       }
-    } catch (...) {
-      close(fd);
-      closedir(d);
-      throw;
+    } else if (name == kCheckAllowFile) {
+      out.check_allow = read_fd(fd, path, kMaxReleasesBytes, &size, on_disk);
+    } else {
+      f.name = name;
+      // An oversized file is read only up to the limit; its real size goes to the validator.
+      f.bytes = read_fd(fd, path, kMaxMigrationBytes + 1, &size, on_disk);
+      f.size = size;
+      // Worked out here, on the reading threads: the set's checksum and the planning view's
+      // checks of the text on its own (build_planning_set takes them as they are).
+      f.checksum = sha256_hex(f.bytes);
+      if (migrations_only) f.checked = check_file_text(f);
+      e.holds_file = true;
     }
-    close(fd);
+  };
+  BatchQueue queue;
+  const auto read_batches = [&]() noexcept {
+    while (auto* batch = queue.pop()) {
+      for (auto& e : *batch) {
+        try {
+          read_one(e);
+        } catch (...) {
+          e.error = std::current_exception();
+        }
+      }
+    }
+  };
+
+  std::deque<std::vector<Entry>> batches;  // elements never move: readers hold pointers
+  std::vector<std::thread> readers;
+  const auto max_readers =
+      std::min(std::max(1u, std::thread::hardware_concurrency()), kMaxThreads) - 1;
+  std::size_t listed = 0;
+  std::exception_ptr listing_error;
+  try {
+    std::vector<Entry> batch;
+    const auto hand_over = [&] {
+      queue.push(&batches.emplace_back(std::move(batch)));
+      batch.clear();
+      if (readers.size() < max_readers && listed >= (readers.size() + 1) * kFilesPerThread) {
+        try {
+          readers.emplace_back(read_batches);
+        } catch (const std::system_error&) {
+          // no thread to be had: the others read the rest
+        }
+      }
+    };
+    while (const dirent* de = readdir(d)) {
+      std::string_view name = de->d_name;
+      if (((name == kReleasesFile || name == kCheckAllowFile) && !migrations_only) ||
+          (name.ends_with(".sql") && !name.starts_with("."))) {
+        auto& e = batch.emplace_back();
+        e.name = name;
+        e.listed_regular = de->d_type == DT_REG;
+        if (++listed % kBatch == 0) hand_over();
+      }
+    }
+    if (!batch.empty()) hand_over();
+  } catch (...) {
+    listing_error = std::current_exception();
   }
+  queue.close();
+  read_batches();  // this thread reads too, once the listing is done
+  for (auto& r : readers) r.join();
+  if (listing_error) {
+    closedir(d);
+    std::rethrow_exception(listing_error);
+  }
+
+  // Read in any order, reported in name order: the same files, the same problems and the
+  // same first error as one thread reading the sorted names would give.
+  std::vector<Entry*> sorted;
+  sorted.reserve(listed);
+  for (auto& batch : batches)
+    for (auto& e : batch) sorted.push_back(&e);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Entry* a, const Entry* b) { return a->name < b->name; });
+  std::vector<std::string> problems;
+  for (auto* e : sorted) {
+    problems.insert(problems.end(), e->problems.begin(), e->problems.end());
+    if (e->error) {
+      closedir(d);
+      std::rethrow_exception(e->error);
+    }
+  }
+  out.files.reserve(sorted.size());
+  for (auto* e : sorted)
+    if (e->holds_file) out.files.push_back(std::move(e->file));
   closedir(d);
   // expected/*.json and (for check) checks/*.sql, when the folder has them.
   const auto read_subdir = [&](std::string_view sub, std::string_view suffix,

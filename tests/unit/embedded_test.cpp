@@ -1,9 +1,11 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -246,6 +248,92 @@ TEST(LoadDirectory, DirectoryOrOutsideLinkNamedLikeAMigrationIsRefused) {
   ASSERT_EQ(files.files.size(), 2u);
   EXPECT_EQ(files.files[1].name, "4_in.up.sql");
   EXPECT_EQ(files.files[1].bytes, "SELECT 1;");
+}
+
+TEST(LoadDirectory, AThousandFilesReadOnSeveralThreadsComeBackAsOneThreadWouldGiveThem) {
+  // Enough files for every reader thread: the outcome is in name order whatever thread read
+  // what, every problem is reported in that order, and the planning view's checks come along.
+  TempDir dir;
+  for (int i = 1; i <= 1000; ++i) {
+    const auto v = fmt::format("{:04}", i);
+    dir.write(v + "_t.up.sql", "CREATE TABLE t_" + v + " ();\n");
+    dir.write(v + "_t.down.sql", "DROP TABLE t_" + v + ";\n");
+  }
+  const auto files = load_directory(dir.str(), /*migrations_only=*/true);
+  ASSERT_EQ(files.files.size(), 2000u);
+  for (std::size_t i = 0; i < files.files.size(); ++i) {
+    const auto& f = files.files[i];
+    const auto v = fmt::format("{:04}", i / 2 + 1);
+    if (i % 2 == 0) {  // "0001_t.down.sql" sorts before "0001_t.up.sql"
+      EXPECT_EQ(f.name, v + "_t.down.sql");
+      EXPECT_TRUE(f.unread);
+      continue;
+    }
+    ASSERT_EQ(f.name, v + "_t.up.sql");
+    EXPECT_EQ(f.bytes, "CREATE TABLE t_" + v + " ();\n");
+    EXPECT_EQ(f.checksum, sha256_hex(f.bytes));
+    ASSERT_TRUE(f.checked.has_value()) << f.name;
+    EXPECT_TRUE(f.checked->bytes_problem.empty());
+    EXPECT_TRUE(f.checked->problems.empty());
+  }
+  // The full load reads the down files too and leaves the text checks to the set.
+  const auto full = load_directory(dir.str());
+  ASSERT_EQ(full.files.size(), 2000u);
+  EXPECT_EQ(full.files[0].bytes, "DROP TABLE t_0001;\n");
+  EXPECT_FALSE(full.files[1].checked.has_value());
+
+  // Problems spread over the folder come back in name order, one line each.
+  fs::remove(dir.path() / "0999_t.up.sql");
+  fs::create_directories(dir.path() / "0999_t.up.sql");
+  fs::remove(dir.path() / "0003_t.up.sql");
+  fs::create_directories(dir.path() / "0003_t.up.sql");
+  TempDir outside;
+  outside.write("x.sql", "SELECT 2;");
+  fs::remove(dir.path() / "0500_t.up.sql");
+  fs::create_symlink(outside.path() / "x.sql", dir.path() / "0500_t.up.sql");
+  try {
+    (void)load_directory(dir.str(), /*migrations_only=*/true);
+    FAIL() << "accepted";
+  } catch (const SourceError& e) {
+    const std::string msg = e.what();
+    const auto at3 = msg.find("0003_t.up.sql: a directory");
+    const auto at500 = msg.find("0500_t.up.sql: a symlink to");
+    const auto at999 = msg.find("0999_t.up.sql: a directory");
+    ASSERT_NE(at3, std::string::npos) << msg;
+    ASSERT_NE(at500, std::string::npos) << msg;
+    ASSERT_NE(at999, std::string::npos) << msg;
+    EXPECT_EQ(at3, 0u) << msg;
+    EXPECT_LT(at3, at500);
+    EXPECT_LT(at500, at999);
+    EXPECT_EQ(std::count(msg.begin(), msg.end(), '\n'), 2) << msg;
+  }
+}
+
+TEST(LoadDirectory, TheLoadersChecksAreThoseOfTheSet) {
+  // A broken file among many: the planning set built from what the loader worked out refuses
+  // it with the same message as the set that checks every text itself.
+  TempDir dir;
+  for (int i = 1; i <= 300; ++i) dir.write(fmt::format("{:03}_t.up.sql", i), "SELECT 1;\n");
+  dir.write("150_t.up.sql", "SELECT 'open;\n");
+  dir.write("151_t.up.sql", std::string("SELECT \xff;\n"));
+  dir.write("152_t.up.sql", "-- stepwise:no-transaction\nBEGIN;\nSELECT 1;\n");
+  const auto planning = load_directory(dir.str(), /*migrations_only=*/true);
+  const auto full = load_directory(dir.str());
+  std::string from_loader, from_set;
+  try {
+    (void)build_planning_set(planning.files);
+  } catch (const SourceError& e) {
+    from_loader = e.what();
+  }
+  try {
+    (void)build_migration_set(full.files);
+  } catch (const SourceError& e) {
+    from_set = e.what();
+  }
+  EXPECT_NE(from_set.find("150_t.up.sql:1:"), std::string::npos) << from_set;
+  EXPECT_NE(from_set.find("151_t.up.sql: file is not valid UTF-8"), std::string::npos) << from_set;
+  EXPECT_NE(from_set.find("152_t.up.sql:2: BEGIN"), std::string::npos) << from_set;
+  EXPECT_EQ(from_loader, from_set);
 }
 
 TEST(ValidateSource, BadReleasesReported) {

@@ -480,6 +480,26 @@ TEST(BuildMigrationSet, ValidUtf8Accepted) {
   EXPECT_EQ(set.size(), 1u);
 }
 
+TEST(IsValidUtf8, ABadByteIsFoundWhereverItFallsInTheEightByteSteps) {
+  // ASCII is checked eight bytes at a time: a bad or multi-byte sequence at any offset, and at
+  // the very end, is still seen.
+  for (std::size_t at = 0; at < 24; ++at) {
+    std::string text(24, 'a');
+    EXPECT_TRUE(is_valid_utf8(text));
+    text[at] = '\xe9';  // Latin-1 é: not UTF-8
+    EXPECT_FALSE(is_valid_utf8(text)) << at;
+    text[at] = '\x80';  // a continuation byte alone
+    EXPECT_FALSE(is_valid_utf8(text)) << at;
+    text.replace(at, 1, "\xc3\xa9");  // UTF-8 é
+    EXPECT_TRUE(is_valid_utf8(text)) << at;
+    text.replace(at, 2, "\xc0\xaf");  // an overlong '/'
+    EXPECT_FALSE(is_valid_utf8(text)) << at;
+  }
+  EXPECT_FALSE(is_valid_utf8(std::string(16, 'a') + "\xf0\x9f\x98"));  // cut short at the end
+  EXPECT_TRUE(is_valid_utf8(std::string(16, 'a') + "\xf0\x9f\x98\x80"));
+  EXPECT_TRUE(is_valid_utf8(""));
+}
+
 TEST(BuildMigrationSet, OversizedFileRefusedBySize) {
   auto f = file("1_big.up.sql", "SELECT 1;");
   f.size = kMaxMigrationBytes + 1;
@@ -792,6 +812,59 @@ TEST(BuildPlanningSet, RefusesWhatTheFullSetRefuses) {
   const std::vector<MigrationFile> wrapped{file("1_a.up.sql", "BEGIN;\nSELECT 1;\nCOMMIT;\n")};
   EXPECT_EQ(build_planning_set(wrapped).all()[0].up.sql, "BEGIN;\nSELECT 1;\nCOMMIT;\n");
   EXPECT_EQ(build_migration_set(wrapped).all()[0].up.sql.find("BEGIN"), std::string_view::npos);
+}
+
+TEST(BuildPlanningSet, TakesWhatTheLoaderCheckedInsteadOfCheckingAgain) {
+  // check_file_text gives each file's own problems, as the set reports them...
+  const auto broken = file("1_a.up.sql", "-- stepwise:no-transaction\nBEGIN;\nSELECT 1;\n");
+  const auto check = check_file_text(broken);
+  EXPECT_TRUE(check.bytes_problem.empty());
+  ASSERT_EQ(check.problems.size(), 1u);
+  EXPECT_NE(check.problems[0].find("1_a.up.sql:2: BEGIN in a -- stepwise:no-transaction file"),
+            std::string::npos)
+      << check.problems[0];
+  EXPECT_EQ(check.tx, TxMode::kNoTransaction);
+  EXPECT_EQ(check_file_text(file("1_a.up.sql", std::string("SELECT\0", 7))).bytes_problem,
+            "1_a.up.sql: file holds a NUL byte");
+  EXPECT_FALSE(check_file_text(file("1_a.up.sql", "-- stepwise:not-resumable\n")).resumable);
+
+  // ...and the planning set takes a precomputed check as it is: what it says is what counts.
+  auto f = file("1_a.up.sql", "SELECT 1;\n");
+  f.checked = FileCheck{};
+  f.checked->tx = TxMode::kNoTransaction;
+  f.checked->resumable = false;
+  const auto set = build_planning_set(std::vector<MigrationFile>{f});
+  EXPECT_EQ(set.all()[0].up.tx, TxMode::kNoTransaction);
+  EXPECT_FALSE(set.all()[0].up.resumable);
+  f.checked->problems = {"1_a.up.sql:1: a problem the loader found"};
+  try {
+    (void)build_planning_set(std::vector<MigrationFile>{f});
+    FAIL() << "accepted";
+  } catch (const SourceError& e) {
+    EXPECT_STREQ(e.what(), "1_a.up.sql:1: a problem the loader found");
+  }
+  f.checked = FileCheck{};
+  f.checked->bytes_problem = "1_a.up.sql: file is not valid UTF-8";
+  const auto down = file("1_a.down.sql", "SELECT 0;\n");
+  try {
+    (void)build_planning_set(std::vector<MigrationFile>{down, f});
+    FAIL() << "accepted";
+  } catch (const SourceError& e) {
+    // An unreadable up file: no "down file without its up file" on top.
+    EXPECT_STREQ(e.what(), "1_a.up.sql: file is not valid UTF-8");
+  }
+}
+
+TEST(BuildPlanningSet, DuplicatesAreNamedWithEveryFileOfTheVersion) {
+  const std::vector<MigrationFile> files{file("01_a.up.sql", ""), file("1_a.up.sql", ""),
+                                         file("001_b.up.sql", "")};
+  try {
+    (void)build_planning_set(files);
+    FAIL() << "accepted";
+  } catch (const SourceError& e) {
+    EXPECT_STREQ(e.what(),
+                 "1_a.up.sql: duplicate version 1 (files: 001_b.up.sql, 01_a.up.sql, 1_a.up.sql)");
+  }
 }
 
 TEST(BuildPlanningSet, UnreadDownFilesArePairedByNameOnly) {
