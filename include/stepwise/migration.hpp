@@ -41,7 +41,8 @@ struct MigrationFile {
   // and the full load before any work reads and checks it).
   bool unread = false;
   // check_file_text(*this), when the loader worked it out as it read (on several threads):
-  // build_planning_set uses it instead of checking the text again.
+  // build_planning_set uses it instead of checking the text again. True of `bytes` as read: a
+  // caller that changes `bytes` must reset it (and `checksum`).
   std::optional<FileCheck> checked{};
 };
 

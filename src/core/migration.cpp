@@ -279,11 +279,9 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
     if (!parsed) continue;  // not a migration file
     if (f.unread && full)
       throw std::logic_error("build_migration_set: " + f.name + " was listed but not read");
-    const auto bad = f.unread    ? std::string()
-                     : f.checked ? f.checked->bytes_problem
-                                 : check_bytes(f);
+    auto bad = f.unread ? std::string() : f.checked ? f.checked->bytes_problem : check_bytes(f);
     if (!bad.empty()) {
-      problems.push_back(bad);
+      problems.push_back(std::move(bad));
       unreadable.insert(parsed->version);
       continue;
     }

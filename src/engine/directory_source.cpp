@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,11 +10,11 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <exception>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,11 @@
 namespace stepwise {
 
 namespace {
+
+// strerror() is not promised to be thread-safe, and the readers run on several threads.
+std::string error_text(int code) {
+  return std::error_code(code, std::generic_category()).message();
+}
 
 constexpr std::size_t kMaxReleasesBytes = 4u * 1024u * 1024u;
 
@@ -38,17 +44,13 @@ std::string read_fd(int fd, const std::string& path, std::size_t limit, std::siz
   while (got < bytes.size()) {
     const auto n = ::read(fd, bytes.data() + got, bytes.size() - got);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw SourceError(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+    if (n < 0) throw SourceError(fmt::format("{}: cannot read: {}", path, error_text(errno)));
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
   }
   bytes.resize(got);
   return bytes;
 }
-
-}  // namespace
-
-namespace {
 
 std::string kind_of(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
@@ -90,7 +92,7 @@ int open_checked(int dfd, const std::string& dir_real, const std::string& dir,
   const auto path = dir + "/" + name;
   struct stat st {};
   if (fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    problems->push_back(fmt::format("{}: cannot read: {}", shown, std::strerror(errno)));
+    problems->push_back(fmt::format("{}: cannot read: {}", shown, error_text(errno)));
     return -1;
   }
   std::string target;  // where a symlink resolves; the file itself otherwise
@@ -98,7 +100,7 @@ int open_checked(int dfd, const std::string& dir_real, const std::string& dir,
     target = real_path(path);
     if (target.empty()) {
       problems->push_back(
-          fmt::format("{}: a symlink that does not resolve: {}", shown, std::strerror(errno)));
+          fmt::format("{}: a symlink that does not resolve: {}", shown, error_text(errno)));
       return -1;
     }
     if (dir_real.empty() || !target.starts_with(dir_real + "/")) {
@@ -109,7 +111,7 @@ int open_checked(int dfd, const std::string& dir_real, const std::string& dir,
       return -1;
     }
     if (stat(target.c_str(), &st) != 0) {
-      problems->push_back(fmt::format("{}: cannot read: {}", shown, std::strerror(errno)));
+      problems->push_back(fmt::format("{}: cannot read: {}", shown, error_text(errno)));
       return -1;
     }
   }
@@ -125,8 +127,9 @@ int open_checked(int dfd, const std::string& dir_real, const std::string& dir,
   struct stat opened {};
   if (fd < 0 || fstat(fd, &opened) != 0 || !S_ISREG(opened.st_mode)) {
     // Swapped between the check and the open.
-    problems->push_back(fmt::format("{}: cannot read: {}", shown,
-                                    fd < 0 ? std::strerror(errno) : "it changed while being read"));
+    problems->push_back(
+        fmt::format("{}: cannot read: {}", shown,
+                    fd < 0 ? error_text(errno) : std::string("it changed while being read")));
     if (fd >= 0) close(fd);
     return -1;
   }
@@ -140,10 +143,6 @@ void throw_problems(const std::vector<std::string>& problems) {
   for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
   throw SourceError(all);
 }
-
-}  // namespace
-
-namespace {
 
 // One name of the folder and what reading it gave.
 struct Entry {
@@ -194,13 +193,23 @@ constexpr std::size_t kBatch = 64;
 constexpr std::size_t kFilesPerThread = 128;
 constexpr unsigned kMaxThreads = 4;  // a container's CPU quota is rarely what the host shows
 
+// The cores this process may run on (its affinity mask, which taskset and cpusets narrow);
+// a CPU quota is not seen, hence the cap above.
+unsigned usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 }  // namespace
 
 SourceFiles load_directory(const std::string& dir, bool migrations_only) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr)
     throw SourceError(
-        fmt::format("--source {}: not a readable directory: {}", dir, std::strerror(errno)));
+        fmt::format("--source {}: not a readable directory: {}", dir, error_text(errno)));
   const int dfd = dirfd(d);
   const auto dir_real = real_path(dir);
   SourceFiles out;
@@ -244,12 +253,15 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
       f.size = size;
       // Worked out here, on the reading threads: the set's checksum and the planning view's
       // checks of the text on its own (build_planning_set takes them as they are).
-      f.checksum = sha256_hex(f.bytes);
+      // (An oversized file is refused by its size: not hashed.)
+      if (size <= kMaxMigrationBytes) f.checksum = sha256_hex(f.bytes);
       if (migrations_only) f.checked = check_file_text(f);
       e.holds_file = true;
     }
   };
   BatchQueue queue;
+  // noexcept: a reader that stopped half-way would leave files silently unread; a queue whose
+  // mutex fails ends the process instead.
   const auto read_batches = [&]() noexcept {
     while (auto* batch = queue.pop()) {
       for (auto& e : *batch) {
@@ -264,8 +276,7 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
 
   std::deque<std::vector<Entry>> batches;  // elements never move: readers hold pointers
   std::vector<std::thread> readers;
-  const auto max_readers =
-      std::min(std::max(1u, std::thread::hardware_concurrency()), kMaxThreads) - 1;
+  const auto max_readers = std::min(usable_cores(), kMaxThreads) - 1;
   std::size_t listed = 0;
   std::exception_ptr listing_error;
   try {
