@@ -299,13 +299,15 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
   std::vector<Migration> out;
   out.reserve(by_version.size());
   for (auto& [version, pair] : by_version) {
-    const auto duplicate = [&](const MigrationFile* first,
+    // A lambda may not name a structured binding in every compiler this builds with (clang 14).
+    const auto duplicate = [&problems, &v = version](
+                               const MigrationFile* first,
                                const std::vector<const MigrationFile*>& more) {
       std::vector<std::string> names{display_name(first->name)};
       for (auto* f : more) names.push_back(display_name(f->name));
       std::sort(names.begin(), names.end());
       problems.push_back(fmt::format("{}: duplicate version {} (files: {})",
-                                     display_name(more[0]->name), version, fmt::join(names, ", ")));
+                                     display_name(more[0]->name), v, fmt::join(names, ", ")));
     };
     if (!pair.more_ups.empty()) {
       duplicate(pair.up, pair.more_ups);
