@@ -249,6 +249,25 @@ std::string script_problem(std::string_view file, std::string_view text, TxMode 
   return problem;
 }
 
+std::string_view without_bom(std::string_view bytes) {
+  if (bytes.starts_with("\xEF\xBB\xBF")) bytes.remove_prefix(3);  // the server rejects a BOM
+  return bytes;
+}
+
+// Directives, the lexer pass and transaction control over `text`: f's bytes without a BOM, or
+// unwrapped's copy of them, where a BEGIN ... COMMIT wrapper is then blanked.
+FileCheck check_text(const MigrationFile& f, std::string_view text, std::string* unwrapped) {
+  FileCheck out;
+  std::string problem;
+  const auto directives = parse_directives(f.name, f.bytes, &problem);
+  out.tx = directives.tx;
+  out.resumable = directives.resumable;
+  if (!problem.empty()) out.problems.push_back(std::move(problem));
+  if (auto bad = script_problem(f.name, text, out.tx, unwrapped); !bad.empty())
+    out.problems.push_back(std::move(bad));
+  return out;
+}
+
 // The files of one version: normally one up and at most one down. Kept without a vector each,
 // so a set of thousands allocates little; the rest only for the duplicate message.
 struct Pair {
@@ -334,31 +353,23 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
       Script s;
       s.file = full ? keep(f.name) : std::string_view(f.name);
       if (f.unread) return s;  // the planning view of a down file: its name, nothing more
-      std::string_view bytes = f.bytes;
-      if (bytes.starts_with("\xEF\xBB\xBF")) bytes.remove_prefix(3);  // the server rejects a BOM
+      const std::string_view bytes = without_bom(f.bytes);
       s.checksum = f.checksum.empty() ? keep(sha256_hex(f.bytes))
                    : full             ? keep(f.checksum)
                                       : std::string_view(f.checksum);
-      if (!full) {
-        // The planning view checks the text where it lies, or takes what the loader found.
-        std::optional<FileCheck> own;
-        const auto& check = f.checked ? *f.checked : own.emplace(check_file_text(f));
-        s.tx = check.tx;
-        s.resumable = check.resumable;
-        problems.insert(problems.end(), check.problems.begin(), check.problems.end());
-        s.sql = bytes;
-        return s;
-      }
-      std::string problem;
-      const auto directives = parse_directives(f.name, f.bytes, &problem);
-      s.tx = directives.tx;
-      s.resumable = directives.resumable;
-      if (!problem.empty()) problems.push_back(std::move(problem));
-      // The full set runs a copy it may unwrap; every file is read through to its end first.
-      std::string sql(bytes);
-      if (auto bad = script_problem(f.name, sql, s.tx, &sql); !bad.empty())
-        problems.push_back(std::move(bad));
-      s.sql = keep(std::move(sql));
+      // The planning view checks the text where it lies, or takes what the loader found; the
+      // full set runs a copy it may unwrap. Every file is read through to its end first.
+      std::string sql;
+      if (full) sql.assign(bytes);
+      std::optional<FileCheck> own;
+      const auto& check = !full && f.checked
+                              ? *f.checked
+                              : own.emplace(check_text(f, full ? std::string_view(sql) : bytes,
+                                                       full ? &sql : nullptr));
+      s.tx = check.tx;
+      s.resumable = check.resumable;
+      problems.insert(problems.end(), check.problems.begin(), check.problems.end());
+      s.sql = full ? keep(std::move(sql)) : bytes;
       return s;
     };
     Migration m;
@@ -379,19 +390,12 @@ MigrationSet build_set(std::span<const MigrationFile> files, bool full) {
 }  // namespace
 
 FileCheck check_file_text(const MigrationFile& f) {
-  FileCheck out;
-  out.bytes_problem = check_bytes(f);
-  if (!out.bytes_problem.empty()) return out;
-  std::string problem;
-  const auto directives = parse_directives(f.name, f.bytes, &problem);
-  out.tx = directives.tx;
-  out.resumable = directives.resumable;
-  if (!problem.empty()) out.problems.push_back(std::move(problem));
-  std::string_view text = f.bytes;
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  if (auto bad = script_problem(f.name, text, out.tx, nullptr); !bad.empty())
-    out.problems.push_back(std::move(bad));
-  return out;
+  if (auto bad = check_bytes(f); !bad.empty()) {
+    FileCheck out;
+    out.bytes_problem = std::move(bad);
+    return out;
+  }
+  return check_text(f, without_bom(f.bytes), nullptr);
 }
 
 MigrationSet build_migration_set(std::span<const MigrationFile> files) {

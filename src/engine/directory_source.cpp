@@ -144,9 +144,8 @@ void throw_problems(const std::vector<std::string>& problems) {
   throw SourceError(all);
 }
 
-// One name of the folder and what reading it gave.
+// One name of the folder (file.name, set by the listing) and what reading it gave.
 struct Entry {
-  std::string name;
   bool listed_regular = false;
   bool holds_file = false;
   MigrationFile file;
@@ -216,12 +215,11 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
   out.origin = dir;
 
   const auto read_one = [&](Entry& e) {
-    const auto& name = e.name;
     MigrationFile& f = e.file;
+    const auto& name = f.name;
     // The planning view of `up` never runs a down file: listed, and read by the full load that
     // comes before any work.
     if (migrations_only && name.ends_with(".down.sql")) {
-      f.name = name;
       f.unread = true;
       e.holds_file = true;
       return;
@@ -247,7 +245,6 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
     } else if (name == kCheckAllowFile) {
       out.check_allow = read_fd(fd, path, kMaxReleasesBytes, &size, on_disk);
     } else {
-      f.name = name;
       // An oversized file is read only up to the limit; its real size goes to the validator.
       f.bytes = read_fd(fd, path, kMaxMigrationBytes + 1, &size, on_disk);
       f.size = size;
@@ -297,7 +294,7 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
       if (((name == kReleasesFile || name == kCheckAllowFile) && !migrations_only) ||
           (name.ends_with(".sql") && !name.starts_with("."))) {
         auto& e = batch.emplace_back();
-        e.name = name;
+        e.file.name = name;
         e.listed_regular = de->d_type == DT_REG;
         if (++listed % kBatch == 0) hand_over();
       }
@@ -321,7 +318,7 @@ SourceFiles load_directory(const std::string& dir, bool migrations_only) {
   for (auto& batch : batches)
     for (auto& e : batch) sorted.push_back(&e);
   std::sort(sorted.begin(), sorted.end(),
-            [](const Entry* a, const Entry* b) { return a->name < b->name; });
+            [](const Entry* a, const Entry* b) { return a->file.name < b->file.name; });
   std::vector<std::string> problems;
   for (auto* e : sorted) {
     problems.insert(problems.end(), e->problems.begin(), e->problems.end());
