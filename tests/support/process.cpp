@@ -88,7 +88,9 @@ std::string Process::stderr_so_far() const {
 
 ProcessResult Process::wait(std::chrono::milliseconds timeout) {
   ProcessResult r;
-  const auto deadline = start_ + timeout;
+  // From now, not from the start: a test that ran for a while before it waits still gives the
+  // child the whole `timeout` (a serve stopped after a 20 s browser test was killed at once).
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   int status = 0;
   while (true) {
     const auto w = waitpid(pid_, &status, WNOHANG);

@@ -29,7 +29,7 @@ class Process {
 
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   void signal(int sig) const;
-  // Waits up to `timeout`; kills the child (SIGKILL) when it is exceeded.
+  // Waits up to `timeout` from this call; kills the child (SIGKILL) when it is exceeded.
   ProcessResult wait(std::chrono::milliseconds timeout = std::chrono::seconds(120));
   [[nodiscard]] std::string stderr_so_far() const;
 
