@@ -96,9 +96,10 @@ class HistoryStore final : public AttemptLog {
   [[nodiscard]] std::string quoted(const TableName& name);  // "schema"."name"
   // The no-op digest as one SELECT over the log (a row with NULL unless all is applied).
   [[nodiscard]] std::string digest_sql();
-  // The hash the summary sequence holds for `digest` (an SQL expression) and the log as it is.
-  [[nodiscard]] std::string summary_hash_sql(const NoopSummaryNames& names,
-                                             std::string_view digest);
+  // The hash the summary sequence holds for `digest`, the counter's value and the log's
+  // relation (SQL expressions each), over the log as it is.
+  [[nodiscard]] static std::string summary_hash_sql(std::string_view digest,
+                                                    std::string_view counter, std::string_view log);
   // Creates the counter and summary sequences, the triggers' function and the always-enabled
   // triggers on the log, when any is missing or altered (and the role owns the log); failures
   // leave summary_ready_ false.

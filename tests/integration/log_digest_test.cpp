@@ -46,6 +46,45 @@ TEST_F(LogDigest, MissingLogDoesNotMatch) {
   EXPECT_FALSE(matches(dir.path()));
 }
 
+// Every pod start runs this check: a statement that fails is an ERROR line in the server's log
+// each time. Inside one transaction block, any failed statement would abort it.
+TEST_F(LogDigest, NoStatementFailsWithoutALogOrWithoutItsSummary) {
+  const auto digest = validate_source(load_directory(dir.path())).migrations.log_digest();
+  const auto check = [&] {
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    conn->execute("BEGIN");
+    HistoryStore store(*conn, TableName{"public", "stepwise_log"}, RunnerIdentity{"h", 1, "t"});
+    const bool matched = store.matches(digest);
+    EXPECT_NO_THROW(conn->execute("SELECT 1")) << "a statement of the no-op check failed";
+    return matched;
+  };
+  EXPECT_FALSE(check());  // a fresh database
+  ASSERT_EQ(up(), 0);
+  EXPECT_TRUE(check());  // the summary answers
+  // A log without its summary (an older stepwise's, or one another role owns): the digest.
+  db.query("DROP SEQUENCE stepwise_log_noop");
+  EXPECT_TRUE(check());
+  db.query("CREATE SEQUENCE stepwise_log_noop");
+  db.query("DROP SEQUENCE stepwise_log_gen");
+  EXPECT_TRUE(check());
+  // A role that may read the log but not the sequences (one role per test database).
+  db.query("CREATE SEQUENCE stepwise_log_gen");
+  const auto role = db.name() + "_reader";
+  db.query("CREATE ROLE " + role);
+  db.query("GRANT SELECT ON stepwise_log TO " + role);
+  {
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    conn->execute("BEGIN");
+    conn->execute("SET LOCAL ROLE " + role);
+    HistoryStore store(*conn, TableName{"public", "stepwise_log"}, RunnerIdentity{"h", 1, "t"});
+    EXPECT_TRUE(store.matches(digest));
+    EXPECT_NO_THROW(conn->execute("SELECT 1")) << "a statement of the no-op check failed";
+    conn->execute("ROLLBACK");
+  }
+  db.query("DROP OWNED BY " + role);
+  db.query("DROP ROLE " + role);
+}
+
 TEST_F(LogDigest, AppliedSetMatchesAndAnotherSetDoesNot) {
   ASSERT_EQ(up(), 0);
   EXPECT_TRUE(matches(dir.path()));
