@@ -741,8 +741,8 @@ int run_check(Context& ctx, const CheckOptions& options) {
     }
     if (!url.empty()) {
       const auto info = parse_conninfo(url, 10);
-      ctx.add_secrets(info.secrets);
-      auto admin = open_connection(info);
+      // A CI job may start its scratch server beside this step: wait for it as `up` would.
+      auto admin = ctx.connect_to(info);
       admin->on_notice([](std::string_view) {});
       ctx.active.store(admin.get());
       std::string releases_text;

@@ -151,12 +151,7 @@ std::string database_url(const GlobalOptions& o) {
 }
 }  // namespace
 
-Connection& Context::connect() {
-  if (conn_) return *conn_;
-  // Known before parsing: a malformed connection string must not leak PGPASSWORD either.
-  if (const char* pw = std::getenv("PGPASSWORD"); pw && *pw) secrets_.emplace_back(pw);
-  conninfo_ = parse_conninfo(database_url(options_), connect_attempt_seconds(connect_timeout_));
-  secrets_ = conninfo_.secrets;
+ConnectRetryOptions Context::retry_options() {
   ConnectRetryOptions retry;
   retry.timeout = connect_timeout_;
   retry.stop = &stop;
@@ -166,7 +161,21 @@ Connection& Context::connect() {
     for (const auto& h : hosts)
       if (std::find(secrets_.begin(), secrets_.end(), h) == secrets_.end()) secrets_.push_back(h);
   };
-  conn_ = connect_with_retry(conninfo_, retry);
+  return retry;
+}
+
+std::unique_ptr<Connection> Context::connect_to(const ConnInfo& info) {
+  add_secrets(info.secrets);
+  return connect_with_retry(info, retry_options());
+}
+
+Connection& Context::connect() {
+  if (conn_) return *conn_;
+  // Known before parsing: a malformed connection string must not leak PGPASSWORD either.
+  if (const char* pw = std::getenv("PGPASSWORD"); pw && *pw) secrets_.emplace_back(pw);
+  conninfo_ = parse_conninfo(database_url(options_), connect_attempt_seconds(connect_timeout_));
+  secrets_ = conninfo_.secrets;
+  conn_ = connect_with_retry(conninfo_, retry_options());
   conn_->on_notice([](std::string_view notice) { spdlog::debug("server: {}", notice); });
   active.store(conn_.get());
   spdlog::debug("connected to {} (backend pid {})", conninfo_.display, conn_->backend_pid());

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../pqxx/pqxx_connection.hpp"
+#include "stepwise/connect_retry.hpp"
 #include "stepwise/database.hpp"
 #include "stepwise/describe.hpp"
 #include "stepwise/engine.hpp"
@@ -90,6 +91,9 @@ class Context {
   // thrown even when the connect failed too; else as connect(). Without --source, once loaded
   // or connected: connect() alone, on this thread (the caller loads when it did before).
   [[nodiscard]] Connection& connect_while_loading(Load load);
+  // A connection to another server (check's --scratch-url), retrying as connect() does; its
+  // secrets are masked from then on.
+  [[nodiscard]] std::unique_ptr<Connection> connect_to(const ConnInfo& info);
   // One more connection to the same database (single attempt), e.g. for a lease heartbeat.
   [[nodiscard]] std::unique_ptr<Connection> open_another() const;
   // A connection to another database on the same server (single attempt).
@@ -136,6 +140,9 @@ class Context {
   void print_json(const nlohmann::json& doc) const;
 
  private:
+  // connect()'s: --connect-timeout, `stop`, the waiting line, hosts masked once one fails.
+  [[nodiscard]] ConnectRetryOptions retry_options();
+
   GlobalOptions options_;
   OutputFormat output_ = OutputFormat::kText;
   TableName log_table_;

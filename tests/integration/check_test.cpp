@@ -8,7 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "process.hpp"
+#include "tcp_forwarder.hpp"
 #include "test_db.hpp"
 
 namespace stepwise::test {
@@ -73,6 +76,43 @@ TEST(CheckCommand, EmbeddedSetPassesLikeTheFolder) {
   EXPECT_NE(r.err.find("probe checks/2.0.0.sql of release 2.0.0 ran at 2 schema version(s)"),
             std::string::npos)
       << r.err;
+}
+
+// In CI the scratch server is often a service container starting beside the job: check waits
+// for it within --connect-timeout, as `up` waits for its database.
+TEST(CheckCommand, WaitsForAScratchServerThatIsNotUpYet) {
+  REQUIRE_TEST_DATABASE();
+  MigrationDir dir;
+  base_set(dir);
+  TcpForwarder forwarder(server_port(admin_url()));
+  const auto url = with_port(admin_url(), forwarder.port());
+  Process p(stepwise_cmd({"--source", dir.path(), "--connect-timeout", "30s", "check",
+                          "--scratch-url", url}),
+            kEnv);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  forwarder.start();
+  const auto r = p.wait(std::chrono::seconds(120));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("waiting for the database at 127.0.0.1:" + std::to_string(forwarder.port())),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("database checks: scratch server - ok"), std::string::npos) << r.err;
+  // The password of --scratch-url is in no line.
+  const auto at = admin_url().find(':', admin_url().find("//") + 2);
+  const auto pw = admin_url().substr(at + 1, admin_url().find('@') - at - 1);
+  ASSERT_FALSE(pw.empty()) << admin_url();
+  EXPECT_EQ(r.err.find(pw), std::string::npos) << r.err;
+}
+
+TEST(CheckCommand, GivesUpOnAnAbsentScratchServerWithinTheConnectTimeout) {
+  MigrationDir dir;
+  base_set(dir);
+  const auto r = run(stepwise_cmd({"--source", dir.path(), "--connect-timeout", "1s", "check",
+                                   "--scratch-url", "postgres://nobody@127.0.0.1:1/x"}),
+                     kEnv, std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("cannot connect to 127.0.0.1:1/x within 1.0s"), std::string::npos) << r.err;
+  EXPECT_LT(r.took.count(), 5000);
 }
 
 TEST(CheckCommand, RefusesTheApplicationDatabase) {
