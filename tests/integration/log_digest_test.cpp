@@ -286,6 +286,94 @@ TEST(LogSummaryNames, ARenamedSchemaKeepsCounting) {
   EXPECT_GT(db.count("SELECT last_value FROM t.log_gen"), before);
 }
 
+// The summary answers "nothing to do" for a whole set: whoever can write it decides what the
+// no-op skips. Sequences of its names that another role created answer for nothing.
+class HostileSummary : public LogSummary {
+ protected:
+  void SetUp() override {
+    LogSummary::SetUp();
+    more.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+    more.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
+    more.write("3_c.up.sql", "CREATE TABLE c (id int);\n");
+    pending_digest = validate_source(load_directory(more.path())).migrations.log_digest();
+    role = db.name() + "_attacker";
+    db.query("CREATE ROLE " + role);
+    db.query("GRANT CREATE ON SCHEMA public TO " + role);
+  }
+  void TearDown() override {
+    db.query("DROP OWNED BY " + role);
+    db.query("DROP ROLE " + role);
+  }
+  // As the attacker: the two sequences by name, and a summary forged for `digest`.
+  void forge(const std::string& digest) {
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    conn->execute("SET ROLE " + role);
+    conn->execute(
+        "CREATE SEQUENCE public.stepwise_log_gen CACHE 1; CREATE SEQUENCE public.stepwise_log_noop"
+        " MINVALUE -9223372036854775808 CACHE 1; GRANT ALL ON public.stepwise_log_gen,"
+        " public.stepwise_log_noop TO PUBLIC; SELECT setval('public.stepwise_log_gen', 5);"
+        " SELECT setval('public.stepwise_log_noop', hashtextextended(concat_ws(' ', '" +
+        digest + "', 5, pg_relation_filenode('public.stepwise_log')), 0))");
+  }
+  MigrationDir more;  // the applied set and one migration more
+  std::string pending_digest;
+  std::string role;
+};
+
+TEST_F(HostileSummary, SequencesAnotherRoleCreatedAreNotTrusted) {
+  // The log owner's summary gone (as when the attacker's came first): the attacker's in its place.
+  db.query("DROP SEQUENCE stepwise_log_gen, stepwise_log_noop");
+  forge(pending_digest);
+  EXPECT_FALSE(matches(more.path())) << "a forged summary hid a pending migration";
+  EXPECT_TRUE(matches(dir.path())) << "the log's own digest still answers";
+  // A run cannot take the names over: it applies, and the summary stays off.
+  std::vector<std::string> args = {"--source", more.path(), "up"};
+  const auto r = db.stepwise(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_class WHERE relname = 'c'"), 1);
+  EXPECT_EQ(db.scalar("SELECT pg_get_serial_sequence('stepwise_log', 'checksum')"), "");
+}
+
+TEST_F(HostileSummary, TheSequencesAreLinkedToTheLogAndOnlyItsOwnerCanLinkThem) {
+  EXPECT_EQ(db.scalar("SELECT pg_get_serial_sequence('stepwise_log', 'checksum')"),
+            "public.stepwise_log_noop");
+  EXPECT_EQ(db.scalar("SELECT pg_get_serial_sequence('stepwise_log', 'version')"),
+            "public.stepwise_log_gen");
+  auto conn = open_connection(parse_conninfo(db.url(), 10));
+  conn->execute("SET ROLE " + role);
+  EXPECT_THROW(conn->execute("SELECT setval('public.stepwise_log_noop', 1)"), DbError);
+}
+
+// A search_path that lists pg_catalog after another schema takes that schema's operators for
+// every unqualified one: stepwise's own statements name PostgreSQL's.
+TEST_F(HostileSummary, OperatorsOfASchemaBeforePgCatalogChangeNoAnswer) {
+  db.query(
+      "CREATE SCHEMA evil; CREATE FUNCTION evil.always(bigint, bigint) RETURNS boolean LANGUAGE"
+      " sql AS 'SELECT true'; CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint,"
+      " FUNCTION = evil.always); CREATE FUNCTION evil.never_migration(text, text) RETURNS boolean"
+      " LANGUAGE sql AS $$SELECT CASE WHEN $1 OPERATOR(pg_catalog.=) 'migration' OR $2"
+      " OPERATOR(pg_catalog.=) 'migration' THEN false ELSE $1 OPERATOR(pg_catalog.=) $2 END$$;"
+      " CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.never_migration)");
+  const auto hostile = [&](const std::string& folder) {
+    const auto source = validate_source(load_directory(folder));
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    conn->execute("SET search_path = evil, pg_catalog, public");
+    HistoryStore store(*conn, TableName{"public", "stepwise_log"}, RunnerIdentity{"h", 1, "t"});
+    const bool matched = store.matches(source.migrations.log_digest());
+    const auto history = store.read();
+    return std::make_pair(matched, history.attempts().size());
+  };
+  EXPECT_FALSE(hostile(more.path()).first) << "a pending migration was hidden";
+  const auto [matched, attempts] = hostile(dir.path());
+  EXPECT_TRUE(matched);
+  EXPECT_EQ(attempts, 2u) << "the log read lost its rows";
+  // And a whole run under that search_path applies nothing twice.
+  const auto r = db.stepwise({"--source", dir.path(), "up"},
+                             {{"PGOPTIONS", "-c search_path=evil,pg_catalog,public"}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log"), 2) << r.err;
+}
+
 // A log whose name leaves no room for the summary's names has none, and runs as before (a cut
 // name could be the log's own: "<59 bytes>_gen").
 TEST(LogSummaryNames, ALogNamedToTheLimitHasNoSummaryAndWorks) {

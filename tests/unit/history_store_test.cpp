@@ -41,7 +41,9 @@ bool is_summary_query(std::string_view sql) {
   return sql.starts_with("SELECT r.log IS NOT NULL, CASE WHEN ");
 }
 bool is_plain_digest_query(std::string_view sql) {
-  return sql.starts_with("SELECT CASE WHEN bool_and(direction = 'up' AND outcome = 'succeeded')");
+  return sql.starts_with(
+      "SELECT CASE WHEN pg_catalog.bool_and((direction) OPERATOR(pg_catalog.=) ('up') AND "
+      "(outcome) OPERATOR(pg_catalog.=) ('succeeded'))");
 }
 bool is_digest_query(std::string_view sql) {
   return is_summary_query(sql) || is_plain_digest_query(sql);
@@ -351,7 +353,8 @@ TEST_F(HistoryStoreSqlTest, AStaleSummaryMeansTheLogIsDigestedOnTheServer) {
   ASSERT_EQ(conn.sent.size(), 2u) << dump();
   EXPECT_TRUE(is_plain_digest_query(conn.sent[1])) << conn.sent[1];
   // The newest attempt per version, sorted once in the "C" collation on the server.
-  EXPECT_TRUE(contains(conn.sent[1], "version::text COLLATE \"C\"")) << conn.sent[1];
+  EXPECT_TRUE(contains(conn.sent[1], "version::pg_catalog.text COLLATE pg_catalog.\"C\""))
+      << conn.sent[1];
   EXPECT_TRUE(contains(conn.sent[1], "FROM \"public\".\"stepwise_log\"")) << conn.sent[1];
   EXPECT_TRUE(contains(conn.sent[1], "ORDER BY v, id DESC")) << conn.sent[1];
   EXPECT_EQ(lock.attempts, 0);
@@ -367,9 +370,13 @@ TEST_F(HistoryStoreSqlTest, ACurrentSummaryAnswersTheNoOpInOneStatement) {
   ASSERT_EQ(conn.sent.size(), 1u) << dump();
   // The summary holds a hash of the digest, the counter's value and the log's file.
   for (const auto* part :
-       {"pg_catalog.to_regclass('\"public\".\"stepwise_log_noop\"') AS summary",
-        "pg_catalog.to_regclass('\"public\".\"stepwise_log_gen\"') AS counter",
+       {// The sequences are found through the log (OWNED BY two of its columns), not by name.
+        "pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence('\"public\".\"stepwise_log\"'"
+        ", 'checksum')) END AS summary",
+        "pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence('\"public\".\"stepwise_log\"'"
+        ", 'version')) END AS counter",
         "pg_catalog.to_regclass('\"public\".\"stepwise_log\"') AS log",
+        "END) OPERATOR(pg_catalog.=) (pg_catalog.hashtextextended(",
         // Read only where the role may: no ERROR in the server's log for a missing summary.
         "CASE WHEN pg_catalog.has_table_privilege(r.counter, 'SELECT') THEN "
         "COALESCE(pg_catalog.pg_sequence_last_value(r.counter), 0) END",
@@ -441,6 +448,11 @@ TEST_F(HistoryStoreSqlTest, TheSummaryIsPutInPlaceAndRefreshedAfterTheLastStep) 
         "SELECT pg_catalog.setval('\"public\".\"stepwise_log_noop\"', -9223372036854775808, "
         "false);",
         "SELECT pg_catalog.nextval('\"public\".\"stepwise_log_gen\"');\nCOMMIT",
+        // Linked to the log: only its owner can, so the no-op trusts only these two.
+        "ALTER SEQUENCE \"public\".\"stepwise_log_gen\" OWNED BY "
+        "\"public\".\"stepwise_log\".version;",
+        "ALTER SEQUENCE \"public\".\"stepwise_log_noop\" OWNED BY "
+        "\"public\".\"stepwise_log\".checksum;",
         "c.relname = TG_TABLE_NAME || '_gen' AND c.relkind = 'S'"})
     EXPECT_TRUE(contains(*create, part)) << part << "\n" << *create;
   // Created before the first step; refreshed once, after the last step's commit.
@@ -456,7 +468,7 @@ TEST_F(HistoryStoreSqlTest, TheSummaryIsPutInPlaceAndRefreshedAfterTheLastStep) 
   for (const auto* part : {"LOCK TABLE \"public\".\"stepwise_log\" IN SHARE MODE;",
                            "SELECT pg_catalog.setval('\"public\".\"stepwise_log_noop\"', "
                            "pg_catalog.hashtextextended(pg_catalog.concat_ws(' ', COALESCE((SELECT "
-                           "CASE WHEN bool_and(",
+                           "CASE WHEN pg_catalog.bool_and(",
                            "FROM \"public\".\"stepwise_log_gen\" c)", "COMMIT"})
     EXPECT_TRUE(contains(*refresh, part)) << part << "\n" << *refresh;
 }
