@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "pg_operator.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/lock.hpp"
 
@@ -13,30 +14,35 @@ std::string AdvisoryLock::describe() const {
 }
 
 bool AdvisoryLock::try_acquire() {
-  const auto rows = conn_.query("SELECT pg_try_advisory_lock($1::bigint)", {std::to_string(key_)});
+  const auto rows =
+      conn_.query("SELECT pg_catalog.pg_try_advisory_lock($1::bigint)", {std::to_string(key_)});
   return rows.at(0).at(0).value_or("f") == "t";
 }
 
 bool AdvisoryLock::try_acquire_shared() {
-  const auto rows =
-      conn_.query("SELECT pg_try_advisory_lock_shared($1::bigint)", {std::to_string(key_)});
+  const auto rows = conn_.query("SELECT pg_catalog.pg_try_advisory_lock_shared($1::bigint)",
+                                {std::to_string(key_)});
   return rows.at(0).at(0).value_or("f") == "t";
 }
 
 void AdvisoryLock::release_shared() {
-  (void)conn_.query("SELECT pg_advisory_unlock_shared($1::bigint)", {std::to_string(key_)});
+  (void)conn_.query("SELECT pg_catalog.pg_advisory_unlock_shared($1::bigint)",
+                    {std::to_string(key_)});
 }
 
 std::string AdvisoryLock::held_check_sql() {
   // pg_locks shows a bigint key as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
   const auto k = static_cast<unsigned long long>(key_);
+  // PostgreSQL's own operators throughout: a step's fence trusts this answer.
   return fmt::format(
-      "EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
-      " AND pid = pg_catalog.pg_backend_pid() AND granted AND mode = 'ExclusiveLock'"
-      " AND database = (SELECT oid FROM pg_catalog.pg_database"
-      " WHERE datname = pg_catalog.current_database())"
-      " AND classid = {}::oid AND objid = {}::oid AND objsubid = 1)",
-      k >> 32, k & 0xffffffffull);
+      "EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE {} AND {} AND granted AND {} AND {} AND {}"
+      " AND {} AND {})",
+      pg_eq("locktype", "'advisory'"), pg_eq("pid", "pg_catalog.pg_backend_pid()"),
+      pg_eq("mode", "'ExclusiveLock'"),
+      pg_eq("database", fmt::format("SELECT d.oid FROM pg_catalog.pg_database d WHERE {}",
+                                    pg_eq("d.datname", "pg_catalog.current_database()"))),
+      pg_eq("classid", fmt::format("{}::pg_catalog.oid", k >> 32)),
+      pg_eq("objid", fmt::format("{}::pg_catalog.oid", k & 0xffffffffull)), pg_eq("objsubid", "1"));
 }
 
 std::string AdvisoryLock::holder() {
@@ -62,7 +68,8 @@ std::string AdvisoryLock::holder() {
 }
 
 void AdvisoryLock::release() {
-  const auto rows = conn_.query("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key_)});
+  const auto rows =
+      conn_.query("SELECT pg_catalog.pg_advisory_unlock($1::bigint)", {std::to_string(key_)});
   if (rows.at(0).at(0).value_or("f") != "t")
     throw Error(
         ExitCode::kFailed,

@@ -31,6 +31,25 @@ constexpr std::string_view kVersionCheck = "version ~ '^(0|[1-9][0-9]*)$'";
 constexpr std::string_view kOriginCheck =
     "origin = 'stepwise' OR origin = 'baseline' OR origin ~ '^adopted:[a-z0-9-]+$'";
 
+// The attempt's duration so far, and a time `ms` before now, in PostgreSQL's own operators.
+std::string duration_ms_sql() {
+  return fmt::format("({})::bigint",
+                     pg_op(fmt::format("extract(epoch FROM {})",
+                                       pg_op("pg_catalog.clock_timestamp()", "-", "started_at")),
+                           "*", "1000"));
+}
+std::string ms_ago_sql(double ms) {
+  return pg_op("pg_catalog.clock_timestamp()", "-",
+               pg_op("interval '1 millisecond'", "*", fmt::format("{:.0f}", ms)));
+}
+
+// DDL of stepwise's own tables in a transaction whose search_path is PostgreSQL's alone: their
+// CHECKs, defaults and column types bind operators, functions and types when created, and a
+// session's search_path must not leave another schema's in them for every later run.
+std::string with_own_search_path(std::string_view ddl) {
+  return fmt::format("BEGIN;\nSET LOCAL search_path = pg_catalog, pg_temp;\n{};\nCOMMIT", ddl);
+}
+
 long long to_ll(const Field& f) {
   long long v = 0;
   if (f) std::from_chars(f->data(), f->data() + f->size(), v);
@@ -443,7 +462,10 @@ COMMENT ON TABLE {0} IS {1};)",
       qualified(), conn_.quote_literal(fmt::format("stepwise attempt log, format {}", kLogFormat)),
       kVersionCheck, kOriginCheck);
   try {
-    conn_.execute(sql);
+    if (cockroach)
+      conn_.execute(sql);
+    else
+      execute_or_roll_back(with_own_search_path(sql));
   } catch (const DbError& e) {
     // Another runner created it first. The lock normally rules this out, but not a session
     // lock forced through transaction pooling, nor a run without the lock (adopt's check).
@@ -488,10 +510,10 @@ void HistoryStore::upgrade_layout(bool cockroach, bool version_text, bool has_or
     for (const auto& st : statements) conn_.execute(st);
     return;
   }
-  // PostgreSQL: one implicit transaction, all or nothing.
+  // PostgreSQL: one transaction, all or nothing.
   std::string sql;
   for (const auto& st : statements) sql += (sql.empty() ? "" : ";\n") + st;
-  conn_.execute(sql);
+  execute_or_roll_back(with_own_search_path(sql));
 }
 
 std::string HistoryStore::insert_sql(const Step& step, Outcome outcome, std::string_view extra_cols,
@@ -545,10 +567,12 @@ std::string HistoryStore::transactional_suffix() {
   // "\n;" ends a last statement without a semicolon or a trailing "--" comment. An unclosed
   // quote or comment in the script swallows the suffix and fails to parse: nothing runs.
   return fmt::format(
-      "\n;\nUPDATE {0} SET finished_at = clock_timestamp(), statements_done = 1,"
-      " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint"
-      " WHERE id = (SELECT currval(pg_get_serial_sequence({1}, 'id')));\nCOMMIT",
-      qualified(), conn_.quote_literal(qualified()));
+      "\n;\nUPDATE {} SET finished_at = pg_catalog.clock_timestamp(), statements_done = 1,"
+      " duration_ms = {} WHERE {};\nCOMMIT",
+      qualified(), duration_ms_sql(),
+      pg_eq("id", fmt::format("SELECT pg_catalog.currval(pg_catalog.pg_get_serial_sequence({}, "
+                              "'id'))",
+                              conn_.quote_literal(qualified()))));
 }
 
 std::string HistoryStore::running_sql(const Step& step) {
@@ -576,26 +600,26 @@ void HistoryStore::run_with_progress(long long id, int statements_done, std::str
 }
 
 std::string HistoryStore::progress_sql(long long id, int statements_done) {
-  return fmt::format("UPDATE {} SET statements_done = {} WHERE id = {}", qualified(),
-                     statements_done, id);
+  return fmt::format("UPDATE {} SET statements_done = {} WHERE {}", qualified(), statements_done,
+                     pg_eq("id", std::to_string(id)));
 }
 
 void HistoryStore::finish(long long id, Outcome outcome, int statements_done,
                           const DbError* error) {
   conn_.execute(fmt::format(
-      "UPDATE {} SET outcome = '{}', statements_done = {}, finished_at = clock_timestamp(),"
-      " duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::bigint,"
-      " error = {}, sqlstate = {} WHERE id = {}",
-      qualified(), to_string(outcome), statements_done,
+      "UPDATE {} SET outcome = '{}', statements_done = {}, finished_at ="
+      " pg_catalog.clock_timestamp(), duration_ms = {}, error = {}, sqlstate = {} WHERE {}",
+      qualified(), to_string(outcome), statements_done, duration_ms_sql(),
       error ? conn_.quote_literal(error_text(*error)) : "NULL",
-      error && !error->sqlstate().empty() ? conn_.quote_literal(error->sqlstate()) : "NULL", id));
+      error && !error->sqlstate().empty() ? conn_.quote_literal(error->sqlstate()) : "NULL",
+      pg_eq("id", std::to_string(id))));
 }
 
 void HistoryStore::insert_finished(const Step& step, Outcome outcome, double seconds,
                                    int statements_done, const DbError* error) {
   const auto vals = fmt::format(
-      ", clock_timestamp() - interval '1 millisecond' * {:.0f}, clock_timestamp(), {}, {}, {}, {}",
-      seconds * 1000, static_cast<long long>(seconds * 1000), statements_done,
+      ", {}, pg_catalog.clock_timestamp(), {}, {}, {}, {}", ms_ago_sql(seconds * 1000),
+      static_cast<long long>(seconds * 1000), statements_done,
       error ? conn_.quote_literal(error_text(*error)) : "NULL",
       error && !error->sqlstate().empty() ? conn_.quote_literal(error->sqlstate()) : "NULL");
   conn_.execute(
@@ -610,11 +634,11 @@ void HistoryStore::record_backup(const Version& database_version, const std::str
       "started_at,"
       " finished_at, duration_ms, host, pid, tool_version) VALUES ('backup', {}, {}, 'none', "
       "'succeeded', {}, {},"
-      " clock_timestamp() - interval '1 millisecond' * {:.0f}, clock_timestamp(), {}, {}, {}, {})",
+      " {}, pg_catalog.clock_timestamp(), {}, {}, {}, {})",
       qualified(), conn_.quote_literal(database_version.to_string()), conn_.quote_literal(path),
-      conn_.quote_literal(checksum), conn_.quote_literal(kChecksumAlgorithm), seconds * 1000,
-      static_cast<long long>(seconds * 1000), conn_.quote_literal(who_.host), who_.pid,
-      conn_.quote_literal(who_.tool_version)));
+      conn_.quote_literal(checksum), conn_.quote_literal(kChecksumAlgorithm),
+      ms_ago_sql(seconds * 1000), static_cast<long long>(seconds * 1000),
+      conn_.quote_literal(who_.host), who_.pid, conn_.quote_literal(who_.tool_version)));
 }
 
 void HistoryStore::record_repair(const Step& step, bool applied) {
@@ -623,7 +647,8 @@ void HistoryStore::record_repair(const Step& step, bool applied) {
   conn_.execute(insert_sql(
       step, applied ? Outcome::kSucceeded : Outcome::kAbandoned,
       ", started_at, finished_at, duration_ms, statements_done, error",
-      fmt::format(", clock_timestamp(), clock_timestamp(), 0, 0, {}", conn_.quote_literal(note))));
+      fmt::format(", pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp(), 0, 0, {}",
+                  conn_.quote_literal(note))));
 }
 
 void HistoryStore::record_adopted(const std::vector<AdoptedRow>& rows, std::string_view origin,
@@ -643,9 +668,9 @@ void HistoryStore::record_adopted(const std::vector<AdoptedRow>& rows, std::stri
   }
   for (const auto& r : rows) {
     const auto& m = *r.migration;
-    const auto at = r.applied_at_ms ? fmt::format("to_timestamp({:.3f})",
+    const auto at = r.applied_at_ms ? fmt::format("pg_catalog.to_timestamp({:.3f})",
                                                   static_cast<double>(*r.applied_at_ms) / 1000.0)
-                                    : std::string("clock_timestamp()");
+                                    : std::string("pg_catalog.clock_timestamp()");
     sql += fmt::format(
         "INSERT INTO {} (version, name, direction, outcome, checksum, checksum_algorithm, host, "
         "pid, tool_version, started_at, finished_at, duration_ms, statements_done, origin, notes)"
@@ -669,10 +694,10 @@ void HistoryStore::record_adopted(const std::vector<AdoptedRow>& rows, std::stri
 
 void HistoryStore::mark_abandoned(long long id) {
   conn_.execute(
-      fmt::format("UPDATE {} SET outcome = 'abandoned', finished_at = clock_timestamp(),"
+      fmt::format("UPDATE {} SET outcome = 'abandoned', finished_at = pg_catalog.clock_timestamp(),"
                   " error = coalesce(error, 'the runner stopped before the step finished')"
-                  " WHERE id = {} AND outcome = 'running'",
-                  qualified(), id));
+                  " WHERE {} AND {}",
+                  qualified(), pg_eq("id", std::to_string(id)), pg_eq("outcome", "'running'")));
 }
 
 std::string HistoryStore::step_fence(const Step& step, std::optional<long long> latest_attempt,
@@ -682,22 +707,27 @@ std::string HistoryStore::step_fence(const Step& step, std::optional<long long> 
   // The transaction-level lock (the two-int4 key space, apart from the session lock's bigint
   // one) makes step transactions of racing runners take turns, so that the second one's check
   // sees the first one's attempt row.
+  // "newest IS DISTINCT FROM planned" without the `=` that IS DISTINCT FROM looks up by name
+  // (in parentheses: PL/pgSQL's IF reads its condition up to the first THEN outside them).
+  const auto planned = latest_attempt ? std::to_string(*latest_attempt) : std::string("NULL");
   auto body = fmt::format(
+      "DECLARE newest bigint;\n"
       "BEGIN\n"
       "  PERFORM pg_catalog.pg_advisory_xact_lock({0}, {1});\n"
       "  IF NOT ({2}) THEN\n"
       "    RAISE EXCEPTION 'the migration lock is not held by the server session running this "
       "step' USING ERRCODE = '{3}';\n"
       "  END IF;\n"
-      "  IF (SELECT max(id) FROM {4} WHERE kind = 'migration' AND version = {5})"
-      " IS DISTINCT FROM {6} THEN\n"
+      "  SELECT pg_catalog.max(id) INTO newest FROM {4} WHERE {7} AND {8};\n"
+      "  IF (CASE WHEN newest IS NULL OR {6} IS NULL THEN newest IS NOT NULL OR {6} IS NOT NULL"
+      " ELSE NOT ({9}) END) THEN\n"
       "    RAISE EXCEPTION 'another runner recorded an attempt of version % after this run "
       "planned it', {5} USING ERRCODE = '{3}';\n"
       "  END IF;\n"
       "END",
       static_cast<std::int32_t>(key >> 32), static_cast<std::int32_t>(key & 0xffffffffull),
-      held_check, kFenceSqlstate, qualified(), version,
-      latest_attempt ? std::to_string(*latest_attempt) : std::string("NULL"));
+      held_check, kFenceSqlstate, qualified(), version, planned, pg_eq("kind", "'migration'"),
+      pg_eq("version", version), pg_eq("newest", planned));
   return fmt::format("DO {0}{1}{0};\n", dollar_tag(body, "stepwise_fence"), body);
 }
 

@@ -1,11 +1,22 @@
 #include <fmt/format.h>
 
+#include "pg_operator.hpp"
 #include "stepwise/duration.hpp"
 #include "stepwise/engine.hpp"
 #include "stepwise/errors.hpp"
 #include "stepwise/lock.hpp"
 
 namespace stepwise {
+namespace {
+// "now() + ttl", the ttl in milliseconds as $3; PostgreSQL's own operators (pg_operator.hpp).
+std::string expiry_sql() {
+  return pg_op("pg_catalog.now()", "+", pg_op("$3::bigint", "*", "interval '1 millisecond'"));
+}
+// The lease row of this log ($1) held by this runner ($2).
+std::string ours_sql() {
+  return fmt::format("{} AND {}", pg_eq("name", "$1"), pg_eq("holder", "$2"));
+}
+}  // namespace
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
@@ -57,12 +68,13 @@ bool LeaseLock::try_acquire() {
   Rows rows;
   try {
     rows = conn_.query(
-        fmt::format("INSERT INTO {0} AS l (name, holder, acquired_at, expires_at)"
-                    " VALUES ($1, $2, now(), now() + $3::bigint * interval '1 millisecond')"
+        fmt::format("INSERT INTO {} AS l (name, holder, acquired_at, expires_at)"
+                    " VALUES ($1, $2, pg_catalog.now(), {})"
                     " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder,"
                     " acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at"
-                    " WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder RETURNING l.holder",
-                    qualified_),
+                    " WHERE {} OR {} RETURNING l.holder",
+                    qualified_, expiry_sql(), pg_op("l.expires_at", "<", "pg_catalog.now()"),
+                    pg_eq("l.holder", "EXCLUDED.holder")),
         {options_.log_table.display(), options_.holder_id, std::to_string(options_.ttl.count())});
   } catch (const DbError& e) {
     if (e.sqlstate() == "40001") return false;
@@ -91,9 +103,8 @@ void LeaseLock::heartbeat_loop() {
     try {
       if (!hb) hb = options_.open_connection();
       const auto rows = hb->query(
-          fmt::format("UPDATE {} SET expires_at = now() + $3::bigint * interval '1 millisecond'"
-                      " WHERE name = $1 AND holder = $2 RETURNING 1",
-                      qualified_),
+          fmt::format("UPDATE {} SET expires_at = {} WHERE {} RETURNING 1", qualified_,
+                      expiry_sql(), ours_sql()),
           {options_.log_table.display(), options_.holder_id, std::to_string(options_.ttl.count())});
       if (rows.empty())
         lost = "the lease row is gone or held by another runner";
@@ -125,9 +136,9 @@ void LeaseLock::stop_heartbeat() {
 
 void LeaseLock::release() {
   stop_heartbeat();
-  const auto rows = conn_.query(
-      fmt::format("DELETE FROM {} WHERE name = $1 AND holder = $2 RETURNING 1", qualified_),
-      {options_.log_table.display(), options_.holder_id});
+  const auto rows =
+      conn_.query(fmt::format("DELETE FROM {} WHERE {} RETURNING 1", qualified_, ours_sql()),
+                  {options_.log_table.display(), options_.holder_id});
   if (rows.empty())
     throw Error(
         ExitCode::kFailed,
@@ -139,20 +150,18 @@ void LeaseLock::release() {
 std::string LeaseLock::held_check_sql() {
   // By the clock of the moment, not the transaction's start: a lease that expired while the
   // step waited must not count.
-  return fmt::format(
-      "EXISTS (SELECT 1 FROM {} WHERE name = {} AND holder = {}"
-      " AND expires_at > pg_catalog.clock_timestamp())",
-      qualified_, conn_.quote_literal(options_.log_table.display()),
-      conn_.quote_literal(options_.holder_id));
+  return fmt::format("EXISTS (SELECT 1 FROM {} WHERE {} AND {} AND {})", qualified_,
+                     pg_eq("name", conn_.quote_literal(options_.log_table.display())),
+                     pg_eq("holder", conn_.quote_literal(options_.holder_id)),
+                     pg_op("expires_at", ">", "pg_catalog.clock_timestamp()"));
 }
 
 std::string LeaseLock::holder() {
   try {
     const auto rows = conn_.query(
-        fmt::format(
-            "SELECT holder, to_char(greatest(expires_at - now(), interval '0'), 'HH24:MI:SS')"
-            " FROM {} WHERE name = $1",
-            qualified_),
+        fmt::format("SELECT holder, pg_catalog.to_char(greatest({}, interval '0'), 'HH24:MI:SS')"
+                    " FROM {} WHERE {}",
+                    pg_op("expires_at", "-", "pg_catalog.now()"), qualified_, pg_eq("name", "$1")),
         {options_.log_table.display()});
     if (rows.empty()) return "nobody (the lease was just released)";
     return fmt::format("{} (lease expires in {})", rows[0][0].value_or("?"),

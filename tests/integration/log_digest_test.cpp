@@ -374,6 +374,64 @@ TEST_F(HostileSummary, OperatorsOfASchemaBeforePgCatalogChangeNoAnswer) {
   EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log"), 2) << r.err;
 }
 
+// Whole runs under a search_path that lists pg_catalog after a schema whose operators lie: the
+// log's writes, the lock and the fence use PostgreSQL's own, so each step still runs once and
+// the log says what happened. (The migrations themselves get that search_path, as they would.)
+TEST(HostileSearchPath, RunsUnderLyingOperatorsApplyEachStepOnceAndLogIt) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  for (int v = 1; v <= 3; ++v) {
+    dir.write(std::to_string(v) + "_t.up.sql",
+              "CREATE TABLE t" + std::to_string(v) + " (id int);\n");
+    dir.write(std::to_string(v) + "_t.down.sql", "DROP TABLE t" + std::to_string(v) + ";\n");
+  }
+  db.query(
+      "CREATE SCHEMA evil;"
+      " CREATE FUNCTION evil.yes(bigint, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';"
+      " CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.yes);"
+      " CREATE FUNCTION evil.no(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT false';"
+      " CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.no);"
+      " CREATE FUNCTION evil.yes_t(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS"
+      " 'SELECT true'; CREATE OPERATOR evil.< (LEFTARG = timestamptz, RIGHTARG = timestamptz,"
+      " FUNCTION = evil.yes_t); CREATE OPERATOR evil.> (LEFTARG = timestamptz, RIGHTARG ="
+      " timestamptz, FUNCTION = evil.yes_t);"
+      " CREATE FUNCTION evil.clock_timestamp() RETURNS timestamptz LANGUAGE sql AS"
+      " $$SELECT '2000-01-01'::pg_catalog.timestamptz$$;"
+      " CREATE FUNCTION evil.pg_try_advisory_lock(bigint) RETURNS boolean LANGUAGE sql AS"
+      " 'SELECT true'");
+  const std::map<std::string, std::string> hostile = {
+      {"PGOPTIONS", "-c search_path=evil,pg_catalog,public"}};
+  for (const auto* strategy : {"advisory", "lease"}) {
+    SCOPED_TRACE(strategy);
+    const auto run = [&](std::vector<std::string> args) {
+      std::vector<std::string> all = {"--source", dir.path(), "--lock-strategy", strategy};
+      all.insert(all.end(), args.begin(), args.end());
+      return db.stepwise(all, hostile);
+    };
+    auto r = run({"up"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run({"migrate-to", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run({"up"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run({"up"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE((r.out + r.err).find("nothing to do"), std::string::npos) << r.err << r.out;
+    r = run({"status"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    // 3 ups, 2 downs, 2 ups: each once, each finished, by the real clock.
+    EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE outcome = 'succeeded'"), 7);
+    EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log"), 7);
+    EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE finished_at IS NULL OR started_at"
+                       " < '2020-01-01' OR duration_ms < 0"),
+              0);
+    EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('t1', 't2', 't3')"), 3);
+    db.query("DROP TABLE evil.t1, evil.t2, evil.t3");  // the search_path's first schema
+    db.query("TRUNCATE stepwise_log");
+  }
+}
+
 // A log whose name leaves no room for the summary's names has none, and runs as before (a cut
 // name could be the log's own: "<59 bytes>_gen").
 TEST(LogSummaryNames, ALogNamedToTheLimitHasNoSummaryAndWorks) {

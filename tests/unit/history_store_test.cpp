@@ -59,6 +59,15 @@ bool is_summary_refresh(std::string_view sql) {
 bool contains(std::string_view hay, std::string_view needle) {
   return hay.find(needle) != std::string_view::npos;
 }
+// The catalog questions and the summary's upkeep: neither a step nor a log write.
+bool is_catalog_or_summary(std::string_view sql) {
+  return (sql.starts_with("SELECT ") && contains(sql, "pg_catalog")) || is_summary_refresh(sql) ||
+         contains(sql, "CREATE SEQUENCE IF NOT EXISTS");
+}
+// "WHERE id = <id>" as the log store writes it (PostgreSQL's own `=`).
+std::string where_id(long long id) {
+  return "WHERE (id) OPERATOR(pg_catalog.=) (" + std::to_string(id) + ")";
+}
 
 // One row of the log table, by column name; rendered in whatever column order a query asks for.
 using Record = std::map<std::string, Field>;
@@ -509,7 +518,12 @@ TEST_F(HistoryStoreSqlTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
   ASSERT_NE(reread, std::string::npos) << dump();
   EXPECT_GT(reread, acquire) << dump();
   EXPECT_LT(reread, create) << dump();
-  const auto first_begin = index_where([](const std::string& e) { return is_begin(e.substr(5)); });
+  // The table's DDL runs in a transaction of its own, with PostgreSQL's search_path alone.
+  EXPECT_TRUE(
+      contains(trace.events[create], "BEGIN;\nSET LOCAL search_path = pg_catalog, pg_temp;"))
+      << trace.events[create];
+  const auto first_begin = index_where(
+      [](const std::string& e) { return is_begin(e.substr(5)) && !contains(e, "CREATE TABLE"); });
   EXPECT_GT(first_begin, create) << dump();
   EXPECT_EQ(trace.events.back(), "lock: release") << dump();
 
@@ -517,7 +531,7 @@ TEST_F(HistoryStoreSqlTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
   // UPDATE that finishes the attempt and COMMIT.
   std::vector<std::string> steps;
   for (const auto& s : conn.sent)
-    if (!is_log_read(s) && !is_digest_query(s) && !contains(s, "pg_catalog") &&
+    if (!is_log_read(s) && !is_digest_query(s) && !is_catalog_or_summary(s) &&
         !contains(s, "CREATE TABLE IF NOT EXISTS"))
       steps.push_back(s);
   ASSERT_EQ(steps.size(), 3u) << dump();
@@ -544,8 +558,10 @@ TEST_F(HistoryStoreSqlTest, FreshDatabaseAppliesEveryStepUnderTheLock) {
     EXPECT_NE(script, std::string::npos) << sent;
     EXPECT_NE(update, std::string::npos) << sent;
     EXPECT_GT(update, script) << sent;
-    EXPECT_TRUE(
-        contains(sent, "currval(pg_get_serial_sequence('\"public\".\"stepwise_log\"', 'id'))"))
+    EXPECT_TRUE(contains(
+        sent,
+        "pg_catalog.currval(pg_catalog.pg_get_serial_sequence('\"public\".\"stepwise_log\"', "
+        "'id'))"))
         << sent;
     EXPECT_TRUE(is_commit(sent)) << sent;
   }
@@ -693,7 +709,7 @@ TEST_F(HistoryStoreSqlTest, RetryOfRunningAttemptMarksItAbandonedFirst) {
   (void)runner.run(set, RunOptions{});
   const auto abandon = index_where([](const std::string& e) {
     return contains(e, "SET outcome = 'abandoned'") &&
-           contains(e, "WHERE id = 3 AND outcome = 'running'");
+           contains(e, where_id(3) + " AND (outcome) OPERATOR(pg_catalog.=) ('running')");
   });
   ASSERT_NE(abandon, std::string::npos) << dump();
   const auto begin = index_where([](const std::string& e) { return is_begin(e.substr(5)); });
@@ -773,7 +789,7 @@ TEST_F(NoTxHistoryStoreSqlTest, RunsStatementsOneAtATimeOutsideATransaction) {
   EXPECT_EQ(conn.commits, 0u) << dump();
   std::vector<std::string> work;
   for (const auto& s : conn.sent)
-    if (!is_log_read(s) && !is_digest_query(s) && !contains(s, "pg_catalog") &&
+    if (!is_log_read(s) && !is_digest_query(s) && !is_catalog_or_summary(s) &&
         !s.starts_with("SET ") && !s.starts_with("RESET "))
       work.push_back(s);
   ASSERT_EQ(work.size(), 8u) << dump();
@@ -783,13 +799,13 @@ TEST_F(NoTxHistoryStoreSqlTest, RunsStatementsOneAtATimeOutsideATransaction) {
       << work[0];
   // A statement keeps its leading comment lines, as psql sends them.
   EXPECT_EQ(work[1], "-- stepwise:no-transaction\nCREATE INDEX CONCURRENTLY i1 ON a (id)");
-  EXPECT_TRUE(contains(work[2], "SET statements_done = 1 WHERE id = 500")) << work[2];
+  EXPECT_TRUE(contains(work[2], "SET statements_done = 1 " + where_id(500))) << work[2];
   EXPECT_EQ(work[3], "CREATE INDEX CONCURRENTLY i2 ON b (id)");
-  EXPECT_TRUE(contains(work[4], "SET statements_done = 2 WHERE id = 500")) << work[4];
+  EXPECT_TRUE(contains(work[4], "SET statements_done = 2 " + where_id(500))) << work[4];
   EXPECT_EQ(work[5], "CREATE INDEX CONCURRENTLY i3 ON c (id)");
-  EXPECT_TRUE(contains(work[6], "SET statements_done = 3 WHERE id = 500")) << work[6];
+  EXPECT_TRUE(contains(work[6], "SET statements_done = 3 " + where_id(500))) << work[6];
   EXPECT_TRUE(contains(work[7], "SET outcome = 'succeeded', statements_done = 3")) << work[7];
-  EXPECT_TRUE(contains(work[7], "WHERE id = 500")) << work[7];
+  EXPECT_TRUE(contains(work[7], where_id(500))) << work[7];
 }
 
 TEST_F(NoTxHistoryStoreSqlTest, ResumesAfterConfirmedStatements) {
@@ -805,7 +821,7 @@ TEST_F(NoTxHistoryStoreSqlTest, ResumesAfterConfirmedStatements) {
             1u)
       << dump();
   EXPECT_EQ(conn.count_if([](const std::string& s) {
-    return contains(s, "WHERE id = 41 AND outcome = 'running'");
+    return contains(s, where_id(41) + " AND (outcome) OPERATOR(pg_catalog.=) ('running')");
   }),
             1u)
       << dump();
@@ -884,7 +900,7 @@ TEST_F(HistoryStoreSqlTest, NoTransactionCopyStatementGetsItsOwnBlock) {
   // Data statements commit together with their progress row: a kill between the two cannot
   // make the next run load the rows again.
   EXPECT_TRUE(contains(*idx, "BEGIN; COPY p (a) FROM stdin")) << *idx;
-  EXPECT_TRUE(contains(*idx, "SET statements_done = 2 WHERE id")) << *idx;
+  EXPECT_TRUE(contains(*idx, "SET statements_done = 2 WHERE (id)")) << *idx;
   EXPECT_TRUE(contains(*idx, "COMMIT")) << *idx;
 }
 
