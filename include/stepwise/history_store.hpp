@@ -93,6 +93,9 @@ class HistoryStore final : public AttemptLog {
 
  private:
   void upgrade_layout(bool cockroach, bool version_text, bool has_origin);
+  // Throws Error(kFailed) when an enabled BEFORE trigger or a rule that stepwise did not create
+  // is on the log (PostgreSQL): it could drop or rewrite attempt rows without an error.
+  void refuse_row_rewriters();
   [[nodiscard]] std::string quoted(const TableName& name);  // "schema"."name"
   // The no-op digest as one SELECT over the log (a row with NULL unless all is applied).
   [[nodiscard]] std::string digest_sql();

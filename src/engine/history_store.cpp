@@ -428,7 +428,10 @@ std::optional<TableName> HistoryStore::ensure_table(
     const bool version_text = type == "text" || type.empty();
     const bool has_origin = rows.at(0).size() > 4 && rows.at(0).at(4).value_or("f") == "t";
     if (!version_text || !has_origin) upgrade_layout(cockroach, version_text, has_origin);
-    if (!cockroach) ensure_summary();
+    if (!cockroach) {
+      refuse_row_rewriters();
+      ensure_summary();
+    }
     return std::nullopt;
   }
   std::string sql;
@@ -473,6 +476,31 @@ COMMENT ON TABLE {0} IS {1};)",
   }
   if (!cockroach) ensure_summary();
   return std::nullopt;
+}
+
+void HistoryStore::refuse_row_rewriters() {
+  // A BEFORE row trigger returning NULL drops the attempt row without an error (the step would
+  // run again at every `up`), and one that rewrites it, or a rule, can change what it says.
+  // stepwise's own are AFTER triggers; a log created by another tool or a DBA may carry these.
+  const auto log = fmt::format("{}::pg_catalog.regclass", conn_.quote_literal(qualified()));
+  const auto rows = conn_.execute(fmt::format(
+      "SELECT 'trigger', t.tgname FROM pg_catalog.pg_trigger t WHERE {} AND NOT t.tgisinternal"
+      " AND NOT {} AND NOT {} UNION ALL SELECT 'rule', r.rulename FROM pg_catalog.pg_rewrite r"
+      " WHERE {} ORDER BY 2 LIMIT 1",
+      pg_eq("t.tgrelid", log), pg_eq(pg_op("t.tgtype", "&", "2"), "0"), pg_eq("t.tgenabled", "'D'"),
+      pg_eq("r.ev_class", log)));
+  if (rows.empty() || !rows[0].at(1)) return;
+  const auto kind = rows[0].at(0).value_or("trigger");
+  const auto& name = *rows[0].at(1);
+  throw Error(
+      ExitCode::kFailed,
+      fmt::format("log table {} has {} {} that stepwise did not create: it could drop or rewrite "
+                  "the attempt rows stepwise records, so nothing was applied",
+                  table_.display(), kind == "rule" ? "a rule" : "an enabled BEFORE trigger",
+                  conn_.quote_identifier(name)),
+      fmt::format("remove it (DROP {} {} ON {}), or give stepwise a log of its own with "
+                  "--log-table",
+                  kind == "rule" ? "RULE" : "TRIGGER", conn_.quote_identifier(name), qualified()));
 }
 
 void HistoryStore::upgrade_layout(bool cockroach, bool version_text, bool has_origin) {

@@ -432,6 +432,43 @@ TEST(HostileSearchPath, RunsUnderLyingOperatorsApplyEachStepOnceAndLogIt) {
   }
 }
 
+// A log that another tool or a DBA gave a BEFORE trigger or a rule: the attempt row could
+// vanish without an error and the step run again at every `up`. Refused, nothing applied.
+TEST(HostileLogTable, ABeforeTriggerOrARuleOnTheLogIsRefusedBeforeAnyStep) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  dir.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
+  dir.write("2_b.down.sql", "DROP TABLE b;\n");
+  ASSERT_EQ(db.stepwise({"--source", dir.path(), "migrate-to", "1"}).exit_code, 0);
+  db.query(
+      "CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';"
+      " CREATE TRIGGER a_swallow BEFORE INSERT ON stepwise_log FOR EACH ROW EXECUTE FUNCTION"
+      " swallow()");
+  auto r = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("log table public.stepwise_log has an enabled BEFORE trigger \"a_swallow\" "
+                       "that stepwise did not create"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("DROP TRIGGER \"a_swallow\" ON \"public\".\"stepwise_log\""),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'b'"), 0);
+  // Disabled, it is no danger; a rule is.
+  db.query("ALTER TABLE stepwise_log DISABLE TRIGGER a_swallow");
+  db.query("CREATE RULE keep_out AS ON UPDATE TO stepwise_log DO INSTEAD NOTHING");
+  r = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("has a rule \"keep_out\" that stepwise did not create"), std::string::npos)
+      << r.err;
+  db.query("DROP RULE keep_out ON stepwise_log");
+  r = db.stepwise({"--source", dir.path(), "up"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE version = '2'"), 1);
+}
+
 // A log whose name leaves no room for the summary's names has none, and runs as before (a cut
 // name could be the log's own: "<59 bytes>_gen").
 TEST(LogSummaryNames, ALogNamedToTheLimitHasNoSummaryAndWorks) {
