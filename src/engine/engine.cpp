@@ -21,15 +21,19 @@ Engine detect_engine(Connection& conn, std::optional<EngineKind> forced) {
   Rows rows;
   try {
     rows = conn.query(
-        "SELECT current_setting('crdb_version', true), current_setting('server_version'),"
-        " current_setting('in_hot_standby', true), current_setting('transaction_read_only', true),"
-        " current_setting('default_transaction_read_only', true)",
+        "SELECT pg_catalog.current_setting('crdb_version', true), "
+        "pg_catalog.current_setting('server_version'),"
+        " pg_catalog.current_setting('in_hot_standby', true), "
+        "pg_catalog.current_setting('transaction_read_only', true),"
+        " pg_catalog.current_setting('default_transaction_read_only', true)",
         {});
   } catch (const DbError&) {
     // A server that rejects one of the settings outright (rather than answering NULL): ask
     // only what engine detection itself needs, and assume it can write.
     rows = conn.query(
-        "SELECT current_setting('crdb_version', true), current_setting('server_version')", {});
+        "SELECT pg_catalog.current_setting('crdb_version', true), "
+        "pg_catalog.current_setting('server_version')",
+        {});
   }
   const auto& row = rows.at(0);
   const auto on = [&](std::size_t i) { return i < row.size() && row[i].value_or("") == "on"; };

@@ -411,7 +411,7 @@ std::optional<TableName> HistoryStore::ensure_table(
           " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
           " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
           " AND a.attname = 'version' AND NOT a.attisdropped),"
-          " current_setting('crdb_version', true),"
+          " pg_catalog.current_setting('crdb_version', true),"
           " EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
           " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n"
           " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2"
