@@ -298,6 +298,13 @@ class HistoryStoreSqlTest : public ::testing::Test {
       if (pred(trace.events[i])) return i;
     return std::string::npos;
   }
+  // `up` with the no-op check asked for whatever the set's size.
+  RunResult run_noop(bool dry_run = false) {
+    RunOptions o;
+    o.digest_from = 1;
+    o.dry_run = dry_run;
+    return runner.run(set, o);
+  }
   std::string dump() const {
     std::string out;
     for (const auto& e : trace.events) out += "  " + e + "\n";
@@ -322,9 +329,7 @@ std::vector<Version> applied_versions(const RunResult& r) {
 
 TEST_F(HistoryStoreSqlTest, NoOpSendsExactlyOneStatementAndNeverTouchesTheLock) {
   conn.digest_answer = {{"t", set.log_digest()}};
-  RunOptions o;
-  o.digest_from = 1;  // asked for whatever the set's size
-  const auto result = runner.run(set, o);
+  const auto result = run_noop();
   ASSERT_EQ(conn.sent.size(), 1u) << dump();
   EXPECT_TRUE(is_summary_query(conn.sent[0])) << conn.sent[0];
   EXPECT_EQ(lock.attempts, 0);
@@ -340,9 +345,7 @@ TEST_F(HistoryStoreSqlTest, ADigestThatDiffersOrNotAllSucceededUpsMeansTheFullRe
     conn.sent.clear();
     conn.digest_answer = answer;
     conn.log_reads = {all_applied()};
-    RunOptions o;
-    o.digest_from = 1;
-    const auto result = runner.run(set, o);
+    const auto result = run_noop();
     // The summary does not answer for this set, the log's own digest differs: the full read.
     ASSERT_EQ(conn.sent.size(), 3u) << dump();
     EXPECT_TRUE(is_summary_query(conn.sent[0])) << conn.sent[0];
@@ -356,9 +359,7 @@ TEST_F(HistoryStoreSqlTest, ADigestThatDiffersOrNotAllSucceededUpsMeansTheFullRe
 TEST_F(HistoryStoreSqlTest, AStaleSummaryMeansTheLogIsDigestedOnTheServer) {
   conn.summary_current = false;
   conn.digest_answer = {{"t", set.log_digest()}};
-  RunOptions o;
-  o.digest_from = 1;
-  const auto result = runner.run(set, o);
+  const auto result = run_noop();
   ASSERT_EQ(conn.sent.size(), 2u) << dump();
   EXPECT_TRUE(is_plain_digest_query(conn.sent[1])) << conn.sent[1];
   // The newest attempt per version, sorted once in the "C" collation on the server.
@@ -373,9 +374,7 @@ TEST_F(HistoryStoreSqlTest, AStaleSummaryMeansTheLogIsDigestedOnTheServer) {
 // The no-op summary: one row answers for the whole log once a run refreshed it.
 TEST_F(HistoryStoreSqlTest, ACurrentSummaryAnswersTheNoOpInOneStatement) {
   conn.digest_answer = {{"t", set.log_digest()}};
-  RunOptions o;
-  o.digest_from = 1;
-  const auto result = runner.run(set, o);
+  const auto result = run_noop();
   ASSERT_EQ(conn.sent.size(), 1u) << dump();
   // The summary holds a hash of the digest, the counter's value and the log's file.
   for (const auto* part :
@@ -402,9 +401,7 @@ TEST_F(HistoryStoreSqlTest, ACurrentSummaryAnswersTheNoOpInOneStatement) {
 TEST_F(HistoryStoreSqlTest, ALogWithoutASummaryIsDigestedOnItsOwn) {
   conn.summary_in_place = false;
   conn.digest_answer = {{"t", set.log_digest()}};
-  RunOptions o;
-  o.digest_from = 1;
-  const auto result = runner.run(set, o);
+  const auto result = run_noop();
   ASSERT_EQ(conn.sent.size(), 2u) << dump();
   EXPECT_TRUE(is_summary_query(conn.sent[0])) << conn.sent[0];
   EXPECT_TRUE(is_plain_digest_query(conn.sent[1])) << conn.sent[1];
@@ -416,9 +413,7 @@ TEST_F(HistoryStoreSqlTest, ASummaryQueryThatFailsFallsBackToTheLogsDigest) {
   // An engine without these functions, a relation of the summary's name that is no sequence.
   conn.failures.push_back({"pg_sequence_last_value", "function does not exist", "42883", 0});
   conn.digest_answer = {{"t", set.log_digest()}};
-  RunOptions o;
-  o.digest_from = 1;
-  const auto result = runner.run(set, o);
+  const auto result = run_noop();
   ASSERT_EQ(conn.sent.size(), 2u) << dump();
   EXPECT_TRUE(is_plain_digest_query(conn.sent[1])) << conn.sent[1];
   EXPECT_TRUE(result.plan.empty());
@@ -429,10 +424,7 @@ TEST_F(HistoryStoreSqlTest, NoLogMeansNoDigestQueryButTheRead) {
   // fail on the server.
   conn.table_exists = false;
   conn.log_reads = {Records{}};
-  RunOptions o;
-  o.digest_from = 1;
-  o.dry_run = true;
-  (void)runner.run(set, o);
+  (void)run_noop(/*dry_run=*/true);
   ASSERT_GE(conn.sent.size(), 2u) << dump();
   EXPECT_TRUE(is_summary_query(conn.sent[0])) << conn.sent[0];
   EXPECT_FALSE(is_plain_digest_query(conn.sent[1])) << conn.sent[1];
