@@ -740,7 +740,7 @@ int run_check(Context& ctx, const CheckOptions& options) {
       database_checks = "scratch server";
     }
     if (!url.empty()) {
-      const auto info = parse_conninfo(url, 10);
+      const auto info = ctx.conninfo_for(url);
       // A CI job may start its scratch server beside this step: wait for it as `up` would.
       auto admin = ctx.connect_to(info);
       admin->on_notice([](std::string_view) {});

@@ -94,6 +94,10 @@ class Context {
   // A connection to another server (check's --scratch-url), retrying as connect() does; its
   // secrets are masked from then on.
   [[nodiscard]] std::unique_ptr<Connection> connect_to(const ConnInfo& info);
+  // `url` parsed for connect_to(): each attempt bounded as connect()'s (--connect-timeout).
+  [[nodiscard]] ConnInfo conninfo_for(const std::string& url) const {
+    return parse_conninfo(url, connect_attempt_seconds(connect_timeout_));
+  }
   // One more connection to the same database (single attempt), e.g. for a lease heartbeat.
   [[nodiscard]] std::unique_ptr<Connection> open_another() const;
   // A connection to another database on the same server (single attempt).

@@ -16,16 +16,16 @@ bool took_effect(Connection& conn, const DdlEffect& e) {
   Rows rows;
   if (e.action == A::kAddColumn || e.action == A::kDropColumn) {
     rows = conn.query(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND "
-        "attname = $2"
-        " AND attnum > 0 AND NOT attisdropped)",
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE (attrelid)"
+        " OPERATOR(pg_catalog.=) (pg_catalog.to_regclass($1)) AND (attname) OPERATOR(pg_catalog.=)"
+        " ($2) AND (attnum) OPERATOR(pg_catalog.>) (0) AND NOT attisdropped)",
         {e.name, e.column});
   } else if (e.kind == "type") {
-    rows = conn.query("SELECT to_regtype($1) IS NOT NULL", {e.name});
+    rows = conn.query("SELECT pg_catalog.to_regtype($1) IS NOT NULL", {e.name});
   } else if (e.kind == "schema") {
-    rows = conn.query("SELECT to_regnamespace($1) IS NOT NULL", {e.name});
+    rows = conn.query("SELECT pg_catalog.to_regnamespace($1) IS NOT NULL", {e.name});
   } else {
-    rows = conn.query("SELECT to_regclass($1) IS NOT NULL", {e.name});
+    rows = conn.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", {e.name});
   }
   const bool exists = rows.at(0).at(0).value_or("f") == "t";
   return (e.action == A::kCreate || e.action == A::kAddColumn) ? exists : !exists;
@@ -38,7 +38,8 @@ bool already_took_effect(Connection& conn, std::string_view statement,
   // again. A valid one means the statement finished before the interruption was recorded.
   if (const auto index = parse_create_index(statement)) {
     const auto rows = conn.query(
-        "SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = to_regclass($1)",
+        "SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE (i.indexrelid)"
+        " OPERATOR(pg_catalog.=) (pg_catalog.to_regclass($1))",
         {index->index});
     if (!rows.empty() && rows[0][0].value_or("f") == "f") {
       note(

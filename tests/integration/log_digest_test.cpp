@@ -469,6 +469,52 @@ TEST(HostileLogTable, ABeforeTriggerOrARuleOnTheLogIsRefusedBeforeAnyStep) {
   EXPECT_EQ(db.count("SELECT count(*) FROM stepwise_log WHERE version = '2'"), 1);
 }
 
+// A renamed log keeps its old sequences linked, but the triggers count in the new name's: the
+// old pair stops moving and must answer for nothing, or a later rollback would read as current.
+TEST(LogSummaryNames, ARenamedLogsOldSummaryAnswersForNothing) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  MigrationDir dir;
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  dir.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
+  dir.write("2_b.down.sql", "DROP TABLE b;\n");
+  ASSERT_EQ(db.stepwise({"--source", dir.path(), "--log-table", "public.oldlog", "up"}).exit_code,
+            0);
+  db.query("ALTER TABLE oldlog RENAME TO newlog");
+  ASSERT_EQ(db.stepwise({"--source", dir.path(), "--log-table", "public.newlog", "migrate-to", "1"})
+                .exit_code,
+            0);
+  const auto digest = validate_source(load_directory(dir.path())).migrations.log_digest();
+  auto conn = open_connection(parse_conninfo(db.url(), 10));
+  HistoryStore store(*conn, TableName{"public", "newlog"}, RunnerIdentity{"h", 1, "t"});
+  EXPECT_FALSE(store.matches(digest)) << "version 2 was rolled back";
+}
+
+// A log owned by a group role: a member builds the summary as that role, so that it can be
+// linked to the log (same owner) and trusted.
+TEST(LogSummaryNames, AMemberOfTheOwningGroupBuildsTheSummaryAsTheGroup) {
+  REQUIRE_TEST_DATABASE();
+  TestDb db;
+  const auto group = db.name() + "_grp", member = db.name() + "_mem";
+  db.query("CREATE ROLE " + group + " NOLOGIN; CREATE ROLE " + member + " NOLOGIN IN ROLE " +
+           group + "; CREATE SCHEMA gs AUTHORIZATION " + group);
+  const TableName log{"gs", "glog"};
+  const auto ensure_as = [&](const std::string& role) {
+    auto conn = open_connection(parse_conninfo(db.url(), 10));
+    conn->execute("SET ROLE " + role);
+    HistoryStore store(*conn, log, RunnerIdentity{"h", 1, "t"});
+    (void)store.ensure_table();
+  };
+  ensure_as(group);
+  db.query("DROP SEQUENCE gs.glog_gen, gs.glog_noop; DROP FUNCTION gs.glog_changed() CASCADE");
+  ensure_as(member);
+  EXPECT_EQ(db.scalar("SELECT pg_get_serial_sequence('gs.glog', 'checksum')"), "gs.glog_noop");
+  EXPECT_EQ(db.scalar("SELECT pg_get_serial_sequence('gs.glog', 'version')"), "gs.glog_gen");
+  EXPECT_EQ(db.scalar("SELECT proowner::regrole::text FROM pg_proc WHERE proname = 'glog_changed'"),
+            group);
+  db.query("DROP SCHEMA gs CASCADE; DROP ROLE " + member + "; DROP ROLE " + group);
+}
+
 // A log whose name leaves no room for the summary's names has none, and runs as before (a cut
 // name could be the log's own: "<59 bytes>_gen").
 TEST(LogSummaryNames, ALogNamedToTheLimitHasNoSummaryAndWorks) {

@@ -149,7 +149,8 @@ class FakeConnection final : public Connection {
       if (!digest_answer) return {};
       return {{digest_answer->first == "t" ? Field(digest_answer->second) : Field()}};
     }
-    if (is_summary_check(sql)) return {{summary_in_place ? "t" : "f", "t"}};
+    // In place; the role may act as the log's owner; who that is.
+    if (is_summary_check(sql)) return {{summary_in_place ? "t" : "f", "t", "stepwise_owner"}};
     if (is_summary_refresh(sql)) {
       ++summary_refreshes;
       return {};
@@ -363,8 +364,7 @@ TEST_F(HistoryStoreSqlTest, AStaleSummaryMeansTheLogIsDigestedOnTheServer) {
   ASSERT_EQ(conn.sent.size(), 2u) << dump();
   EXPECT_TRUE(is_plain_digest_query(conn.sent[1])) << conn.sent[1];
   // The newest attempt per version, sorted once in the "C" collation on the server.
-  EXPECT_TRUE(contains(conn.sent[1], "version::pg_catalog.text COLLATE pg_catalog.\"C\""))
-      << conn.sent[1];
+  EXPECT_TRUE(contains(conn.sent[1], "version::pg_catalog.text COLLATE \"C\"")) << conn.sent[1];
   EXPECT_TRUE(contains(conn.sent[1], "FROM \"public\".\"stepwise_log\"")) << conn.sent[1];
   EXPECT_TRUE(contains(conn.sent[1], "ORDER BY v, id DESC")) << conn.sent[1];
   EXPECT_EQ(lock.attempts, 0);
@@ -379,10 +379,12 @@ TEST_F(HistoryStoreSqlTest, ACurrentSummaryAnswersTheNoOpInOneStatement) {
   // The summary holds a hash of the digest, the counter's value and the log's file.
   for (const auto* part :
        {// The sequences are found through the log (OWNED BY two of its columns), not by name.
-        "pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence('\"public\".\"stepwise_log\"'"
-        ", 'checksum')) END AS summary",
-        "pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence('\"public\".\"stepwise_log\"'"
-        ", 'version')) END AS counter",
+        // ... and named as the triggers and the refresh name them (a renamed log's old pair is
+        // not).
+        "pg_catalog.pg_get_serial_sequence('\"public\".\"stepwise_log\"', 'checksum'))) THEN "
+        "pg_catalog.to_regclass('\"public\".\"stepwise_log_noop\"') END AS summary",
+        "pg_catalog.pg_get_serial_sequence('\"public\".\"stepwise_log\"', 'version'))) THEN "
+        "pg_catalog.to_regclass('\"public\".\"stepwise_log_gen\"') END AS counter",
         "pg_catalog.to_regclass('\"public\".\"stepwise_log\"') AS log",
         "END) OPERATOR(pg_catalog.=) (pg_catalog.hashtextextended(",
         // Read only where the role may: no ERROR in the server's log for a missing summary.
@@ -441,6 +443,8 @@ TEST_F(HistoryStoreSqlTest, TheSummaryIsPutInPlaceAndRefreshedAfterTheLastStep) 
   ASSERT_NE(create, conn.sent.end()) << dump();
   for (const auto* part :
        {"SET LOCAL lock_timeout = '1s'", "SECURITY DEFINER SET search_path = pg_catalog, pg_temp",
+        // As the log's owner (a member of its group role may), with PostgreSQL's search_path.
+        "SET LOCAL search_path = pg_catalog, pg_temp;\nSET LOCAL ROLE \"stepwise_owner\";",
         "AFTER INSERT OR UPDATE OR DELETE ON \"public\".\"stepwise_log\" FOR EACH ROW",
         "AFTER TRUNCATE ON \"public\".\"stepwise_log\" FOR EACH STATEMENT",
         "ENABLE ALWAYS TRIGGER \"stepwise_log_changed\", ENABLE ALWAYS TRIGGER "
