@@ -97,6 +97,11 @@ class HistoryStore final : public AttemptLog {
   // is on the log (PostgreSQL): it could drop or rewrite attempt rows without an error.
   void refuse_row_rewriters();
   [[nodiscard]] std::string quoted(const TableName& name);  // "schema"."name"
+  // pg_catalog.to_regclass('"schema"."name"'): the relation of that name, or NULL.
+  [[nodiscard]] std::string regclass_sql(const TableName& name);
+  // True when sequence `seq` is the one OWNED BY `column` of the log (pg_get_serial_sequence),
+  // which only the log's owner can arrange: the no-op summary's sequences are trusted only so.
+  [[nodiscard]] std::string linked_sql(const TableName& seq, std::string_view column);
   // The no-op digest as one SELECT over the log (a row with NULL unless all is applied).
   [[nodiscard]] std::string digest_sql();
   // The hash the summary sequence holds for `digest`, the counter's value and the log's

@@ -129,6 +129,16 @@ std::string HistoryStore::summary_hash_sql(std::string_view digest, std::string_
       digest, counter, log);
 }
 
+std::string HistoryStore::regclass_sql(const TableName& name) {
+  return fmt::format("pg_catalog.to_regclass({})", conn_.quote_literal(quoted(name)));
+}
+
+std::string HistoryStore::linked_sql(const TableName& seq, std::string_view column) {
+  return pg_eq(regclass_sql(seq),
+               fmt::format("pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence({}, '{}'))",
+                           conn_.quote_literal(qualified()), column));
+}
+
 bool HistoryStore::matches(std::string_view log_digest) {
   // The no-op summary first: one row of each of two sequences, whatever the log's length.
   // When it does not answer for this digest (stale, another set, a log without a summary:
@@ -136,27 +146,21 @@ bool HistoryStore::matches(std::string_view log_digest) {
   // log. Two statements, not one CASE: planning the digest's branch, even untaken, costs a
   // fresh server session more than the summary's whole answer.
   //
-  // The first finds the log through to_regclass, and the two sequences through the log itself:
-  // each is OWNED BY one of its columns (counter: version, summary: checksum), which only the
-  // log's owner can have done, so sequences of those names that another role put beside the
-  // log answer for nothing. It reads a sequence only where the role may: a log without its
-  // summary, or none at all (a fresh database), is an answer, not an ERROR in the server's log
-  // at every pod start. As fast as reading the sequences by name in a fresh session (measured:
-  // 0.85-0.89 against 0.79-0.84 ms, medians of 40).
-  // Linked and named as the triggers and the refresh name them: after the log is renamed, the
-  // old pair stays linked but stops counting, and answers for nothing.
+  // The first finds the log through to_regclass, and trusts each sequence only when it is the
+  // one of the name the triggers and the refresh use and also OWNED BY its column of the log
+  // (linked_sql): only the log's owner can link, so sequences of those names that another role
+  // put beside the log answer for nothing, and a renamed log's old pair (still linked, no longer
+  // counted) neither. It reads a sequence only where the role may: a log without its summary,
+  // or none at all (a fresh database), is an answer, not an ERROR in the server's log at every
+  // pod start. It costs a fresh session about 0.06 ms more than reading the sequences by name
+  // (psql \timing, medians of 40: 0.85-0.89 against 0.79-0.84 ms; bench/ shows only the
+  // end-to-end no-op).
   if (const auto names = noop_summary_for(table_)) {
     const auto digest = conn_.quote_literal(log_digest);
     const auto log = conn_.quote_literal(qualified());
-    const auto linked = [&](const TableName& seq, std::string_view column) {
-      const auto named =
-          fmt::format("pg_catalog.to_regclass({})", conn_.quote_literal(quoted(seq)));
-      return fmt::format(
-          "CASE WHEN pg_catalog.to_regclass({}) IS NOT NULL AND {} THEN {} END", log,
-          pg_eq(named, fmt::format("pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence({}, "
-                                   "'{}'))",
-                                   log, column)),
-          named);
+    const auto trusted = [&](const TableName& seq, std::string_view column) {
+      return fmt::format("CASE WHEN pg_catalog.to_regclass({}) IS NOT NULL AND {} THEN {} END", log,
+                         linked_sql(seq, column), regclass_sql(seq));
     };
     const auto readable = [](std::string_view seq) {
       return fmt::format("pg_catalog.has_table_privilege(r.{}, 'SELECT')", seq);
@@ -172,7 +176,7 @@ bool HistoryStore::matches(std::string_view log_digest) {
           pg_eq(fmt::format("CASE WHEN {} THEN pg_catalog.pg_sequence_last_value(r.summary) END",
                             readable("summary")),
                 summary_hash_sql(digest, counter, "r.log")),
-          digest, log, linked(names->summary, "checksum"), linked(names->counter, "version")));
+          digest, log, trusted(names->summary, "checksum"), trusted(names->counter, "version")));
       if (rows.size() == 1 && rows[0].size() == 2) {
         if (rows[0][0].value_or("") != "t") return false;  // no log: read() says so
         if (rows[0][1].value_or("") == log_digest) return true;
@@ -207,21 +211,18 @@ void HistoryStore::ensure_summary() {
   if (!names) return;
   // PostgreSQL's own operators throughout (pg_operator.hpp): "ready" means the refresh may
   // write a summary that the no-op will trust.
-  const auto regclass = [&](const TableName& t) {
-    return fmt::format("pg_catalog.to_regclass({})", conn_.quote_literal(quoted(t)));
-  };
   const auto log = fmt::format("{}::pg_catalog.regclass", conn_.quote_literal(qualified()));
   const auto seq_is = [&](const TableName& t) {
     return fmt::format(
         "EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_sequence q ON {} WHERE {}"
         " AND {} AND {})",
-        pg_eq("q.seqrelid", "c.oid"), pg_eq("c.oid", regclass(t)), pg_eq("c.relkind", "'S'"),
+        pg_eq("q.seqrelid", "c.oid"), pg_eq("c.oid", regclass_sql(t)), pg_eq("c.relkind", "'S'"),
         pg_eq("q.seqcache", "1"));
   };
   // A relation of that name that is no sequence (another table's): no summary, no rebuild.
   const auto other_is = [&](const TableName& t) {
     return fmt::format("EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE {} AND NOT {})",
-                       pg_eq("c.oid", regclass(t)), pg_eq("c.relkind", "'S'"));
+                       pg_eq("c.oid", regclass_sql(t)), pg_eq("c.relkind", "'S'"));
   };
   const auto function = fmt::format("pg_catalog.to_regprocedure({})",
                                     conn_.quote_literal(quoted(names->function) + "()"));
@@ -233,14 +234,9 @@ void HistoryStore::ensure_summary() {
         pg_eq("t.tgenabled", "'A'"), pg_eq("t.tgtype", std::to_string(type)),
         pg_eq("t.tgfoid", function));
   };
-  // Each sequence OWNED BY a column of the log (what the no-op finds them by): only the log's
-  // owner can link them, so objects of these names that another role created beforehand make
-  // the rebuild fail (no summary) instead of being trusted.
-  const auto linked = [&](const TableName& seq, std::string_view column) {
-    return pg_eq(fmt::format("pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence({}, '{}'))",
-                             conn_.quote_literal(qualified()), column),
-                 regclass(seq));
-  };
+  // Each sequence OWNED BY a column of the log (what the no-op trusts, linked_sql): only the
+  // log's owner can link them, so objects of these names that another role created beforehand
+  // make the rebuild fail (no summary) instead of being trusted.
   const auto log_owner =
       fmt::format("(SELECT c.relowner FROM pg_catalog.pg_class c WHERE {})", pg_eq("c.oid", log));
   // tgtype: ROW (1) | AFTER (0) | INSERT (4) | DELETE (8) | UPDATE (16) = 29; TRUNCATE (32),
@@ -250,8 +246,8 @@ void HistoryStore::ensure_summary() {
         "SELECT {} AND {} AND {} AND {} AND {} AND {} AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc"
         " p WHERE {} AND p.prosecdef AND {} AND {}), pg_catalog.pg_has_role({}, 'USAGE') AND NOT {}"
         " AND NOT {}, pg_catalog.pg_get_userbyid({})",
-        seq_is(names->counter), seq_is(names->summary), linked(names->counter, "version"),
-        linked(names->summary, "checksum"), trigger_is(names->row_trigger, 29),
+        seq_is(names->counter), seq_is(names->summary), linked_sql(names->counter, "version"),
+        linked_sql(names->summary, "checksum"), trigger_is(names->row_trigger, 29),
         trigger_is(names->truncate_trigger, 32), pg_eq("p.oid", function),
         pg_eq("p.proowner", log_owner),
         pg_eq("pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p.prosrc, 'UTF8')), "

@@ -432,15 +432,20 @@ TEST(HostileSearchPath, RunsUnderLyingOperatorsApplyEachStepOnceAndLogIt) {
   }
 }
 
+// Versions 1 and 2, where 2 can be rolled back: `migrate-to 1` leaves one pending.
+void write_two_versions(const MigrationDir& dir) {
+  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
+  dir.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
+  dir.write("2_b.down.sql", "DROP TABLE b;\n");
+}
+
 // A log that another tool or a DBA gave a BEFORE trigger or a rule: the attempt row could
 // vanish without an error and the step run again at every `up`. Refused, nothing applied.
 TEST(HostileLogTable, ABeforeTriggerOrARuleOnTheLogIsRefusedBeforeAnyStep) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
   MigrationDir dir;
-  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
-  dir.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
-  dir.write("2_b.down.sql", "DROP TABLE b;\n");
+  write_two_versions(dir);
   ASSERT_EQ(db.stepwise({"--source", dir.path(), "migrate-to", "1"}).exit_code, 0);
   db.query(
       "CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';"
@@ -475,9 +480,7 @@ TEST(LogSummaryNames, ARenamedLogsOldSummaryAnswersForNothing) {
   REQUIRE_TEST_DATABASE();
   TestDb db;
   MigrationDir dir;
-  dir.write("1_a.up.sql", "CREATE TABLE a (id int);\n");
-  dir.write("2_b.up.sql", "CREATE TABLE b (id int);\n");
-  dir.write("2_b.down.sql", "DROP TABLE b;\n");
+  write_two_versions(dir);
   ASSERT_EQ(db.stepwise({"--source", dir.path(), "--log-table", "public.oldlog", "up"}).exit_code,
             0);
   db.query("ALTER TABLE oldlog RENAME TO newlog");
